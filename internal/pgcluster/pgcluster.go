@@ -18,10 +18,10 @@ import (
 
 // Cluster is a running throwaway cluster. Stop removes it and its files.
 type Cluster struct {
-	dir    string
-	bin    string
-	port   int
-	runAs  string // system user that owns the cluster when we are root
+	dir   string
+	bin   string
+	port  int
+	runAs string // system user that owns the cluster when we are root
 }
 
 // ErrNoServer reports that no PostgreSQL server binaries were found.
