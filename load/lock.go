@@ -1,0 +1,52 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrLocked reports that another process holds a tenant's lock.
+var ErrLocked = errors.New("tenant is locked")
+
+// LockTenant takes a session-level advisory lock on tenant within schema,
+// so that two syncs or backfills of one tenant never run at once. It does
+// not wait: when the lock is held elsewhere it returns an error wrapping
+// ErrLocked. The lock lives on a connection taken out of the pool until
+// unlock is called; if the process dies, the server drops the lock with the
+// session.
+func LockTenant(ctx context.Context, pool *pgxpool.Pool, schema, tenant string) (unlock func(), err error) {
+	key := lockKey(schema + "/" + tenant)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock tenant %s: %w", tenant, err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("lock tenant %s: %w", tenant, err)
+	}
+	if !got {
+		conn.Release()
+		return nil, fmt.Errorf("another sync or backfill of tenant %s is running: %w", tenant, ErrLocked)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			// The caller's ctx may be canceled by now; unlocking must still happen.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var released bool
+			if err := conn.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", key).Scan(&released); err != nil || !released {
+				// Closing the session is the sure way to drop a lock whose
+				// release failed; the pool then forgets the connection.
+				conn.Conn().Close(ctx)
+			}
+			conn.Release()
+		})
+	}, nil
+}

@@ -1,0 +1,40 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Watermark returns how far tenant's events are stored: every event before
+// t has been loaded. ok is false when no sync has set one yet.
+func Watermark(ctx context.Context, q Querier, tenant string) (t time.Time, ok bool, err error) {
+	err = q.QueryRow(ctx, `SELECT watermark FROM etl_watermarks WHERE tenant = $1 AND stream = 'events'`,
+		tenant).Scan(&t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("watermark of tenant %s: %w", tenant, err)
+	}
+	return t, true, nil
+}
+
+// SetWatermark advances tenant's watermark to t on behalf of run runID. It
+// never moves a watermark backwards: a t not after the stored one leaves the
+// row, and the run that set it, untouched.
+func SetWatermark(ctx context.Context, tx pgx.Tx, tenant string, t time.Time, runID int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO etl_watermarks AS w (tenant, stream, watermark, last_run_id)
+		VALUES ($1, 'events', $2, $3)
+		ON CONFLICT (tenant, stream) DO UPDATE
+		SET watermark = excluded.watermark, updated_at = now(), last_run_id = excluded.last_run_id
+		WHERE w.watermark < excluded.watermark`,
+		tenant, t, runID)
+	if err != nil {
+		return fmt.Errorf("set watermark of tenant %s to %s: %w", tenant, t.Format(time.RFC3339Nano), err)
+	}
+	return nil
+}
