@@ -1,0 +1,422 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// headerScanRows is how many non-empty rows may stand above the header (a
+// title, notes, filters) before a sheet is judged to hold no events.
+const headerScanRows = 20
+
+// ErrNoHeader is wrapped by Read when no sheet of the workbook has a header
+// row that names both an event time and an event type column.
+var ErrNoHeader = errors.New("no event header row")
+
+// Stats counts what Read saw.
+type Stats struct {
+	Sheets  int // sheets with an event header row
+	Rows    int // data rows: below the header, not blank; Rows == Events + Rejects
+	Events  int
+	Rejects int
+	// SkippedSheets are the sheets without an event header row in their
+	// first rows (a cover sheet, a pivot, notes), in workbook order.
+	SkippedSheets []string
+}
+
+// Read streams every data row of every event sheet, in workbook order, to
+// event when it makes an Event and to reject when it does not; no row is
+// dropped silently (blank rows, which hold nothing, are skipped). A sheet is
+// an event sheet when one of its first 20 non-empty rows is a header naming
+// both an event time and an event type column; Read fails with ErrNoHeader
+// when no sheet is one.
+//
+// The *Event and *Reject are reused after the callback returns: callers copy
+// what they keep. A copy of the struct is enough, the byte slices in it are
+// never reused. An error returned by a callback stops Read and is returned,
+// wrapped with the sheet and row; so is ctx's error when it is canceled.
+func (w *Workbook) Read(ctx context.Context, event func(*Event) error, reject func(*Reject) error) (Stats, error) {
+	var st Stats
+	if w.f == nil {
+		return st, fmt.Errorf("read workbook %s: closed", w.name)
+	}
+	r := rowReader{w: w, event: event, reject: reject, st: &st}
+	var seen []string // what headerless sheets look like, for the error
+	for _, sheet := range w.f.GetSheetList() {
+		if err := ctx.Err(); err != nil {
+			return st, fmt.Errorf("read workbook %s: %w", w.name, err)
+		}
+		found, firstRows, err := r.readSheet(ctx, sheet)
+		if err != nil {
+			return st, fmt.Errorf("read workbook %s: %w", w.name, err)
+		}
+		if !found {
+			st.SkippedSheets = append(st.SkippedSheets, sheet)
+			seen = append(seen, firstRows)
+		}
+	}
+	if st.Sheets == 0 {
+		return st, fmt.Errorf("read workbook %s: %w: %s; %s; %s; name the columns with --column event_time=HEADER --column event_type=HEADER",
+			w.name, ErrNoHeader, strings.Join(seen, "; "),
+			"event_time is one of "+w.matcher.wanted(fieldEventTime),
+			"event_type is one of "+w.matcher.wanted(fieldEventType))
+	}
+	return st, nil
+}
+
+// rowReader holds the state of one Read, reused from row to row.
+type rowReader struct {
+	w      *Workbook
+	event  func(*Event) error
+	reject func(*Reject) error
+	st     *Stats
+
+	ev    Event
+	rej   Reject
+	buf   []byte // JSON being built
+	canon []byte // canonical form being hashed
+	kvs   []keyValue
+}
+
+// sheetPlan is how the columns of one sheet map, worked out once from its
+// header row.
+type sheetPlan struct {
+	sheet   string
+	cols    [numFields]int // column index of each field, or -1
+	keys    []string       // per header column: its JSON key (header, or "column X")
+	jsonKey [][]byte       // per header column: `"key":` as JSON
+	isAttr  []bool         // per header column: maps to no field
+	sorted  []int          // attribute columns ordered by key, for the hash
+	times   timeParser
+}
+
+type keyValue struct{ key, value string }
+
+// readSheet reads one sheet. found reports whether it has a header; when it
+// has not, firstRows describes its widest early row for the error message.
+func (r *rowReader) readSheet(ctx context.Context, sheet string) (found bool, firstRows string, err error) {
+	rows, err := r.w.f.Rows(sheet)
+	if err != nil {
+		return false, "", fmt.Errorf("sheet %q: %w", sheet, err)
+	}
+	defer rows.Close()
+	var (
+		plan      *sheetPlan
+		nonEmpty  int
+		widest    []string
+		widestRow int
+		rowNum    int
+	)
+	// Next visits every row number, gaps included (they come back empty), so
+	// counting calls gives the row number Excel shows.
+	for rows.Next() {
+		rowNum++
+		cells, err := rows.Columns()
+		if err != nil {
+			return false, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+		}
+		blank := true
+		for i, c := range cells {
+			c = cleanText(c)
+			cells[i] = c
+			blank = blank && c == ""
+		}
+		if blank {
+			continue
+		}
+		if plan == nil {
+			if cols, ok := r.w.matcher.mapRow(cells); ok {
+				plan = r.w.newSheetPlan(sheet, cells, cols)
+				r.st.Sheets++
+				continue
+			}
+			if countNonEmpty(cells) > countNonEmpty(widest) {
+				widest, widestRow = slices.Clone(cells), rowNum
+			}
+			if nonEmpty++; nonEmpty == headerScanRows {
+				break
+			}
+			continue
+		}
+		r.st.Rows++
+		if r.st.Rows%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return true, "", err
+			}
+		}
+		if err := r.row(plan, rowNum, cells); err != nil {
+			return true, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+		}
+	}
+	if err := rows.Error(); err != nil {
+		return plan != nil, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+	}
+	if err := rows.Close(); err != nil {
+		return plan != nil, "", fmt.Errorf("sheet %q: %w", sheet, err)
+	}
+	if plan != nil {
+		return true, "", nil
+	}
+	if widest == nil {
+		return false, fmt.Sprintf("sheet %q is empty", sheet), nil
+	}
+	var hs []string
+	for _, c := range widest {
+		if c != "" {
+			hs = append(hs, strconv.Quote(c))
+		}
+	}
+	return false, fmt.Sprintf("sheet %q has no header row (its row %d has %s)", sheet, widestRow, strings.Join(hs, ", ")), nil
+}
+
+func countNonEmpty(cells []string) int {
+	n := 0
+	for _, c := range cells {
+		if c != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// newSheetPlan works out the column mapping of a sheet from its header row.
+func (w *Workbook) newSheetPlan(sheet string, header []string, cols [numFields]int) *sheetPlan {
+	p := &sheetPlan{
+		sheet:   sheet,
+		cols:    cols,
+		keys:    make([]string, len(header)),
+		jsonKey: make([][]byte, len(header)),
+		isAttr:  make([]bool, len(header)),
+		times:   timeParser{layouts: w.layouts, date1904: w.date1904, loc: w.opts.Location},
+	}
+	mapped := make([]bool, len(header))
+	for _, i := range cols {
+		if i >= 0 {
+			mapped[i] = true
+		}
+	}
+	used := make(map[string]bool, len(header))
+	for i, h := range header {
+		key := h
+		if key == "" {
+			key = columnKey(i)
+		}
+		if used[key] {
+			// Two columns with one header: both are kept, the second under
+			// a key that names its column.
+			key = key + " (" + columnKey(i) + ")"
+		}
+		used[key] = true
+		p.keys[i] = key
+		p.jsonKey[i] = append(appendJSONString(nil, key), ':')
+		p.isAttr[i] = !mapped[i]
+		if p.isAttr[i] {
+			p.sorted = append(p.sorted, i)
+		}
+	}
+	slices.SortFunc(p.sorted, func(a, b int) int { return strings.Compare(p.keys[a], p.keys[b]) })
+	return p
+}
+
+// columnKey names a column that has no header by its letter.
+func columnKey(i int) string {
+	name, _ := excelize.ColumnNumberToName(i + 1)
+	return "column " + name
+}
+
+// key returns the JSON key of column i, which may lie right of the header.
+func (p *sheetPlan) key(i int) string {
+	if i < len(p.keys) {
+		return p.keys[i]
+	}
+	return columnKey(i)
+}
+
+func (p *sheetPlan) value(cells []string, f field) string {
+	if i := p.cols[f]; i >= 0 && i < len(cells) {
+		return cells[i]
+	}
+	return ""
+}
+
+// row turns the cleaned cells of one data row into an event or a reject.
+func (r *rowReader) row(p *sheetPlan, rowNum int, cells []string) error {
+	var reasons []string
+	var t time.Time
+	if s := p.value(cells, fieldEventTime); s == "" {
+		reasons = append(reasons, "event_time: empty")
+	} else if parsed, err := p.times.parse(s); err != nil {
+		reasons = append(reasons, "event_time: "+err.Error())
+	} else {
+		t = parsed
+	}
+	typ := p.value(cells, fieldEventType)
+	if typ == "" {
+		reasons = append(reasons, "event_type: empty")
+	}
+	if reasons != nil {
+		r.st.Rejects++
+		r.rej = Reject{Sheet: p.sheet, Row: rowNum, Raw: r.rawJSON(p, cells), Reason: strings.Join(reasons, "; ")}
+		if r.reject == nil {
+			return nil
+		}
+		return r.reject(&r.rej)
+	}
+
+	e := &r.ev
+	*e = Event{
+		Tenant:         r.w.opts.Tenant,
+		EventTime:      t,
+		EventType:      typ,
+		UserName:       normalizeUser(p.value(cells, fieldUserName)),
+		FolderID:       p.value(cells, fieldFolderID),
+		FolderName:     p.value(cells, fieldFolderName),
+		ServiceName:    p.value(cells, fieldServiceName),
+		ServiceVersion: p.value(cells, fieldServiceVersion),
+		Description:    p.value(cells, fieldDescription),
+		IPAddress:      p.value(cells, fieldIPAddress),
+	}
+	e.Attributes = r.attributes(p, cells)
+	if id := p.value(cells, fieldEventID); id != "" {
+		e.EventID = id
+	} else {
+		e.EventID = r.hashID(p, cells)
+	}
+	r.st.Events++
+	if r.event == nil {
+		return nil
+	}
+	return r.event(e)
+}
+
+// attributes builds the JSON object of the row's non-empty unmapped cells in
+// column order, or nil when there are none. It is built in a reused buffer and
+// copied out once, so the result can be kept.
+func (r *rowReader) attributes(p *sheetPlan, cells []string) []byte {
+	b := append(r.buf[:0], '{')
+	for i, c := range cells {
+		if c == "" || (i < len(p.isAttr) && !p.isAttr[i]) {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		if i < len(p.jsonKey) {
+			b = append(b, p.jsonKey[i]...)
+		} else {
+			b = append(appendJSONString(b, columnKey(i)), ':')
+		}
+		b = appendJSONString(b, c)
+	}
+	r.buf = b
+	if len(b) == 1 {
+		return nil
+	}
+	return bytes.Clone(append(b, '}'))
+}
+
+// rawJSON is the whole row as a JSON object keyed by header, for a reject.
+// Header columns are all present, empty or not, so the reason's column shows.
+func (r *rowReader) rawJSON(p *sheetPlan, cells []string) []byte {
+	b := append(r.buf[:0], '{')
+	n := max(len(cells), len(p.keys))
+	for i := range n {
+		c := ""
+		if i < len(cells) {
+			c = cells[i]
+		}
+		if i >= len(p.keys) && c == "" {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(appendJSONString(b, p.key(i)), ':')
+		b = appendJSONString(b, c)
+	}
+	r.buf = b
+	return bytes.Clone(append(b, '}'))
+}
+
+// hashID identifies an event that has no ID column value by a hash of its
+// normalized content: the tenant, every field but event_id, and the non-empty
+// attributes ordered by header. Column order does not matter, and an empty
+// attribute counts as an absent one, so the same event downloaded again
+// hashes the same. Any change to a field's value (a corrected description, a
+// renamed extra column) makes a different ID, and the loader then stores it
+// as a new event.
+//
+// Each part is length-prefixed so that no two rows can run together into the
+// same bytes; the leading "v1" names this layout, so a future change to it
+// is a deliberate one.
+func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
+	e := &r.ev
+	b := append(r.canon[:0], "v1"...)
+	b = appendPart(b, e.Tenant)
+	// Fixed width, so no length prefix is needed.
+	b = e.EventTime.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
+	for _, s := range [...]string{e.EventType, e.UserName, e.FolderID, e.FolderName,
+		e.ServiceName, e.ServiceVersion, e.Description, e.IPAddress} {
+		b = appendPart(b, s)
+	}
+	if len(cells) <= len(p.keys) {
+		for _, i := range p.sorted {
+			if i < len(cells) && cells[i] != "" {
+				b = appendPart(appendPart(b, p.keys[i]), cells[i])
+			}
+		}
+	} else {
+		// Cells right of the header: rare, so sort them in with the rest here.
+		kvs := r.kvs[:0]
+		for i, c := range cells {
+			if c != "" && (i >= len(p.isAttr) || p.isAttr[i]) {
+				kvs = append(kvs, keyValue{p.key(i), c})
+			}
+		}
+		slices.SortFunc(kvs, func(a, b keyValue) int { return strings.Compare(a.key, b.key) })
+		for _, kv := range kvs {
+			b = appendPart(appendPart(b, kv.key), kv.value)
+		}
+		r.kvs = kvs
+	}
+	r.canon = b
+	sum := sha256.Sum256(b)
+	var id [2 + 32]byte
+	copy(id[:], "h:")
+	hex.Encode(id[2:], sum[:16])
+	return string(id[:])
+}
+
+func appendPart(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// normalizeUser lower-cases a user name that is an e-mail address, since
+// mail systems treat those case-insensitively and Spark is not consistent.
+// Other user names are kept as they are.
+func normalizeUser(s string) string {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.IndexByte(s[at+1:], '@') >= 0 ||
+		strings.ContainsAny(s, " \t") || !strings.Contains(s[at+1:], ".") {
+		return s
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}

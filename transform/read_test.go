@@ -1,0 +1,580 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func utc(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// attrs decodes an event's Attributes.
+func attrs(t *testing.T, e Event) map[string]string {
+	t.Helper()
+	if e.Attributes == nil {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(e.Attributes, &m); err != nil {
+		t.Fatalf("attributes %s: %v", e.Attributes, err)
+	}
+	return m
+}
+
+func TestReadHeaderDetection(t *testing.T) {
+	// Each data row carries its own row number in an extra "Row" column,
+	// which must come back in Attributes.
+	header := []any{"Timestamp", "Event Type", "Row"}
+	tests := []struct {
+		name     string
+		rows     [][]any
+		wantRows []string
+	}{
+		{
+			name:     "header on row 1",
+			rows:     [][]any{header, {"2026-01-02 03:04:05", "SparkLogin", "2"}},
+			wantRows: []string{"2"},
+		},
+		{
+			name: "title and blank rows above",
+			rows: [][]any{
+				{"Spark events export"},
+				nil,
+				{"Generated 2026-03-03", "by admin"},
+				{"  ", "", ""},
+				header,
+				{"2026-01-02 03:04:05", "SparkLogin", "6"},
+				nil, // blank between data rows: skipped, not counted
+				{"2026-01-02 03:04:06", "PublishEngine", "8"},
+			},
+			wantRows: []string{"6", "8"},
+		},
+		{
+			name: "a title row with only a time-like header is not the header",
+			rows: [][]any{
+				{"Date", "of export: 2026-03-03"},
+				header,
+				{"2026-01-02 03:04:05", "SparkLogin", "3"},
+			},
+			wantRows: []string{"3"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mustRead(t, writeBook(t, false, testSheet{"Events", tt.rows}), Options{Tenant: "acme"})
+			var rows []string
+			for _, e := range res.events {
+				rows = append(rows, attrs(t, e)["Row"])
+			}
+			if !reflect.DeepEqual(rows, tt.wantRows) {
+				t.Errorf("event rows %v, want %v", rows, tt.wantRows)
+			}
+			if res.stats.Rows != len(tt.wantRows) || res.stats.Sheets != 1 {
+				t.Errorf("stats %+v, want %d rows in 1 sheet", res.stats, len(tt.wantRows))
+			}
+		})
+	}
+}
+
+func TestReadHeaderTooFarDown(t *testing.T) {
+	var rows [][]any
+	for range headerScanRows {
+		rows = append(rows, []any{"note"})
+	}
+	rows = append(rows, []any{"Timestamp", "Event Type"}, []any{"2026-01-02", "SparkLogin"})
+	res := readBook(t, writeBook(t, false, testSheet{"Events", rows}), Options{})
+	if !errors.Is(res.err, ErrNoHeader) {
+		t.Fatalf("Read error %v, want ErrNoHeader", res.err)
+	}
+}
+
+func TestReadMessyHeadersMatchPlainTwin(t *testing.T) {
+	data := [][]any{
+		{"E1", "2026-01-02T03:04:05Z", "SparkLogin", "Ann@Example.com", "F1", "Folder", "Svc", "1.0", "hello", "10.0.0.1", "x"},
+		{"", "2026-01-02T03:04:06Z", "PublishEngine", "bob", "F1", "Folder", "Svc", "1.1", "bye", "10.0.0.2", "y"},
+	}
+	plain := []any{"Event ID", "Timestamp", "Event Type", "User Name", "Folder ID", "Folder Name",
+		"Service Name", "Service Version", "Description", "IP Address", "Extra"}
+	messy := []any{" event_id ", "created_at", "  EVENT   type ", "USERNAME", "folder-id", "FOLDER",
+		"service", "VERSION", "details", "ip", "Extra"}
+	read := func(header []any) []Event {
+		return mustRead(t, writeBook(t, false, testSheet{"Events", append([][]any{header}, data...)}), Options{Tenant: "acme"}).events
+	}
+	p, m := read(plain), read(messy)
+	if len(p) != 2 {
+		t.Fatalf("plain twin gave %d events, want 2", len(p))
+	}
+	if !reflect.DeepEqual(p, m) {
+		t.Errorf("messy headers gave\n%+v\nplain headers gave\n%+v", m, p)
+	}
+	if p[0].FolderName != "Folder" || p[0].ServiceVersion != "1.0" || p[0].IPAddress != "10.0.0.1" || p[0].Description != "hello" {
+		t.Errorf("fields not mapped: %+v", p[0])
+	}
+}
+
+func TestReadDate1904MatchesDate1900(t *testing.T) {
+	// The same instants as serials of both systems: 1904 serials are 1462
+	// days smaller. 44927 is 2023-01-01 in the 1900 system.
+	frac := (12*3600 + 34*60 + 56.789) / 86400
+	want := []time.Time{
+		utc("2023-01-01T00:00:00Z"),
+		utc("2023-01-01T12:34:56.789Z"),
+		utc("2024-02-29T23:59:59.999Z"),
+	}
+	s1900 := []float64{44927, 44927 + frac, 45351 + (86399.999 / 86400)}
+	book := func(date1904 bool, serials []float64) string {
+		rows := [][]any{{"Timestamp", "Event Type"}}
+		for _, s := range serials {
+			rows = append(rows, []any{s, "SparkLogin"})
+		}
+		return writeBook(t, date1904, testSheet{"Events", rows})
+	}
+	var s1904 []float64
+	for _, s := range s1900 {
+		s1904 = append(s1904, s-1462)
+	}
+	for _, tc := range []struct {
+		name     string
+		date1904 bool
+		serials  []float64
+	}{{"1900", false, s1900}, {"1904", true, s1904}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := book(tc.date1904, tc.serials)
+			w, err := OpenFile(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Date1904() != tc.date1904 {
+				t.Errorf("Date1904() = %v, want %v", w.Date1904(), tc.date1904)
+			}
+			w.Close()
+			res := mustRead(t, path, Options{})
+			var got []time.Time
+			for _, e := range res.events {
+				got = append(got, e.EventTime)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("times %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestReadTextAndNumericTimes(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	tests := []struct {
+		name string
+		cell any
+		loc  *time.Location
+		want time.Time
+	}{
+		{"iso zulu millis", "2026-03-02T15:08:00.123Z", nil, utc("2026-03-02T15:08:00.123Z")},
+		{"iso offset", "2026-03-02T15:08:00+02:00", nil, utc("2026-03-02T13:08:00Z")},
+		{"iso no zone", "2026-03-02T15:08:00", nil, utc("2026-03-02T15:08:00Z")},
+		{"iso space micros", "2026-03-02 15:08:00.123456", nil, utc("2026-03-02T15:08:00.123456Z")},
+		{"no zone in New York", "2026-03-02 15:08:00", ny, utc("2026-03-02T20:08:00Z")},
+		{"zone wins over Location", "2026-03-02T15:08:00Z", ny, utc("2026-03-02T15:08:00Z")},
+		{"UTC suffix wins over Location", "2026-03-02 15:08:00 UTC", ny, utc("2026-03-02T15:08:00Z")},
+		{"US slash", "03/04/2026 15:08:09", nil, utc("2026-03-04T15:08:09Z")},
+		{"US slash short", "3/4/2026", nil, utc("2026-03-04T00:00:00Z")},
+		{"day month name", "2 Jan 2026 15:04", nil, utc("2026-01-02T15:04:00Z")},
+		{"month name 12h", "Jan 2, 2026 3:04 PM", nil, utc("2026-01-02T15:04:00Z")},
+		{"excel serial", 46083.630555555555, nil, utc("2026-03-02T15:08:00Z")},
+		{"excel serial millis", 46083.6305555555555 + 0.123/86400, nil, utc("2026-03-02T15:08:00.123Z")},
+		{"excel serial in New York (summer)", 46204.5, ny, utc("2026-07-01T16:00:00Z")},
+		{"serial as text", "46083.5", nil, utc("2026-03-02T12:00:00Z")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeBook(t, false, testSheet{"Events", [][]any{{"Timestamp", "Type"}, {tt.cell, "SparkLogin"}}})
+			res := mustRead(t, path, Options{Location: tt.loc})
+			if len(res.events) != 1 {
+				t.Fatalf("got %d events, rejects %+v", len(res.events), res.rejects)
+			}
+			got := res.events[0].EventTime
+			if !got.Equal(tt.want) || got.Location() != time.UTC {
+				t.Errorf("time %v, want %v in UTC", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadDayFirst(t *testing.T) {
+	path := writeBook(t, false, testSheet{"Events", [][]any{{"Timestamp", "Type"}, {"03/04/2026", "A"}, {"13/04/2026", "B"}}})
+	us := mustRead(t, path, Options{})
+	if len(us.events) != 1 || !us.events[0].EventTime.Equal(utc("2026-03-04T00:00:00Z")) {
+		t.Errorf("month first: events %+v", us.events)
+	}
+	if len(us.rejects) != 1 || us.rejects[0].Row != 3 {
+		t.Errorf("month first: 13/04/2026 should be rejected, got %+v", us.rejects)
+	}
+	eu := mustRead(t, path, Options{DayFirst: true})
+	if len(eu.events) != 2 || !eu.events[0].EventTime.Equal(utc("2026-04-03T00:00:00Z")) || !eu.events[1].EventTime.Equal(utc("2026-04-13T00:00:00Z")) {
+		t.Errorf("day first: events %+v, rejects %+v", eu.events, eu.rejects)
+	}
+}
+
+func TestReadColumnOverride(t *testing.T) {
+	tests := []struct {
+		name     string
+		rows     [][]any
+		columns  map[string]string
+		wantTime time.Time
+		wantUser string
+		wantAttr map[string]string
+	}{
+		{
+			name:     "headers no alias knows",
+			rows:     [][]any{{"When", "Kind", "Who"}, {"2026-01-01", "SparkLogin", "ann"}},
+			columns:  map[string]string{"event_time": "when", "event_type": "KIND", "user_name": "Who"},
+			wantTime: utc("2026-01-01T00:00:00Z"),
+			wantUser: "ann",
+		},
+		{
+			name:     "override beats an alias, which becomes an attribute",
+			rows:     [][]any{{"Date", "Type", "Logged"}, {"2026-01-01", "SparkLogin", "2026-03-03"}},
+			columns:  map[string]string{"Event Time": "logged"},
+			wantTime: utc("2026-03-03T00:00:00Z"),
+			wantAttr: map[string]string{"Date": "2026-01-01"},
+		},
+		{
+			name:     "best alias wins, the other is kept",
+			rows:     [][]any{{"Date", "Type", "Timestamp"}, {"2026-01-01", "SparkLogin", "2026-03-03"}},
+			wantTime: utc("2026-03-03T00:00:00Z"),
+			wantAttr: map[string]string{"Date": "2026-01-01"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mustRead(t, writeBook(t, false, testSheet{"Events", tt.rows}), Options{Columns: tt.columns})
+			if len(res.events) != 1 {
+				t.Fatalf("events %+v rejects %+v", res.events, res.rejects)
+			}
+			e := res.events[0]
+			if !e.EventTime.Equal(tt.wantTime) || e.EventType != "SparkLogin" || e.UserName != tt.wantUser {
+				t.Errorf("event %+v, want time %v user %q", e, tt.wantTime, tt.wantUser)
+			}
+			if got := attrs(t, e); !reflect.DeepEqual(got, tt.wantAttr) {
+				t.Errorf("attributes %v, want %v", got, tt.wantAttr)
+			}
+		})
+	}
+}
+
+func TestReadColumnOverrideRejectsUnknownField(t *testing.T) {
+	path := writeBook(t, false, testSheet{"Events", [][]any{{"Timestamp", "Type"}}})
+	if _, err := OpenFile(path, Options{Columns: map[string]string{"when": "Timestamp"}}); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("OpenFile with an unknown field: err %v, want unknown field", err)
+	}
+}
+
+func TestReadAttributesAndText(t *testing.T) {
+	long := strings.Repeat("é€😀x", 1250) // 5,000 characters
+	path := writeBook(t, false, testSheet{"Events", [][]any{
+		{"Timestamp", "Event Type", "User", "Description", "Région", "Note \"quoted\"", "", "Empty"},
+		{"2026-01-02", "  SparkLogin  ", " Ann.Lee@Example.COM ", long, "Zürich 東京", "a\"b\\c\n\td", "no header", ""},
+		{"2026-01-02", "SparkLogin", "Ann Lee", "plain"},
+	}})
+	res := mustRead(t, path, Options{})
+	if len(res.events) != 2 {
+		t.Fatalf("events %+v rejects %+v", res.events, res.rejects)
+	}
+	e := res.events[0]
+	if e.EventType != "SparkLogin" {
+		t.Errorf("type %q, want it trimmed", e.EventType)
+	}
+	if e.UserName != "ann.lee@example.com" {
+		t.Errorf("user %q, want the e-mail lower-cased and trimmed", e.UserName)
+	}
+	if e.Description != long {
+		t.Errorf("5,000-character description came back with %d characters", len([]rune(e.Description)))
+	}
+	want := map[string]string{"Région": "Zürich 東京", "Note \"quoted\"": "a\"b\\c\n\td", "column G": "no header"}
+	if got := attrs(t, e); !reflect.DeepEqual(got, want) {
+		t.Errorf("attributes %v, want %v", got, want)
+	}
+	if !json.Valid(e.Attributes) {
+		t.Errorf("attributes not valid JSON: %s", e.Attributes)
+	}
+	if e2 := res.events[1]; e2.Attributes != nil || e2.UserName != "Ann Lee" {
+		t.Errorf("second row: attributes %s (want nil: all extra cells empty), user %q (not an e-mail, kept)", e2.Attributes, e2.UserName)
+	}
+}
+
+func TestReadStripsNUL(t *testing.T) {
+	path := writeBook(t, false, testSheet{"Events", [][]any{
+		{"Timestamp", "Event Type", "Description", "Extra"},
+		{"2026-01-02", "Spark@NUL@Login", "a@NUL@b", "c@NUL@d"},
+	}})
+	// Excel writes control characters as _xHHHH_ escapes; excelize will not
+	// write a NUL itself, so put the escape into the XML by hand.
+	rewriteZip(t, path, func(name string, b []byte) []byte {
+		return bytes.ReplaceAll(b, []byte("@NUL@"), []byte("_x0000_"))
+	})
+	res := mustRead(t, path, Options{})
+	if len(res.events) != 1 {
+		t.Fatalf("events %+v rejects %+v", res.events, res.rejects)
+	}
+	e := res.events[0]
+	if e.EventType != "SparkLogin" || e.Description != "ab" || string(e.Attributes) != `{"Extra":"cd"}` {
+		t.Errorf("NUL not stripped: %+v attributes %s", e, e.Attributes)
+	}
+}
+
+func TestReadRejects(t *testing.T) {
+	path := writeBook(t, false, testSheet{"Events", [][]any{
+		{"Timestamp", "Event Type", "User"},
+		{"31/31/2020", "SparkLogin", "a"},
+		{"2026-01-02", "", "b"},
+		{"", "SparkLogin", "c"},
+		{0.5, "SparkLogin", "d"},
+		{60.25, "SparkLogin", "e"},
+		{"2026-01-02", "SomethingNew", "f"},
+		{"yesterday", "", "g"},
+	}})
+	res := mustRead(t, path, Options{})
+	want := []Reject{
+		{Sheet: "Events", Row: 2, Reason: `event_time: cannot parse "31/31/2020" as a time`, Raw: []byte(`{"Timestamp":"31/31/2020","Event Type":"SparkLogin","User":"a"}`)},
+		{Sheet: "Events", Row: 3, Reason: `event_type: empty`, Raw: []byte(`{"Timestamp":"2026-01-02","Event Type":"","User":"b"}`)},
+		{Sheet: "Events", Row: 4, Reason: `event_time: empty`, Raw: []byte(`{"Timestamp":"","Event Type":"SparkLogin","User":"c"}`)},
+		{Sheet: "Events", Row: 5, Reason: `event_time: Excel date 0.5 is a time of day without a date`, Raw: []byte(`{"Timestamp":"0.5","Event Type":"SparkLogin","User":"d"}`)},
+		{Sheet: "Events", Row: 6, Reason: `event_time: Excel date 60.25 is 1900-02-29, a day that exists only in Excel's 1900 date system`, Raw: []byte(`{"Timestamp":"60.25","Event Type":"SparkLogin","User":"e"}`)},
+		{Sheet: "Events", Row: 8, Reason: `event_time: cannot parse "yesterday" as a time; event_type: empty`, Raw: []byte(`{"Timestamp":"yesterday","Event Type":"","User":"g"}`)},
+	}
+	if !reflect.DeepEqual(res.rejects, want) {
+		for _, r := range res.rejects {
+			t.Logf("got %d %q %s", r.Row, r.Reason, r.Raw)
+		}
+		t.Errorf("rejects differ")
+	}
+	if len(res.events) != 1 || res.events[0].EventType != "SomethingNew" {
+		t.Errorf("an unknown event type must be kept: events %+v", res.events)
+	}
+	if res.stats.Rows != 7 || res.stats.Rejects != 6 || res.stats.Events != 1 {
+		t.Errorf("stats %+v", res.stats)
+	}
+}
+
+func TestReadEventID(t *testing.T) {
+	header := []any{"Timestamp", "Event Type", "User", "Region", "Client"}
+	row := []any{"2026-01-02T03:04:05.678Z", "SparkLogin", "ann@example.com", "eu", "ui"}
+	hashOf := func(t *testing.T, order []int, tenant string, edit func([]any)) string {
+		h, r := make([]any, len(order)), make([]any, len(order))
+		for i, j := range order {
+			h[i], r[i] = header[j], row[j]
+		}
+		if edit != nil {
+			edit(r)
+		}
+		res := mustRead(t, writeBook(t, false, testSheet{"Events", [][]any{h, r}}), Options{Tenant: tenant})
+		if len(res.events) != 1 {
+			t.Fatalf("events %+v rejects %+v", res.events, res.rejects)
+		}
+		return res.events[0].EventID
+	}
+	base := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", nil)
+	if !strings.HasPrefix(base, "h:") || len(base) != 34 {
+		t.Fatalf("hash ID %q, want h: and 32 hex digits", base)
+	}
+	if got := hashOf(t, []int{4, 2, 0, 3, 1}, "acme", nil); got != base {
+		t.Errorf("column order changed the hash: %s vs %s", got, base)
+	}
+	if got := hashOf(t, []int{0, 1, 2, 3}, "acme", nil); got == base {
+		t.Errorf("dropping the Client attribute kept the hash %s", got)
+	}
+	if got := hashOf(t, []int{0, 1, 2, 3, 4}, "other", nil); got == base {
+		t.Errorf("another tenant gave the same hash %s", got)
+	}
+	if got := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", func(r []any) { r[3] = "us" }); got == base {
+		t.Errorf("another attribute value gave the same hash %s", got)
+	}
+	if got := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", func(r []any) { r[4] = "" }); got != hashOf(t, []int{0, 1, 2, 3}, "acme", nil) {
+		t.Errorf("an empty attribute and an absent one hash differently")
+	}
+
+	path := writeBook(t, false, testSheet{"Events", [][]any{
+		{"Id", "Timestamp", "Event Type"},
+		{" abc-1 ", "2026-01-02", "SparkLogin"},
+		{"", "2026-01-02", "SparkLogin"},
+	}})
+	res := mustRead(t, path, Options{})
+	if len(res.events) != 2 || res.events[0].EventID != "abc-1" || !strings.HasPrefix(res.events[1].EventID, "h:") {
+		t.Errorf("IDs %q, want the workbook's ID, then a hash for the empty one", []string{res.events[0].EventID, res.events[1].EventID})
+	}
+}
+
+func TestReadSheets(t *testing.T) {
+	events := testSheet{"Events", [][]any{{"Timestamp", "Event Type"}, {"2026-01-02", "SparkLogin"}}}
+	more := testSheet{"More", [][]any{{"Date", "Type"}, {"2026-01-03", "SparkLogin"}, {"2026-01-04", "SparkLogin"}}}
+	cover := testSheet{"Cover", [][]any{{"Spark events"}, {"Tenant", "acme"}}}
+	t.Run("headerless sheets are skipped", func(t *testing.T) {
+		res := mustRead(t, writeBook(t, false, cover, events, more), Options{})
+		if res.stats.Sheets != 2 || res.stats.Rows != 3 || !reflect.DeepEqual(res.stats.SkippedSheets, []string{"Cover"}) {
+			t.Errorf("stats %+v", res.stats)
+		}
+	})
+	t.Run("no sheet with a header is an error", func(t *testing.T) {
+		other := testSheet{"Data", [][]any{{"When", "What", "Who"}, {"2026-01-02", "SparkLogin", "ann"}}}
+		res := readBook(t, writeBook(t, false, cover, other), Options{})
+		if !errors.Is(res.err, ErrNoHeader) {
+			t.Fatalf("error %v, want ErrNoHeader", res.err)
+		}
+		for _, s := range []string{`"When", "What", "Who"`, `"Timestamp"`, `"Event Type"`, "--column"} {
+			if !strings.Contains(res.err.Error(), s) {
+				t.Errorf("error %q does not mention %s", res.err, s)
+			}
+		}
+	})
+}
+
+func TestReadCallbackErrorAndCancel(t *testing.T) {
+	rows := [][]any{{"Timestamp", "Event Type"}}
+	for range 3000 {
+		rows = append(rows, []any{"2026-01-02", "SparkLogin"})
+	}
+	path := writeBook(t, false, testSheet{"Events", rows})
+	w, err := OpenFile(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+
+	stop := errors.New("stop")
+	n := 0
+	_, err = w.Read(context.Background(), func(*Event) error {
+		if n++; n == 2 {
+			return stop
+		}
+		return nil
+	}, nil)
+	if !errors.Is(err, stop) || n != 2 || !strings.Contains(err.Error(), "row 3") {
+		t.Errorf("callback error: got %v after %d events, want stop at row 3", err, n)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n = 0
+	st, err := w.Read(ctx, func(*Event) error {
+		if n++; n == 10 {
+			cancel()
+		}
+		return nil
+	}, nil)
+	if !errors.Is(err, context.Canceled) || st.Rows >= 3000 {
+		t.Errorf("cancel: got %v after %d rows, want context.Canceled before the end", err, st.Rows)
+	}
+}
+
+func TestReadLargeSheetStreamsFromTempFile(t *testing.T) {
+	// A MaxXMLSize far below the sheet's size makes excelize unzip the sheet
+	// and the shared strings to temporary files; the results must not change.
+	path := writeBigBook(t, 2000)
+	mem := mustRead(t, path, Options{Tenant: "acme"})
+	disk := mustRead(t, path, Options{Tenant: "acme", MaxXMLSize: 4 << 10})
+	if len(mem.events) != 2000 || !reflect.DeepEqual(mem.events, disk.events) {
+		t.Errorf("in memory %d events, from temp files %d; equal: %v", len(mem.events), len(disk.events), reflect.DeepEqual(mem.events, disk.events))
+	}
+	e := mem.events[1]
+	if e.EventID[:2] != "h:" || e.UserName != "user1@example.com" || string(e.Attributes) != `{"Region":"eu-west","Client":"Spark UI"}` {
+		t.Errorf("event %+v, attributes %s", e, e.Attributes)
+	}
+}
+
+func TestOpenZipBomb(t *testing.T) {
+	// 512 KiB of one letter compresses to almost nothing.
+	path := writeBook(t, false, testSheet{"Events", [][]any{
+		{"Timestamp", "Event Type", "Description"},
+		{"2026-01-02", "SparkLogin", strings.Repeat("a", 32000)},
+	}})
+	rewriteZip(t, path, func(name string, b []byte) []byte {
+		if name == "xl/sharedStrings.xml" {
+			return bytes.Replace(b, []byte(strings.Repeat("a", 32000)), []byte(strings.Repeat("a", 512<<10)), 1)
+		}
+		return b
+	})
+	if fi, _ := os.Stat(path); fi.Size() > 64<<10 {
+		t.Fatalf("test workbook is %d bytes, not a bomb", fi.Size())
+	}
+	opts := Options{MaxUnzipSize: 256 << 10}
+	if _, err := OpenFile(path, opts); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "zip bomb") {
+		t.Errorf("OpenFile: %v, want ErrTooLarge mentioning a zip bomb", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := OpenReader(f, opts); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("OpenReader: %v, want ErrTooLarge", err)
+	}
+	// Under the default limit the same file opens.
+	w, err := OpenFile(path, Options{})
+	if err != nil {
+		t.Fatalf("default limit: %v", err)
+	}
+	w.Close()
+}
+
+func TestOpenNotXLSX(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name, path, want string
+	}{
+		{"text", write("a.xlsx", []byte("Timestamp,Event Type\n2026-01-02,SparkLogin\n")), "not a valid zip"},
+		{"empty", write("b.xlsx", nil), "not an XLSX"},
+		{"legacy xls", write("c.xls", append([]byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}, make([]byte, 600)...)), "legacy .xls"},
+		{"zip of something else", zipOf(t, dir, "readme.txt", "hello"), "[Content_Types].xml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := OpenFile(tt.path, Options{})
+			if !errors.Is(err, ErrNotXLSX) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("OpenFile: %v, want ErrNotXLSX mentioning %q", err, tt.want)
+			}
+			f, _ := os.Open(tt.path)
+			defer f.Close()
+			if _, err := OpenReader(f, Options{}); !errors.Is(err, ErrNotXLSX) {
+				t.Errorf("OpenReader: %v, want ErrNotXLSX", err)
+			}
+		})
+	}
+}
+
+func TestOpenReader(t *testing.T) {
+	f, err := os.Open(writeBigBook(t, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := OpenReader(f, Options{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	st, err := w.Read(context.Background(), nil, nil)
+	if err != nil || st.Events != 10 {
+		t.Errorf("Read: %+v %v, want 10 events", st, err)
+	}
+}
