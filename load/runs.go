@@ -15,7 +15,7 @@ import (
 type Run struct {
 	Kind                   string // import | sync | backfill
 	Tenant                 string
-	Source                 string // file path or "job <id>"
+	Source                 string    // file path or "job <id>"
 	WindowStart, WindowEnd time.Time // zero for imports
 }
 

@@ -157,8 +157,8 @@ func TestUpsertStoresEveryField(t *testing.T) {
 	pool := migrated(t)
 	ev := transform.Event{
 		Tenant: "acme", EventID: "e1",
-		EventTime:  time.Date(2026, 1, 31, 23, 59, 59, 999999000, time.FixedZone("x", 5*3600)),
-		EventType:  "PublishEngine", UserName: "a@b.c", FolderID: "f1", FolderName: "Folder",
+		EventTime: time.Date(2026, 1, 31, 23, 59, 59, 999999000, time.FixedZone("x", 5*3600)),
+		EventType: "PublishEngine", UserName: "a@b.c", FolderID: "f1", FolderName: "Folder",
 		ServiceName: "Svc", ServiceVersion: "0.1", Description: "desc", IPAddress: "10.1.2.3",
 		Attributes: json.RawMessage(`{"Extra Column": "v", "n": 1}`),
 	}

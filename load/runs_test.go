@@ -1,0 +1,325 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sparkevents/transform"
+)
+
+func TestBeginRunRolledBackLeavesNoRun(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BeginRun(ctx, tx, Run{Kind: "sync", Tenant: "acme", Source: "job 1"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, tx, "SELECT count(*) FROM etl_runs WHERE status = 'running'"); n != 1 {
+		t.Fatalf("%d running runs inside the transaction, want 1", n)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM etl_runs"); n != 0 {
+		t.Errorf("%d runs after rollback, want 0", n)
+	}
+}
+
+func TestRunLifecycle(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	start := time.Date(2026, 3, 1, 0, 0, 0, 1000, time.UTC)
+	end := start.Add(24 * time.Hour)
+	r := Run{Kind: "sync", Tenant: "acme", Source: "job 42", WindowStart: start, WindowEnd: end}
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	id, err := BeginRun(ctx, tx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects := []transform.Reject{
+		{Sheet: "Events", Row: 7, Raw: json.RawMessage(`{"Timestamp": "yesterday"}`), Reason: `Timestamp: cannot parse "yesterday"`},
+		{Sheet: "Events", Row: 9, Reason: "Event Type: empty"},
+	}
+	if err := InsertRejects(ctx, tx, id, r.Source, rejects); err != nil {
+		t.Fatal(err)
+	}
+	c := Counts{Read: 10, Inserted: 5, Updated: 2, Unchanged: 3, Rejected: 2}
+	if err := FinishRun(ctx, tx, id, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	runs, err := Runs(ctx, pool, "acme", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Fatalf("Runs = %+v, want 1", runs)
+	}
+	got := runs[0]
+	if got.ID != id || got.Kind != "sync" || got.Tenant != "acme" || got.Source != "job 42" || got.Status != "succeeded" ||
+		got.Counts != c || got.Error != "" {
+		t.Errorf("run = %+v", got)
+	}
+	if got.WindowStart == nil || !got.WindowStart.Equal(start) || got.WindowEnd == nil || !got.WindowEnd.Equal(end) {
+		t.Errorf("window = %v..%v, want %s..%s", got.WindowStart, got.WindowEnd, start, end)
+	}
+	if got.FinishedAt == nil || got.FinishedAt.Before(got.StartedAt) || got.FinishedAt.Equal(got.StartedAt) {
+		t.Errorf("started %s, finished %v: want finished after started", got.StartedAt, got.FinishedAt)
+	}
+
+	rows, err := pool.Query(ctx, "SELECT source, sheet, row_number, raw::text, reason FROM etl_rejects WHERE run_id = $1 ORDER BY row_number", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var i int
+	for ; rows.Next(); i++ {
+		var source, sheet, raw, reason string
+		var row int
+		if err := rows.Scan(&source, &sheet, &row, &raw, &reason); err != nil {
+			t.Fatal(err)
+		}
+		want := rejects[i]
+		wantRaw := string(want.Raw)
+		if wantRaw == "" {
+			wantRaw = "{}"
+		}
+		if source != "job 42" || sheet != want.Sheet || row != want.Row || raw != wantRaw || reason != want.Reason {
+			t.Errorf("reject %d = %s %s %d %s %s, want %+v", i, source, sheet, row, raw, reason, want)
+		}
+	}
+	if i != len(rejects) {
+		t.Errorf("%d rejects stored, want %d", i, len(rejects))
+	}
+}
+
+func TestFinishRunUnknownRun(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := FinishRun(ctx, tx, 999, Counts{}); err == nil {
+		t.Error("FinishRun of a run that does not exist succeeded")
+	}
+}
+
+func TestRecordFailedRunAfterCancel(t *testing.T) {
+	pool := migrated(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as after an interrupt: the failure must still be recorded
+	r := Run{Kind: "import", Tenant: "acme", Source: "big.xlsx"}
+	c := Counts{Read: 100, Rejected: 3}
+	id, err := RecordFailedRun(ctx, pool, r, c, errors.New("copy to staging table: disk full"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Runs(context.Background(), pool, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Fatalf("Runs = %+v, want 1", runs)
+	}
+	got := runs[0]
+	if got.ID != id || got.Status != "failed" || got.Counts != c || got.Error != "copy to staging table: disk full" ||
+		got.FinishedAt == nil || got.WindowStart != nil || got.WindowEnd != nil {
+		t.Errorf("failed run = %+v", got)
+	}
+}
+
+func TestWatermarkNeverMovesBackwards(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	if _, ok, err := Watermark(ctx, pool, "acme"); err != nil || ok {
+		t.Fatalf("Watermark before any = ok %v, %v; want none", ok, err)
+	}
+	t1 := time.Date(2026, 3, 2, 15, 8, 0, 123456000, time.UTC)
+	steps := []struct {
+		set, want time.Time
+		wantRun   int // index into runs
+	}{
+		{t1, t1, 0},
+		{t1.Add(-time.Hour), t1, 0},
+		{t1, t1, 0},
+		{t1.Add(time.Microsecond), t1.Add(time.Microsecond), 3},
+	}
+	var runs []int64
+	for i, s := range steps {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := BeginRun(ctx, tx, Run{Kind: "sync", Tenant: "acme", Source: "job"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, id)
+		if err := SetWatermark(ctx, tx, "acme", s.set, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := Watermark(ctx, pool, "acme")
+		if err != nil || !ok || !got.Equal(s.want) {
+			t.Errorf("step %d: set %s, Watermark = %s, %v, %v; want %s", i, s.set.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano), ok, err, s.want.Format(time.RFC3339Nano))
+		}
+		if by := count(t, pool, "SELECT last_run_id FROM etl_watermarks WHERE tenant = 'acme'"); by != runs[s.wantRun] {
+			t.Errorf("step %d: watermark last_run_id = %d, want %d", i, by, runs[s.wantRun])
+		}
+	}
+	if _, ok, err := Watermark(ctx, pool, "other"); err != nil || ok {
+		t.Errorf("Watermark of another tenant = ok %v, %v; want none", ok, err)
+	}
+}
+
+func TestLockTenant(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	unlock, err := LockTenant(ctx, pool, testSchema, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockTenant(ctx, pool, testSchema, "acme")
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "acme") {
+		t.Errorf("second lock of acme = %v, want ErrLocked naming acme", err)
+	}
+	unlockOther, err := LockTenant(ctx, pool, testSchema, "globex")
+	if err != nil {
+		t.Errorf("lock of another tenant: %v", err)
+	} else {
+		unlockOther()
+	}
+	unlockSchema, err := LockTenant(ctx, pool, "other_schema", "acme")
+	if err != nil {
+		t.Errorf("lock of acme in another schema: %v", err)
+	} else {
+		unlockSchema()
+	}
+	unlock()
+	unlock() // a second call is harmless
+	again, err := LockTenant(ctx, pool, testSchema, "acme")
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	again()
+	if n := count(t, pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"); n != 0 {
+		t.Errorf("%d advisory locks left after unlocking", n)
+	}
+}
+
+func TestRunsAndStatus(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+
+	// acme: an import with events and rejects, then a failed sync.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	imp, err := BeginRun(ctx, tx, Run{Kind: "import", Tenant: "acme", Source: "a.xlsx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := makeEvents(5)
+	c, err := Upsert(ctx, tx, imp, seq(evs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := InsertRejects(ctx, tx, imp, "a.xlsx", []transform.Reject{{Sheet: "S", Row: 2, Reason: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Rejected = 1
+	if err := FinishRun(ctx, tx, imp, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := RecordFailedRun(ctx, pool, Run{Kind: "sync", Tenant: "acme", Source: "job 1"}, Counts{}, errors.New("boom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// globex: only a watermark, set by a sync that stored nothing.
+	tx, err = pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	sync, err := BeginRun(ctx, tx, Run{Kind: "sync", Tenant: "globex", Source: "job 2", WindowStart: baseTime, WindowEnd: baseTime.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SetWatermark(ctx, tx, "globex", baseTime.Add(time.Hour), sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := FinishRun(ctx, tx, sync, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		tenant string
+		limit  int
+		want   []int64
+	}{
+		{"", 0, []int64{sync, failed, imp}},
+		{"", 2, []int64{sync, failed}},
+		{"acme", 0, []int64{failed, imp}},
+		{"globex", 5, []int64{sync}},
+		{"nobody", 5, nil},
+	}
+	for _, tt := range tests {
+		runs, err := Runs(ctx, pool, tt.tenant, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, r := range runs {
+			ids = append(ids, r.ID)
+		}
+		if !slices.Equal(ids, tt.want) {
+			t.Errorf("Runs(%q, %d) = %v, want %v", tt.tenant, tt.limit, ids, tt.want)
+		}
+	}
+
+	st, err := Status(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 2 || st[0].Tenant != "acme" || st[1].Tenant != "globex" {
+		t.Fatalf("Status = %+v, want acme and globex", st)
+	}
+	a, g := st[0], st[1]
+	lastEvent := evs[4].EventTime
+	if a.Events != 5 || a.LastEvent == nil || !a.LastEvent.Equal(lastEvent) || a.Watermark != nil ||
+		a.RejectsLastDay != 1 || a.LastRun == nil || a.LastRun.ID != failed || a.LastRun.Error != "boom" {
+		t.Errorf("acme status = %+v (last run %+v)", a, a.LastRun)
+	}
+	if g.Events != 0 || g.LastEvent != nil || g.Watermark == nil || !g.Watermark.Equal(baseTime.Add(time.Hour)) ||
+		g.RejectsLastDay != 0 || g.LastRun == nil || g.LastRun.ID != sync || g.LastRun.Status != "succeeded" {
+		t.Errorf("globex status = %+v (last run %+v)", g, g.LastRun)
+	}
+}
