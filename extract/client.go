@@ -1,0 +1,560 @@
+package extract
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// Defaults of the zero Config fields.
+const (
+	DefaultPageSize        = 100000
+	DefaultMaxDownload     = 2 << 30 // 2 GiB
+	DefaultMaxUnzipped     = 8 << 30 // 8 GiB
+	DefaultPollInterval    = time.Second
+	DefaultMaxPollInterval = 30 * time.Second
+	DefaultJobTimeout      = 30 * time.Minute
+	DefaultRetries         = 5
+	DefaultMinRetryWait    = 500 * time.Millisecond
+	DefaultMaxRetryWait    = 60 * time.Second
+)
+
+// Config configures a Client. BaseURL, Tenant and either Token or
+// ClientID/ClientSecret are required; every other zero field takes its default.
+type Config struct {
+	BaseURL string // e.g. https://excel.myenv.coherent.global
+	Tenant  string
+
+	// Token is a static bearer token. Set it, or ClientID and ClientSecret.
+	Token string
+	// ClientID and ClientSecret authenticate with OAuth2 client credentials
+	// at TokenURL; the token is cached and refreshed before it expires.
+	ClientID, ClientSecret string
+	// TokenURL defaults to DefaultTokenURL(BaseURL, Tenant).
+	TokenURL string
+
+	// TrustedHosts are extra hosts ("host" = any port, or "host:port") that
+	// may receive the bearer token. BaseURL's host always may; any other host
+	// (a pre-signed file link, say) gets no token.
+	TrustedHosts []string
+
+	// HTTPClient is used for every request, including token requests; nil
+	// means a client with connect, TLS and response-header timeouts. The
+	// Client works on a copy: its CheckRedirect keeps the token from
+	// following a redirect to an untrusted host.
+	HTTPClient *http.Client
+	UserAgent  string // e.g. "sparkevents/0.1.0"
+
+	MaxDownload int64 // bytes of one download, default 2 GiB
+	MaxUnzipped int64 // total unzipped bytes of a ZIP download, default 8 GiB
+
+	// Job polling: capped exponential backoff with jitter, from
+	// PollInterval (default 1s) up to MaxPollInterval (default 30s), until
+	// JobTimeout (default 30m) has passed since Wait began.
+	PollInterval, MaxPollInterval time.Duration
+	JobTimeout                    time.Duration
+
+	// Retries is how many times a request is retried after a network error
+	// or a 408, 429, 500, 502, 503 or 504 answer (default 5; negative = none).
+	Retries int
+	// MinRetryWait is the first retry backoff (default 500ms); it doubles
+	// with every retry. MaxRetryWait (default 60s) caps every retry wait,
+	// including the server's Retry-After.
+	MinRetryWait, MaxRetryWait time.Duration
+
+	// Logger receives request and retry logs; nil discards them. Tokens,
+	// secrets and URL query strings (pre-signed links) are never logged.
+	Logger *slog.Logger
+}
+
+// Client talks to the Spark Events API. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	base     *url.URL
+	hc       *http.Client
+	trusted  []hostMatcher
+	tokens   *tokenCache
+	static   bool // static token: a 401 cannot be cured by a refresh
+	log      *slog.Logger
+	requests atomic.Int64
+}
+
+// New checks cfg, fills its defaults and returns a Client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("extract: BaseURL is required (SPARK_URL)")
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("extract: BaseURL %q is not an http(s) URL (SPARK_URL)", cfg.BaseURL)
+	}
+	base.RawQuery, base.Fragment = "", ""
+	cfg.BaseURL = base.String()
+	if cfg.Tenant == "" {
+		return nil, errors.New("extract: Tenant is required (SPARK_TENANT)")
+	}
+	hasCC := cfg.ClientID != "" || cfg.ClientSecret != ""
+	switch {
+	case cfg.Token != "" && hasCC:
+		return nil, errors.New("extract: set either Token or ClientID/ClientSecret, not both")
+	case cfg.Token == "" && !hasCC:
+		return nil, errors.New("extract: no credentials: set Token (SPARK_TOKEN) or ClientID and ClientSecret (SPARK_CLIENT_ID/SPARK_CLIENT_SECRET)")
+	case hasCC && (cfg.ClientID == "" || cfg.ClientSecret == ""):
+		return nil, errors.New("extract: client credentials need both ClientID and ClientSecret")
+	}
+	if hasCC && cfg.TokenURL == "" {
+		if cfg.TokenURL, err = DefaultTokenURL(cfg.BaseURL, cfg.Tenant); err != nil {
+			return nil, fmt.Errorf("extract: %w", err)
+		}
+	}
+	setDefault(&cfg.MaxDownload, DefaultMaxDownload)
+	setDefault(&cfg.MaxUnzipped, DefaultMaxUnzipped)
+	setDefault(&cfg.PollInterval, DefaultPollInterval)
+	setDefault(&cfg.MaxPollInterval, DefaultMaxPollInterval)
+	setDefault(&cfg.JobTimeout, DefaultJobTimeout)
+	setDefault(&cfg.MinRetryWait, DefaultMinRetryWait)
+	setDefault(&cfg.MaxRetryWait, DefaultMaxRetryWait)
+	if cfg.Retries == 0 {
+		cfg.Retries = DefaultRetries
+	} else if cfg.Retries < 0 {
+		cfg.Retries = 0
+	}
+	if cfg.MaxPollInterval < cfg.PollInterval {
+		cfg.MaxPollInterval = cfg.PollInterval
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "sparkevents-extract"
+	}
+
+	c := &Client{cfg: cfg, base: base, log: cfg.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.trusted = append(c.trusted, exactHost(base))
+	for _, h := range cfg.TrustedHosts {
+		m, err := parseHostMatcher(h)
+		if err != nil {
+			return nil, fmt.Errorf("extract: TrustedHosts: %w", err)
+		}
+		c.trusted = append(c.trusted, m)
+	}
+	c.hc = c.httpClient(cfg.HTTPClient)
+
+	if cfg.Token != "" {
+		c.static = true
+		c.tokens = &tokenCache{fetch: func(context.Context) (*oauth2.Token, error) {
+			return &oauth2.Token{AccessToken: cfg.Token, TokenType: "Bearer"}, nil
+		}}
+	} else {
+		cc := &clientcredentials.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			TokenURL:     cfg.TokenURL,
+			// Spark's Keycloak takes the credentials in the form body.
+			AuthStyle: oauth2.AuthStyleInParams,
+		}
+		c.tokens = &tokenCache{fetch: func(ctx context.Context) (*oauth2.Token, error) {
+			return cc.Token(context.WithValue(ctx, oauth2.HTTPClient, c.hc))
+		}}
+	}
+	return c, nil
+}
+
+func setDefault[T int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// DefaultTokenURL is Spark's Keycloak token endpoint for the environment of
+// baseURL: https://keycloak.{env}.coherent.global/auth/realms/{tenant}/protocol/openid-connect/token,
+// where env is baseURL's host without a leading "excel." and the
+// ".coherent.global" suffix.
+func DefaultTokenURL(baseURL, tenant string) (string, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return "", fmt.Errorf("token URL: parse base URL: %w", err)
+	}
+	host := strings.ToLower(u.Hostname())
+	env, ok := strings.CutSuffix(host, ".coherent.global")
+	env = strings.TrimPrefix(env, "excel.")
+	if !ok || env == "" || env == "excel" || tenant == "" {
+		return "", fmt.Errorf("cannot derive the token URL from %q and tenant %q: set the token URL explicitly", baseURL, tenant)
+	}
+	return "https://keycloak." + env + ".coherent.global/auth/realms/" + url.PathEscape(tenant) + "/protocol/openid-connect/token", nil
+}
+
+// Requests reports how many HTTP requests the client has sent, token
+// requests and redirects included.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// httpClient copies hc (or builds a default) with a counting transport and a
+// redirect policy that strips credentials before an untrusted host.
+func (c *Client) httpClient(hc *http.Client) *http.Client {
+	var cp http.Client
+	if hc != nil {
+		cp = *hc
+	} else {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		t.TLSHandshakeTimeout = 15 * time.Second
+		t.ResponseHeaderTimeout = 2 * time.Minute
+		cp.Transport = t
+	}
+	base := cp.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = countingTransport{base: base, n: &c.requests}
+	userCheck := cp.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		// net/http already drops Authorization across domains, but its idea
+		// of "same domain" is not ours (subdomains, other ports).
+		if !c.isTrusted(req.URL) {
+			req.Header.Del("Authorization")
+			req.Header.Del("X-Tenant-Name")
+		}
+		if userCheck != nil {
+			return userCheck(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
+}
+
+type countingTransport struct {
+	base http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.base.RoundTrip(r)
+}
+
+// hostMatcher matches a URL's host: with a port, exactly; without one, any port.
+type hostMatcher struct{ host, port string }
+
+func parseHostMatcher(s string) (hostMatcher, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || strings.ContainsAny(s, "/?#@") {
+		return hostMatcher{}, fmt.Errorf("%q is not a host or host:port", s)
+	}
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		return hostMatcher{host: h, port: p}, nil
+	}
+	return hostMatcher{host: strings.Trim(s, "[]")}, nil
+}
+
+func exactHost(u *url.URL) hostMatcher {
+	return hostMatcher{host: strings.ToLower(u.Hostname()), port: portOf(u)}
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
+}
+
+func (c *Client) isTrusted(u *url.URL) bool {
+	host, port := strings.ToLower(u.Hostname()), portOf(u)
+	for _, m := range c.trusted {
+		if m.host == host && (m.port == "" || m.port == port) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenCache holds the current access token. Unlike oauth2.ReuseTokenSource
+// it can drop a token the server rejected, so that a 401 triggers a refresh.
+type tokenCache struct {
+	mu    sync.Mutex
+	tok   *oauth2.Token
+	fetch func(context.Context) (*oauth2.Token, error)
+}
+
+func (t *tokenCache) token(ctx context.Context) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tok.Valid() { // Valid refuses tokens about to expire
+		return t.tok.AccessToken, nil
+	}
+	tok, err := t.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	t.tok = tok
+	return tok.AccessToken, nil
+}
+
+// invalidate drops the cached token if it is still the rejected one, so
+// concurrent requests that all saw a 401 refresh only once.
+func (t *tokenCache) invalidate(rejected string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tok != nil && t.tok.AccessToken == rejected {
+		t.tok = nil
+	}
+}
+
+// do sends a request, retrying transient failures, and returns a 2xx
+// response whose body the caller must close. body may be nil.
+func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*http.Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s %s: not an http(s) URL", method, redact(rawURL))
+	}
+	trusted := c.isTrusted(u)
+	reqID := uuid.NewString()
+	shown := redactURL(u)
+	log := c.log.With("method", method, "url", shown, "request_id", reqID)
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
+		}
+		if body != nil {
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			req.ContentLength = int64(len(body))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+		req.Header.Set("X-Request-Id", reqID)
+		var tok string
+		if trusted {
+			if tok, err = c.tokens.token(ctx); err != nil {
+				if wait, ok := c.retryToken(err, attempt); ok {
+					log.Warn("token request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
+					if err := sleep(ctx, wait); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				return nil, fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("X-Tenant-Name", c.cfg.Tenant)
+		}
+
+		start := time.Now()
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			err = scrubURLError(err)
+			if attempt < c.cfg.Retries {
+				wait := c.backoff(attempt)
+				log.Warn("request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
+				if err := sleep(ctx, wait); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
+		}
+		log.Debug("spark request", "status", resp.StatusCode, "attempt", attempt+1, "elapsed", time.Since(start))
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return resp, nil
+		}
+
+		snippet := readSnippet(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized && trusted && !c.static && !refreshed {
+			// The token may have been revoked or expired early: one fresh
+			// token, one more try.
+			refreshed = true
+			c.tokens.invalidate(tok)
+			log.Info("token rejected, refreshing")
+			continue
+		}
+		if retryable(resp.StatusCode) && attempt < c.cfg.Retries {
+			wait := c.retryAfter(resp.Header, attempt)
+			log.Warn("transient answer, retrying", "status", resp.StatusCode, "attempt", attempt+1, "wait", wait)
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return nil, &StatusError{
+			Method:     method,
+			URL:        shown,
+			StatusCode: resp.StatusCode,
+			Body:       snippet,
+			Hint:       c.hint(resp.StatusCode, trusted),
+		}
+	}
+}
+
+func retryable(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// retryToken reports whether a failed token fetch is worth retrying: network
+// trouble or a 5xx/429 from the token endpoint, not rejected credentials.
+func (c *Client) retryToken(err error, attempt int) (time.Duration, bool) {
+	if attempt >= c.cfg.Retries {
+		return 0, false
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.Response == nil || !retryable(re.Response.StatusCode) {
+			return 0, false
+		}
+	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return 0, false
+	}
+	return c.backoff(attempt), true
+}
+
+func (c *Client) hint(code int, trusted bool) string {
+	switch {
+	case code == http.StatusUnauthorized && !trusted:
+		return "the file link was refused without a token: it may have expired, or its host must be added to the trusted hosts"
+	case code == http.StatusUnauthorized && c.static:
+		return "token rejected: get a new token or use SPARK_CLIENT_ID/SPARK_CLIENT_SECRET"
+	case code == http.StatusUnauthorized:
+		return "token rejected even after a refresh: check the token / client credentials and SPARK_TENANT"
+	case code == http.StatusForbidden && !trusted:
+		return "the file link was refused: it may have expired"
+	case code == http.StatusForbidden:
+		return "check SPARK_TENANT and that the user or client may use the Events API"
+	case code == http.StatusNotFound:
+		return "check SPARK_URL and SPARK_TENANT"
+	case code == http.StatusBadRequest:
+		return "check the query (dates, event types, filters)"
+	case code == http.StatusTooManyRequests:
+		return "rate limited by Spark: try again later or with fewer concurrent jobs"
+	case code >= 500:
+		return "Spark is failing: try again later"
+	}
+	return ""
+}
+
+// backoff is the wait before retry attempt+1: exponential from MinRetryWait,
+// capped by MaxRetryWait, with jitter so that clients do not retry in step.
+func (c *Client) backoff(attempt int) time.Duration {
+	return jitter(expo(c.cfg.MinRetryWait, c.cfg.MaxRetryWait, attempt))
+}
+
+// retryAfter honours Retry-After (seconds or an HTTP date) and Spark's
+// x-retry-after (seconds), capped by MaxRetryWait, else backs off.
+func (c *Client) retryAfter(h http.Header, attempt int) time.Duration {
+	var d time.Duration
+	found := false
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+			d, found = time.Duration(s*float64(time.Second)), true
+		} else if t, err := http.ParseTime(v); err == nil {
+			d, found = max(time.Until(t), 0), true
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-Retry-After")); !found && v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+			d, found = time.Duration(s*float64(time.Second)), true
+		}
+	}
+	if !found {
+		return c.backoff(attempt)
+	}
+	return min(d, c.cfg.MaxRetryWait)
+}
+
+func expo(base, limit time.Duration, n int) time.Duration {
+	d := base
+	for i := 0; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// jitter returns a duration in [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+const maxErrorBody = 512
+
+func readSnippet(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
+	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+}
+
+// redact drops the query and fragment of a URL: pre-signed links carry
+// credentials there.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			return raw[:i]
+		}
+		return raw
+	}
+	return redactURL(u)
+}
+
+func redactURL(u *url.URL) string {
+	cp := *u
+	cp.RawQuery, cp.Fragment, cp.User = "", "", nil
+	return cp.String()
+}
+
+// scrubURLError rewrites the URL inside a *url.Error, which would otherwise
+// print a pre-signed link's query string.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, redact(ue.URL), ue.Err)
+	}
+	return err
+}

@@ -1,0 +1,330 @@
+package extract
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// errUnzipLimit marks a ZIP member that would take the unzipped total over its limit.
+var errUnzipLimit = errors.New("unzip limit")
+
+// errTruncated marks a body shorter than its Content-Length: worth one more try.
+var errTruncated = errors.New("download truncated")
+
+// Download fetches f into dir and returns the paths of the workbooks it
+// holds: the file itself when it is an XLSX, its .xlsx members when it is a
+// ZIP. The bearer token goes only to trusted hosts; a pre-signed link on
+// another host gets none. A download cut short is retried like a failed
+// request, then reported.
+func (c *Client) Download(ctx context.Context, f File, dir string) ([]string, error) {
+	shown := redact(f.URL)
+	var tmp string
+	var err error
+	for attempt := 0; ; attempt++ {
+		tmp, err = c.fetch(ctx, f.URL, dir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errTruncated) || attempt >= c.cfg.Retries || ctx.Err() != nil {
+			return nil, fmt.Errorf("download %s: %w", shown, err)
+		}
+		wait := c.backoff(attempt)
+		c.log.Warn("download cut short, retrying", "url", shown, "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("download %s: %w", shown, err)
+		}
+	}
+
+	kind, err := sniff(tmp)
+	if err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("download %s: %w", shown, err)
+	}
+	if kind == kindXLSX {
+		final, err := placeUnique(tmp, dir, fileName(f.URL, ".xlsx"))
+		if err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("download %s: %w", shown, err)
+		}
+		return []string{final}, nil
+	}
+	defer os.Remove(tmp) // the archive is not needed once unpacked
+	paths, err := Unpack(tmp, dir, c.cfg.MaxUnzipped)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", shown, err)
+	}
+	return paths, nil
+}
+
+// fetch streams rawURL into a temporary file in dir and returns its path.
+func (c *Client) fetch(ctx context.Context, rawURL, dir string) (string, error) {
+	resp, err := c.do(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	limit := c.cfg.MaxDownload
+	if resp.ContentLength > limit {
+		return "", fmt.Errorf("file is %d bytes, over the download limit of %d bytes (raise the max download size)", resp.ContentLength, limit)
+	}
+	out, err := os.CreateTemp(dir, ".spark-download-*.part")
+	if err != nil {
+		return "", err
+	}
+	name := out.Name()
+	fail := func(err error) (string, error) {
+		out.Close()
+		os.Remove(name)
+		return "", err
+	}
+	n, err := io.Copy(out, io.LimitReader(resp.Body, limit+1))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fail(ctx.Err())
+	case errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength >= 0:
+		// net/http reports a body shorter than its Content-Length this way.
+		return fail(fmt.Errorf("%w after %d of %d bytes", errTruncated, n, resp.ContentLength))
+	case err != nil:
+		return fail(fmt.Errorf("%w after %d bytes: %w", errTruncated, n, scrubURLError(err)))
+	case n > limit:
+		return fail(fmt.Errorf("file exceeds the download limit of %d bytes (raise the max download size)", limit))
+	case resp.ContentLength >= 0 && n != resp.ContentLength:
+		return fail(fmt.Errorf("%w: got %d of %d bytes", errTruncated, n, resp.ContentLength))
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	c.log.Debug("downloaded", "url", redact(rawURL), "bytes", n)
+	return name, nil
+}
+
+// fileName derives a safe local name from the last segment of a URL's path,
+// with ext when it has no extension of its own.
+func fileName(rawURL, ext string) string {
+	name := "spark-events"
+	if u, err := url.Parse(rawURL); err == nil {
+		if b := safeName(path.Base(u.Path)); b != "" {
+			name = b
+		}
+	}
+	if !strings.EqualFold(filepath.Ext(name), ext) {
+		name = strings.TrimSuffix(name, filepath.Ext(name)) + ext
+	}
+	return name
+}
+
+// safeName keeps a flat, portable file name, or returns "" when nothing
+// usable is left.
+func safeName(s string) string {
+	s = path.Base(strings.ReplaceAll(s, `\`, "/"))
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('_')
+		}
+	}
+	out := strings.TrimLeft(b.String(), ".")
+	if strings.Trim(out, "_.") == "" {
+		return ""
+	}
+	return out
+}
+
+// placeUnique moves src into dir under name, or name-1, name-2, ... when
+// taken: several files of one job, or of two jobs, may share a name.
+func placeUnique(src, dir, name string) (string, error) {
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for i := 0; i < 10000; i++ {
+		cand := name
+		if i > 0 {
+			cand = stem + "-" + strconv.Itoa(i) + ext
+		}
+		dst := filepath.Join(dir, cand)
+		// Link fails if dst exists, unlike Rename, so two downloads cannot
+		// overwrite each other.
+		err := os.Link(src, dst)
+		if err == nil {
+			os.Remove(src)
+			return dst, nil
+		}
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if _, statErr := os.Lstat(dst); statErr == nil {
+			continue
+		}
+		// A file system without hard links.
+		if err := os.Rename(src, dst); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	return "", fmt.Errorf("no free file name for %s in %s", name, dir)
+}
+
+// createUnique creates a new file in dir named name, or name-1, ... when taken.
+func createUnique(dir, name string) (*os.File, error) {
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for i := 0; i < 10000; i++ {
+		cand := name
+		if i > 0 {
+			cand = stem + "-" + strconv.Itoa(i) + ext
+		}
+		f, err := os.OpenFile(filepath.Join(dir, cand), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("no free file name for %s in %s", name, dir)
+}
+
+type fileKind int
+
+const (
+	kindXLSX fileKind = iota
+	kindZIP
+)
+
+// sniff tells an XLSX from a ZIP of workbooks by content: an XLSX is a ZIP
+// whose root holds [Content_Types].xml.
+func sniff(p string) (fileKind, error) {
+	zr, err := openZip(p)
+	if err != nil {
+		head := make([]byte, 64)
+		if f, ferr := os.Open(p); ferr == nil {
+			n, _ := io.ReadFull(f, head)
+			head = head[:n]
+			f.Close()
+		}
+		return 0, fmt.Errorf("%s is neither an XLSX workbook nor a ZIP archive (starts with %q): %w", filepath.Base(p), head, err)
+	}
+	defer zr.Close()
+	return kindOf(&zr.Reader), nil
+}
+
+// openZip opens a ZIP archive, accepting insecure member names (with
+// GODEBUG=zipinsecurepath=0): Unpack flattens every name anyway.
+func openZip(p string) (*zip.ReadCloser, error) {
+	zr, err := zip.OpenReader(p)
+	if errors.Is(err, zip.ErrInsecurePath) && zr != nil {
+		err = nil
+	}
+	return zr, err
+}
+
+func kindOf(zr *zip.Reader) fileKind {
+	for _, f := range zr.File {
+		if f.Name == "[Content_Types].xml" {
+			return kindXLSX
+		}
+	}
+	return kindZIP
+}
+
+// Unpack returns the workbooks in the file at path, telling the kind by
+// content, not name: an XLSX gives []string{path}; a ZIP gives its .xlsx
+// members, written flat into dir (directories in member names are dropped,
+// so no member can land outside dir). The bytes actually written, not the
+// sizes the archive declares, are bounded by maxUnzipped in total (<= 0:
+// DefaultMaxUnzipped). Anything else, or a ZIP without workbooks, is an
+// error; on error nothing extracted is left behind.
+func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
+	if maxUnzipped <= 0 {
+		maxUnzipped = DefaultMaxUnzipped
+	}
+	kind, err := sniff(path)
+	if err != nil {
+		return nil, fmt.Errorf("unpack: %w", err)
+	}
+	if kind == kindXLSX {
+		return []string{path}, nil
+	}
+	zr, err := openZip(path)
+	if err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", filepath.Base(path), err)
+	}
+	defer zr.Close()
+
+	var written []string
+	fail := func(err error) ([]string, error) {
+		for _, p := range written {
+			os.Remove(p)
+		}
+		return nil, fmt.Errorf("unpack %s: %w", filepath.Base(path), err)
+	}
+	remaining := maxUnzipped
+	skipped := 0
+	for _, zf := range zr.File {
+		if zf.FileInfo().IsDir() {
+			continue
+		}
+		name := safeName(zf.Name)
+		if name == "" || !strings.EqualFold(filepath.Ext(name), ".xlsx") {
+			skipped++
+			continue
+		}
+		p, n, err := extractMember(zf, dir, name, remaining)
+		if p != "" {
+			written = append(written, p)
+		}
+		if errors.Is(err, errUnzipLimit) {
+			return fail(fmt.Errorf("unzipped data exceeds the limit of %d bytes (zip bomb? raise the max unzipped size)", maxUnzipped))
+		}
+		if err != nil {
+			return fail(err)
+		}
+		remaining -= n
+	}
+	if len(written) == 0 {
+		return fail(fmt.Errorf("the ZIP archive holds no .xlsx workbook (%d other members)", skipped))
+	}
+	for _, p := range written {
+		if k, err := sniff(p); err != nil || k != kindXLSX {
+			return fail(fmt.Errorf("member %s is not an XLSX workbook", filepath.Base(p)))
+		}
+	}
+	return written, nil
+}
+
+// extractMember copies zf into a new file in dir, writing at most limit
+// bytes, and returns the file's path (even on error, to be cleaned up) and
+// the bytes written.
+func extractMember(zf *zip.File, dir, name string, limit int64) (string, int64, error) {
+	rc, err := zf.Open()
+	if err != nil {
+		return "", 0, fmt.Errorf("member %s: %w", zf.Name, err)
+	}
+	defer rc.Close()
+	out, err := createUnique(dir, name)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := io.Copy(out, io.LimitReader(rc, limit+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return out.Name(), n, fmt.Errorf("member %s: %w", zf.Name, err)
+	}
+	if n > limit {
+		return out.Name(), n, errUnzipLimit
+	}
+	return out.Name(), n, nil
+}

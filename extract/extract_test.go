@@ -1,0 +1,889 @@
+package extract_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"sparkevents/extract"
+	"sparkevents/extract/sparktest"
+)
+
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+// events are four events one hour apart, from t0.
+func events() []sparktest.Event {
+	return []sparktest.Event{
+		{ID: "e1", Time: t0, Type: "SparkLogin", User: "ann@x.com", FolderID: "f1", Service: "svc"},
+		{ID: "e2", Time: t0.Add(time.Hour), Type: "PublishEngine", User: "bob@x.com", FolderID: "f1", Service: "svc"},
+		{ID: "e3", Time: t0.Add(2 * time.Hour), Type: "DownloadEngine", User: "ann@x.com", FolderID: "f2", Service: "other"},
+		{ID: "e4", Time: t0.Add(3 * time.Hour), Type: "PublishEngine", User: "ann@x.com", FolderID: "f1", Service: "svc"},
+	}
+}
+
+func newServer(t *testing.T, opts sparktest.Options) *sparktest.Server {
+	t.Helper()
+	srv := sparktest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	srv.AddEvents(events()...)
+	return srv
+}
+
+// fastConfig is a Config for srv with waits short enough for tests.
+func fastConfig(srv *sparktest.Server) extract.Config {
+	return extract.Config{
+		BaseURL:         srv.URL,
+		Tenant:          srv.Tenant,
+		Token:           srv.Token,
+		UserAgent:       "sparkevents-test",
+		PollInterval:    time.Millisecond,
+		MaxPollInterval: 5 * time.Millisecond,
+		JobTimeout:      10 * time.Second,
+		MinRetryWait:    time.Millisecond,
+		MaxRetryWait:    10 * time.Millisecond,
+	}
+}
+
+func newClient(t *testing.T, cfg extract.Config) *extract.Client {
+	t.Helper()
+	c, err := extract.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+// run submits q, waits and downloads every file into a temp dir.
+func run(ctx context.Context, c *extract.Client, q extract.Query, dir string) ([]string, error) {
+	job, err := c.Submit(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	files, err := c.Wait(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, f := range files {
+		p, err := c.Download(ctx, f, dir)
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, p...)
+	}
+	return paths, nil
+}
+
+// eventIDs reads the Event ID column of workbooks written by sparktest.
+func eventIDs(t *testing.T, paths []string) []string {
+	t.Helper()
+	var ids []string
+	for _, p := range paths {
+		f, err := excelize.OpenFile(p)
+		if err != nil {
+			t.Fatalf("open %s: %v", p, err)
+		}
+		rows, err := f.GetRows(f.GetSheetList()[0])
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) < 3 || rows[0][0] != sparktest.Title || rows[2][0] != "Event ID" {
+			t.Fatalf("%s: unexpected layout %q", p, rows)
+		}
+		for _, r := range rows[3:] {
+			ids = append(ids, r[0])
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestHappyPath(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      sparktest.Options
+		wantFiles int
+	}{
+		{"xlsx", sparktest.Options{}, 1},
+		{"zip split in two workbooks", sparktest.Options{Format: "zip"}, 2},
+		{"two xlsx files", sparktest.Options{Files: 2}, 2},
+		{"two zip files", sparktest.Options{Format: "zip", Files: 2}, 4},
+		{"signed file links", sparktest.Options{SignedFileURLs: true}, 1},
+		{"several pending polls", sparktest.Options{PendingPolls: 4}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, tt.opts)
+			c := newClient(t, fastConfig(srv))
+			dir := t.TempDir()
+			paths, err := run(t.Context(), c, extract.Query{Start: t0, End: t0.Add(24 * time.Hour)}, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(paths) != tt.wantFiles {
+				t.Errorf("got %d workbooks %v, want %d", len(paths), paths, tt.wantFiles)
+			}
+			for _, p := range paths {
+				if filepath.Dir(p) != dir || filepath.Ext(p) != ".xlsx" {
+					t.Errorf("workbook %s is not an .xlsx in %s", p, dir)
+				}
+			}
+			if got, want := eventIDs(t, paths), []string{"e1", "e2", "e3", "e4"}; !slices.Equal(got, want) {
+				t.Errorf("event ids = %v, want %v", got, want)
+			}
+			left, _ := os.ReadDir(dir)
+			if len(left) != len(paths) {
+				t.Errorf("dir holds %d entries, want only the %d workbooks", len(left), len(paths))
+			}
+			st := srv.Stats()
+			if st.AuthHeadersSeenByFileHost != 0 {
+				t.Errorf("file host saw the bearer token %d times", st.AuthHeadersSeenByFileHost)
+			}
+			if st.Downloads == 0 {
+				t.Error("no download reached the file host")
+			}
+			if got := c.Requests(); got != int64(st.Requests) {
+				t.Errorf("Requests() = %d, server saw %d", got, st.Requests)
+			}
+		})
+	}
+}
+
+func TestSubmitSendsFilters(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	c := newClient(t, fastConfig(srv))
+	q := extract.Query{
+		Start:       t0.Add(time.Hour),
+		End:         t0.Add(3 * time.Hour),
+		EventTypes:  []string{"PublishEngine", "DownloadEngine"},
+		UserName:    "ann@x.com",
+		ServiceName: "svc",
+		FolderID:    "f1",
+	}
+	paths, err := run(t.Context(), c, q, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both window ends are inclusive in the emulator: e4 sits on End.
+	if got := eventIDs(t, paths); !slices.Equal(got, []string{"e4"}) {
+		t.Errorf("event ids = %v, want [e4]", got)
+	}
+
+	subs := srv.Submissions()
+	if len(subs) != 1 {
+		t.Fatalf("%d submissions, want 1", len(subs))
+	}
+	sub := subs[0]
+	wantSearch := map[string]string{
+		"event_start_date": "2026-03-02T11:00:00.000Z",
+		"event_end_date":   "2026-03-02T13:00:00.000Z",
+		"event_types":      `["PublishEngine","DownloadEngine"]`,
+		"user_name":        "ann@x.com",
+		"service_name":     "svc",
+		"folder_id":        "f1",
+	}
+	for k, v := range wantSearch {
+		if sub.Search[k] != v {
+			t.Errorf("search %s = %q, want %q", k, sub.Search[k], v)
+		}
+	}
+	if len(sub.Search) != len(wantSearch) {
+		t.Errorf("search = %v, want exactly %v", sub.Search, wantSearch)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(sub.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"page_size", "pageSize"} {
+		if body[k] != float64(extract.DefaultPageSize) {
+			t.Errorf("%s = %v, want %d", k, body[k], extract.DefaultPageSize)
+		}
+	}
+	if body["page_no"] != float64(1) || body["sort_order"] != "asc" {
+		t.Errorf("page_no/sort_order = %v/%v", body["page_no"], body["sort_order"])
+	}
+	// Spark's sample sends event_types as a JSON-encoded string, not an array.
+	if !bytes.Contains(sub.Body, []byte(`"value":"[\"PublishEngine\",\"DownloadEngine\"]"`)) {
+		t.Errorf("event_types not sent as a JSON string: %s", sub.Body)
+	}
+}
+
+func TestSubmitOmitsEmptyFilters(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	c := newClient(t, fastConfig(srv))
+	if _, err := c.Submit(t.Context(), extract.Query{PageSize: 50}); err != nil {
+		t.Fatal(err)
+	}
+	sub := srv.Submissions()[0]
+	if len(sub.Search) != 0 || sub.PageSize != 50 {
+		t.Errorf("search = %v, page size = %d; want none and 50", sub.Search, sub.PageSize)
+	}
+}
+
+func TestSubmitRejectsReversedWindow(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	c := newClient(t, fastConfig(srv))
+	_, err := c.Submit(t.Context(), extract.Query{Start: t0, End: t0.Add(-time.Second)})
+	if err == nil || !strings.Contains(err.Error(), "before it starts") {
+		t.Fatalf("err = %v, want a reversed-window error", err)
+	}
+	if c.Requests() != 0 {
+		t.Errorf("made %d requests for an invalid query", c.Requests())
+	}
+}
+
+func TestRowCap(t *testing.T) {
+	srv := newServer(t, sparktest.Options{PageSize: 3})
+	c := newClient(t, fastConfig(srv))
+	paths, err := run(t.Context(), c, extract.Query{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eventIDs(t, paths); !slices.Equal(got, []string{"e1", "e2", "e3"}) {
+		t.Errorf("event ids = %v, want the 3 oldest", got)
+	}
+}
+
+func TestTransientErrorsAreRetried(t *testing.T) {
+	tests := []struct {
+		name    string
+		faults  sparktest.Faults
+		minTime time.Duration
+	}{
+		// One Retry-After: 1 and one x-retry-after: 1, both honoured.
+		{"429 with Retry-After", sparktest.Faults{RateLimited: 2}, 1900 * time.Millisecond},
+		{"500s", sparktest.Faults{ServerErrors: 4}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.MaxRetryWait = 2 * time.Second
+			c := newClient(t, cfg)
+			srv.SetFaults(tt.faults)
+			start := time.Now()
+			paths, err := run(t.Context(), c, extract.Query{}, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if elapsed := time.Since(start); elapsed < tt.minTime {
+				t.Errorf("took %s, want >= %s: Retry-After not honoured", elapsed, tt.minTime)
+			}
+			if len(eventIDs(t, paths)) != 4 {
+				t.Error("want 4 events")
+			}
+			if srv.Stats().Jobs != 1 {
+				t.Errorf("%d jobs submitted, want 1", srv.Stats().Jobs)
+			}
+		})
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	cfg.Retries = 2
+	c := newClient(t, cfg)
+	srv.SetFaults(sparktest.Faults{ServerErrors: 10})
+	_, err := c.Submit(t.Context(), extract.Query{})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 500 {
+		t.Fatalf("err = %v, want a 500 StatusError", err)
+	}
+	if got := srv.Stats().Requests; got != 3 {
+		t.Errorf("server saw %d requests, want 3 (1 + 2 retries)", got)
+	}
+}
+
+func TestClientErrorsFailAtOnce(t *testing.T) {
+	tests := []struct {
+		code int
+		hint string
+	}{
+		{400, "check the query"},
+		{403, "check SPARK_TENANT"},
+		{404, "check SPARK_URL and SPARK_TENANT"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
+			var hits atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				http.Error(w, `{"message":"nope"}`, tt.code)
+			}))
+			defer ts.Close()
+			c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", MinRetryWait: time.Millisecond})
+			_, err := c.Submit(t.Context(), extract.Query{})
+			var se *extract.StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want a StatusError", err)
+			}
+			if se.StatusCode != tt.code || se.Method != "POST" || !strings.Contains(se.Hint, tt.hint) || !strings.Contains(se.Body, "nope") {
+				t.Errorf("StatusError = %+v, want code %d and hint %q", se, tt.code, tt.hint)
+			}
+			if !strings.Contains(err.Error(), tt.hint) {
+				t.Errorf("error %q does not show the hint", err)
+			}
+			if hits.Load() != 1 {
+				t.Errorf("%d requests, want 1 (no retry)", hits.Load())
+			}
+		})
+	}
+}
+
+func TestStatusErrorBodyTrimmed(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, strings.Repeat("x", 5000), http.StatusBadRequest)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok"})
+	_, err := c.Submit(t.Context(), extract.Query{})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || len(se.Body) != 512 {
+		t.Fatalf("err = %v; want a StatusError with a 512-byte body", err)
+	}
+}
+
+func TestWrongTenantIs404(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	cfg.Tenant = "other"
+	c := newClient(t, cfg)
+	_, err := c.Submit(t.Context(), extract.Query{})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 404 || !strings.Contains(se.Hint, "SPARK_TENANT") {
+		t.Fatalf("err = %v, want 404 with a tenant hint", err)
+	}
+}
+
+func TestWrongToken(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	cfg.Token = "stale"
+	c := newClient(t, cfg)
+	_, err := c.Submit(t.Context(), extract.Query{})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 401 {
+		t.Fatalf("err = %v, want a 401 StatusError", err)
+	}
+	if !strings.Contains(err.Error(), "token rejected: get a new token or use SPARK_CLIENT_ID/SPARK_CLIENT_SECRET") {
+		t.Errorf("error %q lacks the token hint", err)
+	}
+	if strings.Contains(err.Error(), "stale") {
+		t.Errorf("error %q shows the token", err)
+	}
+	if got := srv.Stats().Requests; got != 1 {
+		t.Errorf("%d requests, want 1: a static token cannot be refreshed", got)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	srv := newServer(t, sparktest.Options{ClientID: "cid", ClientSecret: "shh"})
+	cfg := fastConfig(srv)
+	cfg.Token, cfg.ClientID, cfg.ClientSecret, cfg.TokenURL = "", "cid", "shh", srv.TokenURL
+	c := newClient(t, cfg)
+	ctx := t.Context()
+
+	if _, err := run(ctx, c, extract.Query{}, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Stats().Tokens; got != 1 {
+		t.Fatalf("%d tokens issued, want 1 reused for every request", got)
+	}
+
+	// A token revoked early gets a 401: the client refreshes once and retries.
+	srv.RevokeTokens()
+	before := srv.Stats().Requests
+	if _, err := c.Submit(ctx, extract.Query{}); err != nil {
+		t.Fatalf("Submit after revocation: %v", err)
+	}
+	st := srv.Stats()
+	if st.Tokens != 2 {
+		t.Errorf("%d tokens issued, want 2", st.Tokens)
+	}
+	if got := st.Requests - before; got != 3 {
+		t.Errorf("%d requests, want 3 (401, token, retry)", got)
+	}
+	if st.AuthHeadersSeenByFileHost != 0 {
+		t.Errorf("file host saw the token %d times", st.AuthHeadersSeenByFileHost)
+	}
+}
+
+func TestClientCredentialsRejected(t *testing.T) {
+	srv := newServer(t, sparktest.Options{ClientID: "cid", ClientSecret: "shh"})
+	cfg := fastConfig(srv)
+	cfg.Token, cfg.ClientID, cfg.ClientSecret, cfg.TokenURL = "", "cid", "wrong", srv.TokenURL
+	c := newClient(t, cfg)
+	_, err := c.Submit(t.Context(), extract.Query{})
+	if err == nil || !strings.Contains(err.Error(), "SPARK_CLIENT_ID/SPARK_CLIENT_SECRET") {
+		t.Fatalf("err = %v, want a client-credentials error", err)
+	}
+	if strings.Contains(err.Error(), "wrong") && !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("error %q may show the secret", err)
+	}
+	if got := srv.Stats().Requests; got != 1 {
+		t.Errorf("%d requests, want only the refused token request", got)
+	}
+}
+
+func TestTokenNeverFollowsRedirectToFileHost(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	c0 := newClient(t, fastConfig(srv))
+	job, err := c0.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := c0.Wait(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A trusted host that redirects the download to the (untrusted) file host.
+	var sawToken atomic.Bool
+	redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawToken.Store(r.Header.Get("Authorization") == "Bearer "+srv.Token)
+		http.Redirect(w, r, files[0].URL, http.StatusFound)
+	}))
+	defer redir.Close()
+	cfg := fastConfig(srv)
+	cfg.TrustedHosts = []string{strings.TrimPrefix(redir.URL, "http://")}
+	c := newClient(t, cfg)
+	paths, err := c.Download(t.Context(), extract.File{URL: redir.URL + "/file.xlsx"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eventIDs(t, paths)) != 4 {
+		t.Error("want 4 events")
+	}
+	if !sawToken.Load() {
+		t.Error("the trusted host did not get the token")
+	}
+	if got := srv.Stats().AuthHeadersSeenByFileHost; got != 0 {
+		t.Errorf("file host saw the token %d times after a redirect", got)
+	}
+}
+
+func TestTrustedFileHostGetsToken(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	u, _ := url.Parse(srv.FileURL)
+	cfg.TrustedHosts = []string{u.Hostname()} // any port
+	c := newClient(t, cfg)
+	if _, err := run(t.Context(), c, extract.Query{}, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Stats().AuthHeadersSeenByFileHost; got != 1 {
+		t.Errorf("trusted file host saw the token %d times, want 1", got)
+	}
+}
+
+func TestFailedJob(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	srv.SetFaults(sparktest.Faults{FailJobs: "export quota exceeded"})
+	c := newClient(t, fastConfig(srv))
+	_, err := run(t.Context(), c, extract.Query{}, t.TempDir())
+	var je *extract.JobError
+	if !errors.As(err, &je) {
+		t.Fatalf("err = %v, want a JobError", err)
+	}
+	if je.Message != "export quota exceeded" || je.Status != "Failed" || je.JobID != srv.Submissions()[0].ID {
+		t.Errorf("JobError = %+v", je)
+	}
+	if want := "spark job " + je.JobID + " Failed: export quota exceeded"; err.Error() != want {
+		t.Errorf("Error() = %q, want %q", err, want)
+	}
+}
+
+func TestStuckJobTimesOut(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	srv.SetFaults(sparktest.Faults{StuckJobs: true})
+	cfg := fastConfig(srv)
+	cfg.JobTimeout = 50 * time.Millisecond
+	c := newClient(t, cfg)
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = c.Wait(t.Context(), job)
+	if !errors.Is(err, extract.ErrJobTimeout) {
+		t.Fatalf("err = %v, want ErrJobTimeout", err)
+	}
+	if !strings.Contains(err.Error(), job.ID) || !strings.Contains(err.Error(), "--job-timeout") {
+		t.Errorf("error %q lacks the job id or the --job-timeout advice", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Wait took %s for a 50ms timeout", d)
+	}
+	if srv.Stats().Polls < 2 {
+		t.Errorf("only %d polls", srv.Stats().Polls)
+	}
+}
+
+func TestWaitHonoursCancel(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	srv.SetFaults(sparktest.Faults{StuckJobs: true})
+	c := newClient(t, fastConfig(srv))
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	defer cancel()
+	_, err = c.Wait(ctx, job)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, extract.ErrJobTimeout) {
+		t.Fatalf("err = %v, want the caller's deadline, not ErrJobTimeout", err)
+	}
+}
+
+// statusServer answers every status poll with body.
+func statusServer(t *testing.T, body string) *httptest.Server {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func TestStatusWords(t *testing.T) {
+	const files = `{"files":[{"file":"/f/a.xlsx","file_hash":"abc"}]}`
+	tests := []struct {
+		name     string
+		body     string
+		wantErr  string // substring of a JobError, "" for success
+		wantFile int
+	}{
+		{"Success", `{"status":"Success","outputs":` + files + `,"error":null}`, "", 1},
+		{"completed", `{"status":"COMPLETED","outputs":` + files + `}`, "", 1},
+		{"closed", `{"status":"closed","outputs":` + files + `}`, "", 1},
+		{"success without files", `{"status":"Success","outputs":{"files":[]},"error":null}`, "", 0},
+		{"completed_by_timeout", `{"status":"completed_by_timeout","outputs":` + files + `}`, "completed_by_timeout", 0},
+		{"cancelled", `{"status":"cancelled"}`, "cancelled", 0},
+		{"error object", `{"status":"Success","error":{"message":"disk full"}}`, "disk full", 0},
+		{"error string", `{"status":"in_progress","error":"boom"}`, "boom", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := statusServer(t, tt.body)
+			c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", JobTimeout: time.Second})
+			files, err := c.Wait(t.Context(), extract.Job{ID: "j1", StatusURL: ts.URL + "/t/api/v4/events/download/j1/status"})
+			if tt.wantErr != "" {
+				var je *extract.JobError
+				if !errors.As(err, &je) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want a JobError with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if files == nil || len(files) != tt.wantFile {
+				t.Fatalf("files = %#v, want %d (non-nil)", files, tt.wantFile)
+			}
+			if tt.wantFile > 0 && (files[0].URL != ts.URL+"/f/a.xlsx" || files[0].Hash != "abc") {
+				t.Errorf("file = %+v, want the link resolved against the status URL", files[0])
+			}
+		})
+	}
+}
+
+func TestWaitBuildsStatusURL(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	c := newClient(t, fastConfig(srv))
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(t.Context(), extract.Job{ID: job.ID}); err != nil {
+		t.Fatalf("Wait with only a job id: %v", err)
+	}
+}
+
+func TestTruncatedDownload(t *testing.T) {
+	tests := []struct {
+		name      string
+		truncate  int
+		wantError bool
+	}{
+		{"once, retried", 1, false},
+		{"every attempt", 3, true}, // Retries 2: three attempts
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.Retries = 2
+			c := newClient(t, cfg)
+			srv.SetFaults(sparktest.Faults{TruncateDownloads: tt.truncate})
+			dir := t.TempDir()
+			_, err := run(t.Context(), c, extract.Query{}, dir)
+			if tt.wantError {
+				if err == nil || !strings.Contains(err.Error(), "truncated") {
+					t.Fatalf("err = %v, want a truncation error", err)
+				}
+				if left, _ := os.ReadDir(dir); len(left) != 0 {
+					t.Errorf("left %d files behind", len(left))
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.Stats().Downloads; got != tt.truncate+btoi(!tt.wantError) {
+				t.Errorf("%d downloads, want %d", got, tt.truncate+btoi(!tt.wantError))
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestMaxDownload(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	cfg.MaxDownload = 100
+	c := newClient(t, cfg)
+	dir := t.TempDir()
+	_, err := run(t.Context(), c, extract.Query{}, dir)
+	if err == nil || !strings.Contains(err.Error(), "limit of 100 bytes") {
+		t.Fatalf("err = %v, want the download limit error", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left %d files behind", len(left))
+	}
+}
+
+// TestMaxDownloadWithoutLength checks the bound on a streamed body whose size
+// is not announced.
+func TestMaxDownloadWithoutLength(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 10 {
+			w.Write(bytes.Repeat([]byte("x"), 100))
+			w.(http.Flusher).Flush() // chunked: no Content-Length
+		}
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", MaxDownload: 500})
+	_, err := c.Download(t.Context(), extract.File{URL: ts.URL + "/f.xlsx"}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "limit of 500 bytes") {
+		t.Fatalf("err = %v, want the download limit error", err)
+	}
+}
+
+func TestDownloadNotAWorkbook(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<html>login page</html>")
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok"})
+	dir := t.TempDir()
+	_, err := c.Download(t.Context(), extract.File{URL: ts.URL + "/f.xlsx?sig=secret"}, dir)
+	if err == nil || !strings.Contains(err.Error(), "neither an XLSX workbook nor a ZIP") {
+		t.Fatalf("err = %v, want a not-a-workbook error", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q shows the link's query", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left %d files behind", len(left))
+	}
+}
+
+func TestLogsHideSecrets(t *testing.T) {
+	srv := newServer(t, sparktest.Options{SignedFileURLs: true})
+	var buf bytes.Buffer
+	cfg := fastConfig(srv)
+	cfg.Token = srv.Token
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv.SetFaults(sparktest.Faults{ServerErrors: 1})
+	c := newClient(t, cfg)
+	if _, err := run(t.Context(), c, extract.Query{}, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	logs := buf.String()
+	if !strings.Contains(logs, "/files/") {
+		t.Fatalf("no download logged:\n%s", logs)
+	}
+	for _, secret := range []string{"Bearer", "sig=", "token=" + srv.Token} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  extract.Config
+		want string
+	}{
+		{"no base URL", extract.Config{Tenant: "t", Token: "x"}, "BaseURL"},
+		{"bad base URL", extract.Config{BaseURL: "excel.x.coherent.global", Tenant: "t", Token: "x"}, "SPARK_URL"},
+		{"no tenant", extract.Config{BaseURL: "https://excel.x.coherent.global", Token: "x"}, "SPARK_TENANT"},
+		{"no credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t"}, "no credentials"},
+		{"both credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", ClientID: "a", ClientSecret: "b"}, "not both"},
+		{"half credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", ClientID: "a"}, "both ClientID and ClientSecret"},
+		{"no token URL", extract.Config{BaseURL: "https://spark.example.com", Tenant: "t", ClientID: "a", ClientSecret: "b"}, "token URL"},
+		{"bad trusted host", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", TrustedHosts: []string{"https://h/"}}, "TrustedHosts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := extract.New(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultTokenURL(t *testing.T) {
+	tests := []struct {
+		base, tenant, want string
+	}{
+		{"https://excel.myenv.coherent.global", "acme", "https://keycloak.myenv.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
+		{"https://excel.uat.us.coherent.global/", "acme", "https://keycloak.uat.us.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
+		{"https://myenv.coherent.global/acme", "acme", "https://keycloak.myenv.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
+		{"https://EXCEL.Sit.Coherent.Global:443", "acme", "https://keycloak.sit.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
+		{"https://spark.example.com", "acme", ""},
+		{"https://excel.coherent.global", "acme", ""},
+	}
+	for _, tt := range tests {
+		got, err := extract.DefaultTokenURL(tt.base, tt.tenant)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("DefaultTokenURL(%q) = %q, want an error", tt.base, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("DefaultTokenURL(%q) = %q, %v; want %q", tt.base, got, err, tt.want)
+		}
+	}
+}
+
+// xlsxBytes is a minimal real workbook.
+func xlsxBytes(t *testing.T) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	f.SetCellValue("Sheet1", "A1", "hello")
+	buf, err := f.WriteToBuffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type member struct {
+	name string
+	data []byte
+}
+
+func zipBytes(t *testing.T, members ...member) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, m := range members {
+		w, err := zw.Create(m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(m.data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestUnpack(t *testing.T) {
+	book := xlsxBytes(t)
+	tests := []struct {
+		name    string
+		data    []byte
+		max     int64
+		want    []string // base names written in the output dir; nil with wantErr
+		wantErr string
+	}{
+		{"plain xlsx (named .zip)", book, 0, []string{"<input>"}, ""},
+		{"zip of xlsx", zipBytes(t, member{"a.xlsx", book}, member{"sub/b.XLSX", book}, member{"readme.txt", []byte("hi")}), 0, []string{"a.xlsx", "b.XLSX"}, ""},
+		{"same name twice", zipBytes(t, member{"x/a.xlsx", book}, member{"y/a.xlsx", book}), 0, []string{"a.xlsx", "a-1.xlsx"}, ""},
+		{"path traversal", zipBytes(t, member{"../../evil.xlsx", book}, member{"/abs/root.xlsx", book}, member{`..\..\win.xlsx`, book}), 0, []string{"evil.xlsx", "root.xlsx", "win.xlsx"}, ""},
+		{"garbage", []byte("this is not a zip"), 0, nil, "neither an XLSX workbook nor a ZIP"},
+		{"empty", nil, 0, nil, "neither an XLSX workbook nor a ZIP"},
+		{"zip without xlsx", zipBytes(t, member{"a.csv", []byte("a,b")}), 0, nil, "no .xlsx workbook"},
+		{"member not a workbook", zipBytes(t, member{"a.xlsx", []byte("fake")}), 0, nil, "not an XLSX workbook"},
+		{"zip bomb", zipBytes(t, member{"a.xlsx", book}, member{"bomb.xlsx", make([]byte, 1<<20)}), 64 << 10, nil, "exceeds the limit of 65536 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := filepath.Join(t.TempDir(), "download.zip")
+			if err := os.WriteFile(in, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			dir := filepath.Join(root, "a", "b")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			paths, err := extract.Unpack(in, dir, tt.max)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range paths {
+				if p == in {
+					got = append(got, "<input>")
+					continue
+				}
+				if filepath.Dir(p) != dir {
+					t.Errorf("%s written outside %s", p, dir)
+				}
+				got = append(got, filepath.Base(p))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			// Nothing may land anywhere else under root, and an error leaves nothing.
+			var all []string
+			filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					all = append(all, p)
+				}
+				return nil
+			})
+			wantFiles := len(got)
+			if slices.Contains(got, "<input>") {
+				wantFiles--
+			}
+			if len(all) != wantFiles {
+				t.Errorf("files under the output root = %v, want %d", all, wantFiles)
+			}
+		})
+	}
+}

@@ -1,0 +1,591 @@
+// Package sparktest runs an in-process emulator of the Spark Events API for
+// tests, in the spirit of net/http/httptest: an API host that takes export
+// jobs and answers status polls, a token endpoint for client credentials,
+// and a separate file host that serves the workbooks, with faults to inject.
+//
+// The API host is http://127.0.0.1:port and the file host
+// http://localhost:port2: different host names and ports, so that a client
+// can be checked never to send its bearer token to the file host.
+package sparktest
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event is one event the emulator can export.
+type Event struct {
+	ID          string
+	Time        time.Time
+	Type        string
+	User        string
+	FolderID    string
+	Folder      string
+	Service     string
+	Version     string
+	Description string
+	IP          string
+	// Extra become extra columns, headed by their keys.
+	Extra map[string]string
+}
+
+// Options shape the emulator. The zero value is usable: tenant "tenant",
+// token "token", one pending poll, XLSX files, no row cap.
+type Options struct {
+	Tenant, Token string
+	// ClientID and ClientSecret, when set, are accepted by the token
+	// endpoint at Server.TokenURL, which issues tokens valid for TokenTTL
+	// (default 1h).
+	ClientID, ClientSecret string
+	TokenTTL               time.Duration
+	// PendingPolls is how many status polls a job answers "in_progress"
+	// before it succeeds (default 1; negative = none).
+	PendingPolls int
+	// PageSize caps the rows of a job (Spark may cap them): a job exports at
+	// most min(requested page size, PageSize) rows; 0 = no cap.
+	PageSize int
+	// Format is "xlsx" (default) or "zip": a ZIP holding the workbook, split
+	// in two workbooks when it has two rows or more.
+	Format string
+	// Files splits a job's rows across this many output files (default 1).
+	Files      int
+	NoIDColumn bool // workbooks without an "Event ID" column
+	// NumericTimes writes times as Excel serial numbers with a date format,
+	// in the 1904 date system when Date1904 is set; else as ISO 8601 text.
+	Date1904, NumericTimes bool
+	// SignedFileURLs gives file links their own token (?sig=...); the file
+	// host then refuses links without a valid one. Either way it never
+	// requires a bearer token.
+	SignedFileURLs bool
+}
+
+// Faults are failures to inject; counters count down as they fire.
+type Faults struct {
+	RateLimited  int    // next N requests get 429 with Retry-After: 1 (alternating with x-retry-after: 1)
+	ServerErrors int    // next N requests get 500
+	FailJobs     string // jobs submitted from now on end "Failed" with this error message
+	StuckJobs    bool   // jobs submitted from now on never finish
+	// TruncateDownloads cuts the next N downloads in half while their
+	// Content-Length announces the full size.
+	TruncateDownloads int
+}
+
+// Stats count what the emulator saw.
+type Stats struct {
+	Requests  int // every request to either host, token requests included
+	Jobs      int // jobs submitted
+	Polls     int // status polls
+	Downloads int // file downloads served (truncated ones included)
+	Tokens    int // tokens issued by the token endpoint
+	// AuthHeadersSeenByFileHost counts file-host requests that carried an
+	// Authorization header: a client must never send its token there.
+	AuthHeadersSeenByFileHost int
+}
+
+// Submission is one export job as the emulator received it.
+type Submission struct {
+	ID   string
+	Body json.RawMessage // the request body, verbatim
+	// PageSize is the requested page size (pageSize, else page_size; 0 if none).
+	PageSize   int
+	SortColumn string
+	SortOrder  string
+	// Search maps each search column to its value; event_types is decoded
+	// into EventTypes as well.
+	Search     map[string]string
+	Start, End time.Time // zero when absent
+	EventTypes []string
+	Rows       int // rows exported
+}
+
+// Server is a running emulator. Close it when done.
+type Server struct {
+	URL      string // API base URL: Config.BaseURL
+	FileURL  string // base URL of the file host
+	TokenURL string // client-credentials token endpoint, on the API host
+	Tenant   string
+	Token    string
+
+	opts     Options
+	api      *httptest.Server
+	files    *httptest.Server
+	sigKey   []byte
+	mu       sync.Mutex
+	events   []Event
+	faults   Faults
+	retryAlt bool
+	stats    Stats
+	jobs     map[string]*job
+	order    []string // job ids in submission order
+	issued   map[string]time.Time
+}
+
+type job struct {
+	sub    Submission
+	polls  int
+	stuck  bool
+	fail   string
+	files  []outFile
+	create time.Time
+}
+
+type outFile struct {
+	name string
+	data []byte
+}
+
+// NewServer starts the emulator's two hosts.
+func NewServer(opts Options) *Server {
+	if opts.Tenant == "" {
+		opts.Tenant = "tenant"
+	}
+	if opts.Token == "" {
+		opts.Token = "token"
+	}
+	if opts.PendingPolls == 0 {
+		opts.PendingPolls = 1
+	} else if opts.PendingPolls < 0 {
+		opts.PendingPolls = 0
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.Files <= 0 {
+		opts.Files = 1
+	}
+	s := &Server{
+		Tenant: opts.Tenant,
+		Token:  opts.Token,
+		opts:   opts,
+		sigKey: []byte(uuid.NewString()),
+		jobs:   map[string]*job{},
+		issued: map[string]time.Time{},
+	}
+
+	api := http.NewServeMux()
+	api.HandleFunc("POST /auth/realms/{tenant}/protocol/openid-connect/token", s.handleToken)
+	api.Handle("POST /{tenant}/api/v4/events/download", s.guard(s.handleSubmit))
+	api.Handle("GET /{tenant}/api/v4/events/download/{id}/status", s.guard(s.handleStatus))
+	s.api = httptest.NewServer(s.count(api))
+
+	fileMux := http.NewServeMux()
+	fileMux.HandleFunc("GET /files/{job}/{name}", s.handleFile)
+	s.files = httptest.NewUnstartedServer(s.count(fileMux))
+	s.files.Start()
+	_, port, _ := net.SplitHostPort(s.files.Listener.Addr().String())
+
+	s.URL = s.api.URL
+	s.FileURL = "http://localhost:" + port
+	s.TokenURL = s.URL + "/auth/realms/" + url.PathEscape(opts.Tenant) + "/protocol/openid-connect/token"
+	return s
+}
+
+// Close shuts both hosts down.
+func (s *Server) Close() {
+	s.api.Close()
+	s.files.Close()
+}
+
+// AddEvents adds events to export. Safe for concurrent use; jobs submitted
+// later see them.
+func (s *Server) AddEvents(evs ...Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, evs...)
+}
+
+// SetFaults replaces the faults to inject.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Submissions returns the jobs submitted so far, oldest first.
+func (s *Server) Submissions() []Submission {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Submission, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, s.jobs[id].sub)
+	}
+	return out
+}
+
+// RevokeTokens invalidates every token the token endpoint issued, as if they
+// had expired early: the next request with one gets a 401.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.issued)
+}
+
+// count counts requests and injects the request-level faults.
+func (s *Server) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.stats.Requests++
+		isToken := strings.HasSuffix(r.URL.Path, "/openid-connect/token")
+		switch {
+		case isToken:
+		case s.faults.RateLimited > 0:
+			s.faults.RateLimited--
+			s.retryAlt = !s.retryAlt
+			alt := s.retryAlt
+			s.mu.Unlock()
+			if alt {
+				w.Header().Set("Retry-After", "1")
+			} else {
+				w.Header().Set("X-Retry-After", "1")
+			}
+			writeError(w, http.StatusTooManyRequests, "rate limit exceeded")
+			return
+		case s.faults.ServerErrors > 0:
+			s.faults.ServerErrors--
+			s.mu.Unlock()
+			writeError(w, http.StatusInternalServerError, "internal server error")
+			return
+		}
+		s.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guard checks tenant and bearer token on the API host.
+func (s *Server) guard(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !s.validToken(tok) {
+			writeError(w, http.StatusUnauthorized, "invalid or missing bearer token")
+			return
+		}
+		if r.PathValue("tenant") != s.Tenant {
+			writeError(w, http.StatusNotFound, "tenant not found")
+			return
+		}
+		if r.Header.Get("X-Tenant-Name") != s.Tenant {
+			writeError(w, http.StatusForbidden, "x-tenant-name does not match the tenant")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) validToken(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	if tok == s.Token {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.issued[tok]
+	return ok && time.Now().Before(exp)
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if bid, bsecret, ok := r.BasicAuth(); ok {
+		id, secret = bid, bsecret
+	}
+	if s.opts.ClientID == "" || r.PathValue("tenant") != s.Tenant ||
+		id != s.opts.ClientID || secret != s.opts.ClientSecret {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+		return
+	}
+	tok := "cc-" + uuid.NewString()
+	s.mu.Lock()
+	s.issued[tok] = time.Now().Add(s.opts.TokenTTL)
+	s.stats.Tokens++
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok,
+		"token_type":   "Bearer",
+		"expires_in":   int(s.opts.TokenTTL.Seconds()),
+	})
+}
+
+// sparkTime parses the search dates; Spark's sample uses milliseconds and Z.
+func sparkTime(v string) (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, v)
+}
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		PageNo     int             `json:"page_no"`
+		PageSize   json.RawMessage `json:"page_size"`
+		PageSizeV2 json.RawMessage `json:"pageSize"`
+		SortColumn string          `json:"sort_column"`
+		SortOrder  string          `json:"sort_order"`
+		Search     []struct {
+			Column string          `json:"column"`
+			Value  json.RawMessage `json:"value"`
+		} `json:"search"`
+	}
+	raw, err := readAll(r)
+	if err != nil || json.Unmarshal(raw, &body) != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON body")
+		return
+	}
+	sub := Submission{
+		ID:         uuid.NewString(),
+		Body:       raw,
+		SortColumn: body.SortColumn,
+		SortOrder:  body.SortOrder,
+		Search:     map[string]string{},
+	}
+	for _, ps := range []json.RawMessage{body.PageSizeV2, body.PageSize} {
+		if n, ok := intValue(ps); ok {
+			sub.PageSize = n
+			break
+		}
+	}
+	for _, it := range body.Search {
+		val := rawString(it.Value)
+		sub.Search[it.Column] = val
+		switch it.Column {
+		case "event_start_date", "event_end_date":
+			t, err := sparkTime(val)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s %q", it.Column, val))
+				return
+			}
+			if it.Column == "event_start_date" {
+				sub.Start = t
+			} else {
+				sub.End = t
+			}
+		case "event_types":
+			// Either a JSON array or, as in Spark's sample, a JSON-encoded
+			// string holding one.
+			var types []string
+			if json.Unmarshal(it.Value, &types) != nil && json.Unmarshal([]byte(val), &types) != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid event_types %s", it.Value))
+				return
+			}
+			sub.EventTypes = types
+		}
+	}
+	if f, ok := sub.Search["folderId"]; ok && sub.Search["folder_id"] == "" {
+		sub.Search["folder_id"] = f
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := s.selectLocked(sub)
+	sub.Rows = len(rows)
+	j := &job{sub: sub, stuck: s.faults.StuckJobs, fail: s.faults.FailJobs, create: time.Now().UTC()}
+	if j.fail == "" {
+		if j.files, err = s.buildFiles(j.create, rows); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	s.jobs[sub.ID] = j
+	s.order = append(s.order, sub.ID)
+	s.stats.Jobs++
+	writeJSON(w, http.StatusOK, map[string]string{
+		"object":     "events",
+		"id":         sub.ID,
+		"status_url": s.statusURL(sub.ID),
+	})
+}
+
+func (s *Server) statusURL(id string) string {
+	return s.URL + "/" + url.PathEscape(s.Tenant) + "/api/v4/events/download/" + id + "/status"
+}
+
+// selectLocked filters and sorts the events of a submission and applies the
+// row cap.
+func (s *Server) selectLocked(sub Submission) []Event {
+	var out []Event
+	for _, e := range s.events {
+		switch {
+		case !sub.Start.IsZero() && e.Time.Before(sub.Start),
+			!sub.End.IsZero() && e.Time.After(sub.End),
+			len(sub.EventTypes) > 0 && !slices.Contains(sub.EventTypes, e.Type),
+			sub.Search["user_name"] != "" && e.User != sub.Search["user_name"],
+			sub.Search["service_name"] != "" && e.Service != sub.Search["service_name"],
+			sub.Search["folder_id"] != "" && e.FolderID != sub.Search["folder_id"]:
+			continue
+		}
+		out = append(out, e)
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return a.Time.Compare(b.Time) })
+	limit := sub.PageSize
+	if s.opts.PageSize > 0 && (limit <= 0 || s.opts.PageSize < limit) {
+		limit = s.opts.PageSize
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	s.stats.Polls++
+	j, ok := s.jobs[id]
+	if !ok {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "job not found")
+		return
+	}
+	j.polls++
+	resp := map[string]any{
+		"object":             "events",
+		"id":                 id,
+		"status_url":         s.statusURL(id),
+		"response_timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		"process_time":       time.Since(j.create).Milliseconds(),
+		"outputs":            map[string]any{"files": []any{}},
+		"error":              nil,
+		"source_system":      "SPARK",
+		"correlation_id":     "",
+	}
+	switch {
+	case j.stuck || j.polls <= s.opts.PendingPolls:
+		resp["status"] = "in_progress"
+	case j.fail != "":
+		resp["status"] = "Failed"
+		resp["error"] = j.fail
+	default:
+		resp["status"] = "Success"
+		files := make([]any, 0, len(j.files))
+		for _, f := range j.files {
+			files = append(files, map[string]any{"file": s.fileLink(id, f.name), "file_hash": nil})
+		}
+		resp["outputs"] = map[string]any{"files": files}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) fileLink(jobID, name string) string {
+	u := s.FileURL + "/files/" + jobID + "/" + name
+	if s.opts.SignedFileURLs {
+		u += "?sig=" + s.sign(jobID, name)
+	}
+	return u
+}
+
+func (s *Server) sign(jobID, name string) string {
+	m := hmac.New(sha256.New, s.sigKey)
+	m.Write([]byte(jobID + "/" + name))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
+	jobID, name := r.PathValue("job"), r.PathValue("name")
+	s.mu.Lock()
+	if r.Header.Get("Authorization") != "" {
+		s.stats.AuthHeadersSeenByFileHost++
+	}
+	var data []byte
+	if j, ok := s.jobs[jobID]; ok {
+		for _, f := range j.files {
+			if f.name == name {
+				data = f.data
+			}
+		}
+	}
+	if data == nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "file not found")
+		return
+	}
+	if s.opts.SignedFileURLs && !hmac.Equal([]byte(r.URL.Query().Get("sig")), []byte(s.sign(jobID, name))) {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "invalid or missing signature")
+		return
+	}
+	s.stats.Downloads++
+	truncate := s.faults.TruncateDownloads > 0
+	if truncate {
+		s.faults.TruncateDownloads--
+	}
+	s.mu.Unlock()
+
+	ctype := "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	if strings.HasSuffix(name, ".zip") {
+		ctype = "application/zip"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	if truncate {
+		// The server closes the connection when a handler writes less than
+		// its Content-Length, which the client sees as an unexpected EOF.
+		w.Write(data[:len(data)/2])
+		return
+	}
+	w.Write(data)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]any{"status": code, "error": http.StatusText(code), "message": msg})
+}
+
+func readAll(r *http.Request) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r.Body, 1<<20))
+}
+
+// rawString is a JSON value as text: a string's content, else the raw JSON.
+func rawString(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
+}
+
+func intValue(v json.RawMessage) (int, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int
+	if json.Unmarshal(v, &n) == nil {
+		return n, true
+	}
+	if n, err := strconv.Atoi(rawString(v)); err == nil {
+		return n, true
+	}
+	return 0, false
+}

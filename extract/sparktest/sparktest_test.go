@@ -1,0 +1,355 @@
+package sparktest_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"sparkevents/extract/sparktest"
+)
+
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 123_000_000, time.UTC)
+
+// call sends a request to the emulator the way a well-behaved client does,
+// unless hdr overrides a header ("" deletes it).
+func call(t *testing.T, srv *sparktest.Server, method, u, body string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+srv.Token)
+	req.Header.Set("X-Tenant-Name", srv.Tenant)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+type status struct {
+	Status  string `json:"status"`
+	Outputs struct {
+		Files []struct {
+			File string `json:"file"`
+		} `json:"files"`
+	} `json:"outputs"`
+	Error *string `json:"error"`
+}
+
+// export submits body and polls until the job leaves in_progress.
+func export(t *testing.T, srv *sparktest.Server, body string) status {
+	t.Helper()
+	code, _, b := call(t, srv, "POST", srv.URL+"/"+srv.Tenant+"/api/v4/events/download", body, nil)
+	if code != 200 {
+		t.Fatalf("submit: %d %s", code, b)
+	}
+	var job struct{ Object, ID, StatusURL string }
+	var raw map[string]string
+	json.Unmarshal(b, &raw)
+	job.Object, job.ID, job.StatusURL = raw["object"], raw["id"], raw["status_url"]
+	if job.Object != "events" || job.ID == "" || !strings.HasPrefix(job.StatusURL, srv.URL+"/") {
+		t.Fatalf("submit answer %s", b)
+	}
+	for range 10 {
+		code, _, b := call(t, srv, "GET", job.StatusURL, "", nil)
+		if code != 200 {
+			t.Fatalf("status: %d %s", code, b)
+		}
+		var st status
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != "in_progress" {
+			return st
+		}
+	}
+	t.Fatal("job never finished")
+	return status{}
+}
+
+// fetch downloads a file link without any Authorization header.
+func fetch(t *testing.T, srv *sparktest.Server, link string) []byte {
+	t.Helper()
+	if !strings.HasPrefix(link, srv.FileURL+"/") {
+		t.Fatalf("file link %s is not on the file host %s", link, srv.FileURL)
+	}
+	code, _, b := call(t, srv, "GET", link, "", map[string]string{"Authorization": "", "X-Tenant-Name": ""})
+	if code != 200 {
+		t.Fatalf("download: %d %s", code, b)
+	}
+	return b
+}
+
+func rowsOf(t *testing.T, data []byte) ([][]string, *excelize.File) {
+	t.Helper()
+	f, err := excelize.OpenReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	rows, err := f.GetRows(f.GetSheetList()[0], excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows, f
+}
+
+func TestHostsDiffer(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{})
+	defer srv.Close()
+	a, _ := url.Parse(srv.URL)
+	b, _ := url.Parse(srv.FileURL)
+	if a.Hostname() == b.Hostname() || a.Port() == b.Port() {
+		t.Errorf("API host %s and file host %s must differ in name and port", a.Host, b.Host)
+	}
+}
+
+func TestWorkbookLayout(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{})
+	defer srv.Close()
+	srv.AddEvents(
+		sparktest.Event{ID: "e2", Time: t0.Add(time.Minute), Type: "PublishEngine", User: "u", FolderID: "f", Folder: "F", Service: "s", Version: "1.0", Description: "d", IP: "10.0.0.1", Extra: map[string]string{"Zone": "eu"}},
+		sparktest.Event{ID: "e1", Time: t0, Type: "SparkLogin", User: "u", Extra: map[string]string{"Agent": "cli"}},
+	)
+	st := export(t, srv, `{"page_no":1}`)
+	if st.Status != "Success" || len(st.Outputs.Files) != 1 {
+		t.Fatalf("status = %+v", st)
+	}
+	rows, _ := rowsOf(t, fetch(t, srv, st.Outputs.Files[0].File))
+	want := [][]string{
+		{sparktest.Title},
+		nil,
+		{"Event ID", "Timestamp", "Event Type", "User Name", "Folder ID", "Folder", "Service", "Version", "Description", "IP Address", "Agent", "Zone"},
+		{"e1", "2026-03-02T10:00:00.123Z", "SparkLogin", "u", "", "", "", "", "", "", "cli"},
+		{"e2", "2026-03-02T10:01:00.123Z", "PublishEngine", "u", "f", "F", "s", "1.0", "d", "10.0.0.1", "", "eu"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("rows = %q", rows)
+	}
+	for i := range want {
+		if strings.Join(rows[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("row %d = %q, want %q", i+1, rows[i], want[i])
+		}
+	}
+}
+
+func TestNumericTimes(t *testing.T) {
+	for _, date1904 := range []bool{false, true} {
+		srv := sparktest.NewServer(sparktest.Options{NumericTimes: true, Date1904: date1904, NoIDColumn: true})
+		srv.AddEvents(sparktest.Event{Time: t0, Type: "SparkLogin"})
+		st := export(t, srv, `{}`)
+		rows, f := rowsOf(t, fetch(t, srv, st.Outputs.Files[0].File))
+		srv.Close()
+		if rows[2][0] != "Timestamp" {
+			t.Fatalf("NoIDColumn: header = %q", rows[2])
+		}
+		// Not excelize.ExcelDateToTime: it rounds to whole seconds.
+		epoch := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC)
+		if date1904 {
+			epoch = time.Date(1904, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		got := epoch.Add(time.Duration(math.Round(mustFloat(t, rows[3][0])*86400000)) * time.Millisecond)
+		if d := got.Sub(t0); d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("date1904=%v: serial %s is %s, want %s", date1904, rows[3][0], got, t0)
+		}
+		props, _ := f.GetWorkbookProps()
+		if got := props.Date1904 != nil && *props.Date1904; got != date1904 {
+			t.Errorf("workbook Date1904 = %v, want %v", props.Date1904, date1904)
+		}
+	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	var f float64
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return f
+}
+
+func TestFiltersAndCap(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{PageSize: 2})
+	defer srv.Close()
+	for i, typ := range []string{"A", "B", "A", "A", "A"} {
+		srv.AddEvents(sparktest.Event{ID: string(rune('a' + i)), Time: t0.Add(time.Duration(i) * time.Hour), Type: typ, User: "u", FolderID: "f"})
+	}
+	body := `{"pageSize":10,"search":[
+		{"column":"event_start_date","value":"2026-03-02T11:00:00.123Z"},
+		{"column":"event_end_date","value":"2026-03-02T14:00:00.123Z"},
+		{"column":"event_types","value":"[\"A\"]"},
+		{"column":"folderId","value":"f"},
+		{"column":"user_name","value":"u"}]}`
+	st := export(t, srv, body)
+	rows, _ := rowsOf(t, fetch(t, srv, st.Outputs.Files[0].File))
+	var ids []string
+	for _, r := range rows[3:] {
+		ids = append(ids, r[0])
+	}
+	// b is type B; c, d, e match with both window ends inclusive; the cap
+	// of 2 keeps the oldest.
+	if strings.Join(ids, ",") != "c,d" {
+		t.Errorf("ids = %v, want [c d]", ids)
+	}
+	sub := srv.Submissions()[0]
+	if sub.PageSize != 10 || len(sub.EventTypes) != 1 || sub.Rows != 2 || sub.Search["folder_id"] != "f" {
+		t.Errorf("submission = %+v", sub)
+	}
+}
+
+func TestGuards(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "secret"})
+	defer srv.Close()
+	good := srv.URL + "/acme/api/v4/events/download"
+	tests := []struct {
+		name string
+		url  string
+		hdr  map[string]string
+		want int
+	}{
+		{"ok", good, nil, 200},
+		{"no token", good, map[string]string{"Authorization": ""}, 401},
+		{"wrong token", good, map[string]string{"Authorization": "Bearer nope"}, 401},
+		{"wrong tenant", srv.URL + "/other/api/v4/events/download", nil, 404},
+		{"wrong x-tenant-name", good, map[string]string{"X-Tenant-Name": "other"}, 403},
+	}
+	for _, tt := range tests {
+		if code, _, b := call(t, srv, "POST", tt.url, `{}`, tt.hdr); code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, code, b, tt.want)
+		}
+	}
+	if code, _, _ := call(t, srv, "POST", good, `{"search":[{"column":"event_start_date","value":"yesterday"}]}`, nil); code != 400 {
+		t.Errorf("bad date: %d, want 400", code)
+	}
+}
+
+func TestFileHost(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{SignedFileURLs: true})
+	defer srv.Close()
+	st := export(t, srv, `{}`)
+	link := st.Outputs.Files[0].File
+	if !strings.Contains(link, "?sig=") {
+		t.Fatalf("link %s is not signed", link)
+	}
+	fetch(t, srv, link) // no bearer needed
+	unsigned, _, _ := strings.Cut(link, "?")
+	if code, _, _ := call(t, srv, "GET", unsigned, "", nil); code != 403 {
+		t.Errorf("unsigned link: %d, want 403", code)
+	}
+	if got := srv.Stats().AuthHeadersSeenByFileHost; got != 1 {
+		t.Errorf("AuthHeadersSeenByFileHost = %d, want 1 (the unsigned call sent one)", got)
+	}
+}
+
+func TestZipFormat(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{Format: "zip"})
+	defer srv.Close()
+	srv.AddEvents(sparktest.Event{ID: "a", Time: t0, Type: "X"}, sparktest.Event{ID: "b", Time: t0, Type: "X"}, sparktest.Event{ID: "c", Time: t0, Type: "X"})
+	st := export(t, srv, `{}`)
+	data := fetch(t, srv, st.Outputs.Files[0].File)
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, zf := range zr.File {
+		rc, _ := zf.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		rows, _ := rowsOf(t, b)
+		total += len(rows) - 3
+	}
+	if len(zr.File) != 2 || total != 3 {
+		t.Errorf("%d workbooks with %d rows, want 2 with 3", len(zr.File), total)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{PendingPolls: -1})
+	defer srv.Close()
+	srv.AddEvents(sparktest.Event{ID: "a", Time: t0, Type: "X"})
+	u := srv.URL + "/" + srv.Tenant + "/api/v4/events/download"
+
+	srv.SetFaults(sparktest.Faults{RateLimited: 2, ServerErrors: 1})
+	code1, h1, _ := call(t, srv, "POST", u, `{}`, nil)
+	code2, h2, _ := call(t, srv, "POST", u, `{}`, nil)
+	code3, _, _ := call(t, srv, "POST", u, `{}`, nil)
+	code4, _, _ := call(t, srv, "POST", u, `{}`, nil)
+	if code1 != 429 || code2 != 429 || code3 != 500 || code4 != 200 {
+		t.Errorf("codes = %d %d %d %d, want 429 429 500 200", code1, code2, code3, code4)
+	}
+	if h1.Get("Retry-After") != "1" || h2.Get("X-Retry-After") != "1" {
+		t.Errorf("retry headers: %v / %v", h1, h2)
+	}
+
+	srv.SetFaults(sparktest.Faults{FailJobs: "broken"})
+	if st := export(t, srv, `{}`); st.Status != "Failed" || st.Error == nil || *st.Error != "broken" {
+		t.Errorf("failed job status = %+v", st)
+	}
+
+	srv.SetFaults(sparktest.Faults{TruncateDownloads: 1})
+	st := export(t, srv, `{}`)
+	resp, err := http.Get(st.Outputs.Files[0].File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != io.ErrUnexpectedEOF {
+		t.Errorf("truncated download read error = %v, want unexpected EOF", err)
+	}
+	if s := srv.Stats(); s.Jobs != 3 || s.Downloads != 1 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestClientCredentialsEndpoint(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{ClientID: "cid", ClientSecret: "shh", TokenTTL: time.Minute})
+	defer srv.Close()
+	post := func(secret string) (int, map[string]any) {
+		resp, err := http.PostForm(srv.TokenURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {"cid"}, "client_secret": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, _ := post("bad"); code != 401 {
+		t.Errorf("bad secret: %d, want 401", code)
+	}
+	code, m := post("shh")
+	tok, _ := m["access_token"].(string)
+	if code != 200 || tok == "" || m["expires_in"] != float64(60) {
+		t.Fatalf("token answer %d %v", code, m)
+	}
+	u := srv.URL + "/" + srv.Tenant + "/api/v4/events/download"
+	if code, _, _ := call(t, srv, "POST", u, `{}`, map[string]string{"Authorization": "Bearer " + tok}); code != 200 {
+		t.Errorf("issued token refused: %d", code)
+	}
+	srv.RevokeTokens()
+	if code, _, _ := call(t, srv, "POST", u, `{}`, map[string]string{"Authorization": "Bearer " + tok}); code != 401 {
+		t.Errorf("revoked token: %d, want 401", code)
+	}
+}
