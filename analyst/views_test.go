@@ -1,0 +1,313 @@
+package analyst
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"sparkevents/load"
+)
+
+// cells runs sql and returns its rows with every value in PostgreSQL's text
+// format under UTC ("" for NULL), so expectations read like psql output.
+func cells(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) [][]string {
+	t.Helper()
+	ctx := context.Background()
+	var out [][]string
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL TimeZone TO 'UTC'"); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var row []string
+			for _, v := range rows.RawValues() {
+				row = append(row, string(v))
+			}
+			out = append(out, row)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+func equalRows(t *testing.T, what string, got, want [][]string) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s:\ngot  %d rows:\n", what, len(got))
+		for _, r := range got {
+			fmt.Fprintf(&b, "  %q\n", r)
+		}
+		fmt.Fprintf(&b, "want %d rows:\n", len(want))
+		for _, r := range want {
+			fmt.Fprintf(&b, "  %q\n", r)
+		}
+		t.Error(b.String())
+	}
+}
+
+func TestViews(t *testing.T) {
+	pool := loaded(t)
+	tests := []struct {
+		name string
+		sql  string
+		want [][]string
+	}{
+		{
+			name: "daily_event_counts of busy days",
+			sql: `SELECT day, tenant, event_type, events, users FROM daily_event_counts
+			      WHERE day IN ('2026-01-02', '2026-01-05', '2026-01-20') ORDER BY 1, 2, 3`,
+			want: [][]string{
+				{"2026-01-02", "acme", "AddPermission", "1", "1"},
+				{"2026-01-02", "acme", "SparkLogin", "2", "2"},
+				{"2026-01-05", "acme", "CALogin", "1", "1"},
+				{"2026-01-05", "acme", "SparkLogin", "1", "1"},
+				{"2026-01-05", "beta", "PublishEngine", "1", "1"},
+				{"2026-01-05", "beta", "SparkLogin", "1", "1"},
+				{"2026-01-20", "acme", "DownloadEngine", "40", "1"},
+				{"2026-01-20", "acme", "SparkLogin", "1", "1"},
+			},
+		},
+		{
+			name: "daily_event_counts totals: every event counted once, unknown types and user-less events included",
+			sql: `SELECT sum(events), count(DISTINCT day), sum(events) FILTER (WHERE event_type = 'FancyNewThing'),
+			             sum(users) FILTER (WHERE event_type = 'RecompileNeuron')
+			      FROM daily_event_counts`,
+			want: [][]string{{fmt.Sprint(len(dataset())), "30", "1", "0"}},
+		},
+		{
+			name: "user_activity",
+			sql:  `SELECT tenant, user_name, first_seen, last_seen, events, active_days, logins, last_login FROM user_activity ORDER BY 1, 2`,
+			want: [][]string{
+				// alice: 30 log-ins, 3 publishes, 1 update, 3 permission changes, 1 FancyNewThing.
+				{"acme", "alice", "2026-01-01 09:15:00+00", "2026-01-31 09:15:00+00", "38", "30", "30", "2026-01-31 09:15:00+00"},
+				// bob: 4 log-ins, deactivate, activate, delete version, modify permission, 2 deletions,
+				// on the 5th, 12th (twice), 15th, 16th, 17th, 19th, 25th, 26th, 27th.
+				{"acme", "bob", "2026-01-05 14:30:00+00", "2026-01-27 13:00:00+00", "10", "9", "4", "2026-01-26 14:30:00+00"},
+				{"acme", "carol", "2026-01-02 08:00:00+00", "2026-01-02 08:05:00+00", "2", "1", "1", "2026-01-02 08:00:00+00"},
+				// dave: a publish, 40 downloads, a deletion; never logs in.
+				{"acme", "dave", "2026-01-06 10:00:00+00", "2026-01-28 09:00:00+00", "42", "3", "0", ""},
+				{"beta", "eve", "2026-01-05 09:00:00+00", "2026-01-05 09:30:00+00", "2", "1", "1", "2026-01-05 09:00:00+00"},
+			},
+		},
+		{
+			name: "service_lifecycle",
+			sql: `SELECT tenant, event_time, action, folder_name, service_name, service_version, user_name
+			      FROM service_lifecycle ORDER BY event_time, tenant`,
+			want: [][]string{
+				{"acme", "2026-01-03 10:00:00+00", "publish", "Pricing", "Quote", "v1", "alice"},
+				{"acme", "2026-01-04 10:00:00+00", "publish", "Pricing", "Rates", "v1", "alice"},
+				{"beta", "2026-01-05 09:30:00+00", "publish", "Misc", "Other", "v1", "eve"},
+				{"acme", "2026-01-06 10:00:00+00", "publish", "Claims", "Triage", "v1", "dave"},
+				{"acme", "2026-01-10 10:00:00+00", "update", "Pricing", "Quote", "v2", "alice"},
+				{"acme", "2026-01-15 11:00:00+00", "deactivate", "Pricing", "Quote", "v2", "bob"},
+				{"acme", "2026-01-16 11:00:00+00", "activate", "Pricing", "Quote", "v2", "bob"},
+				{"acme", "2026-01-17 11:00:00+00", "delete version", "Pricing", "Quote", "v1", "bob"},
+				{"acme", "2026-01-21 10:00:00+00", "publish", "Pricing", "Quote", "v3", "alice"},
+				{"acme", "2026-01-25 12:00:00+00", "delete", "Pricing", "Rates", "v1", "bob"},
+			},
+		},
+		{
+			name: "folder_activity",
+			sql: `SELECT day, tenant, folder_id, folder_name, events, users, services, publishes, deletions, permission_changes, last_event
+			      FROM folder_activity WHERE day IN ('2026-01-02', '2026-01-20', '2026-01-28', '2026-01-29') ORDER BY 1, 2, 3`,
+			want: [][]string{
+				{"2026-01-02", "acme", "f2", "Claims", "1", "1", "0", "0", "0", "1", "2026-01-02 08:05:00+00"},
+				{"2026-01-20", "acme", "f1", "Pricing", "40", "1", "1", "0", "0", "0", "2026-01-20 16:00:39+00"},
+				{"2026-01-28", "acme", "f2", "Claims", "1", "1", "0", "0", "1", "0", "2026-01-28 09:00:00+00"},
+				// The user-less event counts as an event but not as a user.
+				{"2026-01-29", "acme", "f1", "Pricing", "1", "0", "1", "0", "0", "0", "2026-01-29 03:00:00+00"},
+			},
+		},
+		{
+			name: "folder_activity per folder",
+			sql:  `SELECT folder_name, sum(events), sum(publishes), sum(deletions), sum(permission_changes) FROM folder_activity GROUP BY 1 ORDER BY 1`,
+			want: [][]string{
+				{"Claims", "5", "1", "2", "2"},
+				{"Misc", "1", "1", "0", "0"},
+				{"Pricing", "52", "3", "2", "3"},
+			},
+		},
+		{
+			name: "permission_changes",
+			sql:  `SELECT tenant, event_time, change, user_name, folder_name, description FROM permission_changes ORDER BY event_time`,
+			want: [][]string{
+				{"acme", "2026-01-02 08:05:00+00", "add", "carol", "Claims", "grant view to eve"},
+				{"acme", "2026-01-07 10:00:00+00", "add", "alice", "Pricing", "grant edit to bob"},
+				{"acme", "2026-01-08 10:00:00+00", "add", "alice", "Pricing", "grant view to dave"},
+				{"acme", "2026-01-09 10:00:00+00", "remove", "alice", "Pricing", "revoke view from dave"},
+				{"acme", "2026-01-12 15:00:00+00", "modify", "bob", "Claims", "view to edit for carol"},
+			},
+		},
+		{
+			name: "sync_health",
+			// The rows were written a moment before this query's now(): minutes
+			// absorb the difference.
+			sql: `SELECT tenant,
+			             date_trunc('minute', now() - watermark)::text, date_trunc('minute', lag)::text,
+			             round(lag_seconds / 60)::text,
+			             last_run_kind, last_run_status, last_run_error,
+			             date_trunc('minute', now() - last_run_started_at)::text,
+			             date_trunc('minute', now() - last_success_at)::text,
+			             rejects_last_day, failed_runs_last_day
+			      FROM sync_health ORDER BY tenant`,
+			want: [][]string{
+				{"acme", "02:00:00", "02:00:00", "120", "sync", "failed", "export job failed: <timeout>", "01:00:00", "02:59:00", "2", "1"},
+				{"beta", "00:45:00", "00:45:00", "45", "sync", "succeeded", "", "00:30:00", "00:29:00", "0", "0"},
+				{"gamma", "", "", "", "sync", "running", "", "00:05:00", "", "0", "0"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			equalRows(t, tt.name, cells(t, pool, tt.sql), tt.want)
+		})
+	}
+}
+
+// TestViewsAreDocumented checks that BI tools will show a description of
+// every view and of the columns the migration promises to explain.
+func TestViewsAreDocumented(t *testing.T) {
+	pool, _ := migrated(t)
+	got := cells(t, pool, `
+		SELECT c.relname, coalesce(obj_description(c.oid, 'pg_class'), '')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind = 'v' ORDER BY 1`, testSchema)
+	want := []string{"daily_event_counts", "folder_activity", "permission_changes", "service_lifecycle", "sync_health", "user_activity"}
+	if len(got) != len(want) {
+		t.Fatalf("views = %q, want %q", got, want)
+	}
+	for i, r := range got {
+		if r[0] != want[i] || len(r[1]) < 20 {
+			t.Errorf("view %s: comment %q, want view %s with a comment", r[0], r[1], want[i])
+		}
+	}
+	keyColumns := map[string][]string{
+		"daily_event_counts": {"day", "events", "users"},
+		"user_activity":      {"first_seen", "last_seen", "events", "active_days"},
+		"service_lifecycle":  {"action", "user_name", "service_version"},
+		"folder_activity":    {"day", "deletions", "permission_changes"},
+		"permission_changes": {"change", "user_name"},
+		"sync_health":        {"watermark", "lag", "last_run_status", "rejects_last_day"},
+	}
+	for view, cols := range keyColumns {
+		for _, col := range cols {
+			c := cells(t, pool, `
+				SELECT coalesce(col_description(format('%I.%I', $1::text, $2::text)::regclass, a.attnum), '')
+				FROM pg_attribute a
+				WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass AND a.attname = $3`, testSchema, view, col)
+			if len(c) != 1 || c[0][0] == "" {
+				t.Errorf("%s.%s has no comment", view, col)
+			}
+		}
+	}
+}
+
+// TestViewsUseIndexes checks the plans of time-filtered view queries on a
+// table big enough that a sequential scan would be chosen if the filter
+// could not reach an index. The benchmark-sized check is described in the
+// package's report; this one keeps the test fast.
+func TestViewsUseIndexes(t *testing.T) {
+	pool, _ := migrated(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `
+		INSERT INTO etl_runs (kind, tenant, source, status) VALUES ('import', 't', 'gen', 'succeeded');
+		INSERT INTO spark_events (tenant, event_id, event_time, event_type, user_name, folder_id, folder_name,
+		                          service_name, service_version, first_run_id, last_run_id)
+		SELECT 't' || (i % 3), 'e' || i,
+		       timestamptz '2025-01-01' + i * interval '5 minutes',
+		       (ARRAY['SparkLogin', 'PublishEngine', 'AddPermission', 'DownloadEngine', 'UpdateEngine'])[1 + i % 5],
+		       'u' || (i % 50), 'f' || (i % 20), 'F' || (i % 20), 's' || (i % 40), '1', 1, 1
+		FROM generate_series(1, 60000) i;
+		ANALYZE spark_events;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		query string
+		index string
+	}{
+		{"daily_event_counts by day", `SELECT * FROM daily_event_counts WHERE day >= '2025-03-01' AND day < '2025-03-08'`, "spark_events_utc_day_idx"},
+		{"folder_activity by day", `SELECT * FROM folder_activity WHERE day = '2025-03-01'`, "spark_events_utc_day_idx"},
+		{"service_lifecycle by time", `SELECT * FROM service_lifecycle WHERE event_time >= '2025-03-01' AND event_time < '2025-03-02'`, "spark_events_"},
+		{"permission_changes by time", `SELECT * FROM permission_changes WHERE event_time >= '2025-03-01' AND event_time < '2025-03-02'`, "spark_events_"},
+		{"user_activity by user", `SELECT * FROM user_activity WHERE user_name = 'u7'`, "spark_events_user_time_idx"},
+		{"service_lifecycle by service", `SELECT * FROM service_lifecycle WHERE service_name = 's7'`, "spark_events_service_time_idx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var plan strings.Builder
+			rows, err := pool.Query(ctx, "EXPLAIN "+tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan.WriteString(line + "\n")
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			p := plan.String()
+			if strings.Contains(p, "Seq Scan on spark_events") || !strings.Contains(p, tt.index) {
+				t.Errorf("plan does not use an index %s*:\n%s", tt.index, p)
+			}
+		})
+	}
+}
+
+func TestMigrationDownDropsViews(t *testing.T) {
+	pool, _ := migrated(t)
+	ctx := context.Background()
+	count := func() int {
+		t.Helper()
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_views WHERE schemaname = $1`, testSchema).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := count(); got != 6 {
+		t.Fatalf("%d views after migrating up, want 6", got)
+	}
+	for {
+		v, err := load.SchemaVersion(ctx, pool, testSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v < 2 {
+			break
+		}
+		if err := load.MigrateDown(ctx, pool, testSchema); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(); got != 0 {
+		t.Errorf("%d views after migrating below version 2, want 0", got)
+	}
+	var idx bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('spark_events_utc_day_idx') IS NOT NULL`).Scan(&idx); err != nil {
+		t.Fatal(err)
+	}
+	if idx {
+		t.Error("spark_events_utc_day_idx survived migrating down")
+	}
+}
