@@ -43,6 +43,22 @@ type Stats struct {
 // both an event time and an event type column; Read fails with ErrNoHeader
 // when no sheet is one.
 //
+// Cells are cleaned (NUL bytes and invalid UTF-8 removed, space trimmed);
+// a user name that is an e-mail address is lower-cased; event types are kept
+// whatever they are. A row is rejected when its time is empty or unparsable
+// or its type is empty; Reject.Reason names the field and the value, e.g.
+// `event_time: cannot parse "31/31/2020" as a time`. Columns mapping to no
+// field go into Event.Attributes, keyed by header ("column G" for a column
+// without one). Cells are read as Excel stores them, so a date in an extra
+// column appears as its serial number.
+//
+// EventID is the row's Event ID column value when it has one, else "h:" and
+// 32 hex digits of a SHA-256 over the tenant, the normalized fields and the
+// non-empty attributes ordered by header. The same event therefore gets the
+// same ID when downloaded again, whatever the column order and whether its
+// time was written as text or as an Excel number; but any changed value (a
+// corrected description, a new extra column) gives a new ID.
+//
 // The *Event and *Reject are reused after the callback returns: callers copy
 // what they keep. A copy of the struct is enough, the byte slices in it are
 // never reused. An error returned by a callback stops Read and is returned,

@@ -404,6 +404,10 @@ func TestReadEventID(t *testing.T) {
 	if got := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", func(r []any) { r[3] = "us" }); got == base {
 		t.Errorf("another attribute value gave the same hash %s", got)
 	}
+	serial := 46024 + (3*3600+4*60+5.678)/86400 // 2026-01-02T03:04:05.678Z
+	if got := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", func(r []any) { r[0] = serial }); got != base {
+		t.Errorf("the same time as an Excel number changed the hash: %s vs %s", got, base)
+	}
 	if got := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", func(r []any) { r[4] = "" }); got != hashOf(t, []int{0, 1, 2, 3}, "acme", nil) {
 		t.Errorf("an empty attribute and an absent one hash differently")
 	}
