@@ -410,7 +410,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 			URL:        shown,
 			StatusCode: resp.StatusCode,
 			Body:       snippet,
-			Hint:       c.hint(resp.StatusCode, trusted),
+			Hint:       c.hint(resp.StatusCode, u.Host, trusted),
 		}
 	}
 }
@@ -442,16 +442,14 @@ func (c *Client) retryToken(err error, attempt int) (time.Duration, bool) {
 	return c.backoff(attempt), true
 }
 
-func (c *Client) hint(code int, trusted bool) string {
+func (c *Client) hint(code int, host string, trusted bool) string {
 	switch {
-	case code == http.StatusUnauthorized && !trusted:
-		return "the file link was refused without a token: it may have expired, or its host must be added to the trusted hosts"
+	case (code == http.StatusUnauthorized || code == http.StatusForbidden) && !trusted:
+		return "sent without a token to " + host + ", which is not a trusted host: a pre-signed link may have expired, or add the host to the trusted hosts if it needs the token"
 	case code == http.StatusUnauthorized && c.static:
 		return "token rejected: get a new token or use SPARK_CLIENT_ID/SPARK_CLIENT_SECRET"
 	case code == http.StatusUnauthorized:
 		return "token rejected even after a refresh: check the token / client credentials and SPARK_TENANT"
-	case code == http.StatusForbidden && !trusted:
-		return "the file link was refused: it may have expired"
 	case code == http.StatusForbidden:
 		return "check SPARK_TENANT and that the user or client may use the Events API"
 	case code == http.StatusNotFound:

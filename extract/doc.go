@@ -1,3 +1,34 @@
 // Package extract is the client of the Spark Events API: it submits export
 // jobs, waits for them, and downloads the workbooks they produce.
+//
+// A sync is Submit, then Wait, then Download for each file:
+//
+//	c, err := extract.New(extract.Config{BaseURL: url, Tenant: tenant, Token: token})
+//	job, err := c.Submit(ctx, extract.Query{Start: from, End: to})
+//	files, err := c.Wait(ctx, job)
+//	for _, f := range files {
+//		paths, err := c.Download(ctx, f, dir) // .xlsx paths
+//	}
+//
+// Choices where Spark's documentation is silent or inconsistent:
+//
+//   - The request body carries both page_size and pageSize, and filters in
+//     the spelling of Spark's sample (folder_id; event_types as a
+//     JSON-encoded string). Dates are sent in UTC as 2006-01-02T15:04:05.000Z.
+//   - Job status words are matched case-insensitively. Words containing
+//     fail, error, cancel, timeout or abort, or a non-null error, fail the
+//     job with a *JobError; "completed_by_timeout" means Spark gave up, so it
+//     fails too. success, succeeded, completed, complete, closed, done and
+//     finished mean done. Anything else means still running.
+//   - A job that succeeds without files exported no event: Wait returns an
+//     empty slice and no error.
+//   - The bearer token, and x-tenant-name, go only to BaseURL's host and
+//     Config.TrustedHosts; status and file links on other hosts get neither,
+//     and a redirect to such a host drops them.
+//   - Network errors and 408, 429, 500, 502, 503 and 504 answers are retried
+//     with exponential backoff and jitter, honouring Retry-After and
+//     x-retry-after. The job POST is retried too: a duplicate export job is
+//     harmless. A download cut short is retried the same way.
+//   - A 401 makes a client-credentials Client fetch a new token and retry
+//     once; with a static token it is reported at once.
 package extract

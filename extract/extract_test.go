@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -885,5 +886,150 @@ func TestUnpack(t *testing.T) {
 				t.Errorf("files under the output root = %v, want %d", all, wantFiles)
 			}
 		})
+	}
+}
+
+func TestHeadersAndStatusURLFallback(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		hdrs []http.Header
+	)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hdrs = append(hdrs, r.Header.Clone())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/acme/api/v4/events/download":
+			fmt.Fprint(w, `{"object":"events","id":"j-1","status_url":""}`)
+		case r.URL.Path == "/acme/api/v4/events/download/j-1/status":
+			fmt.Fprint(w, `{"status":"Success","outputs":{"files":[]},"error":null}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL + "/", Tenant: "acme", Token: "tok", UserAgent: "sparkevents/0.1.0"})
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ts.URL + "/acme/api/v4/events/download/j-1/status"; job.StatusURL != want || job.ID != "j-1" {
+		t.Errorf("job = %+v, want status URL %s", job, want)
+	}
+	files, err := c.Wait(t.Context(), job)
+	if err != nil || files == nil || len(files) != 0 {
+		t.Fatalf("Wait = %v, %v; want an empty, non-nil slice", files, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hdrs) != 2 {
+		t.Fatalf("%d requests, want 2", len(hdrs))
+	}
+	ids := map[string]bool{}
+	for _, h := range hdrs {
+		if h.Get("Authorization") != "Bearer tok" || h.Get("X-Tenant-Name") != "acme" || h.Get("User-Agent") != "sparkevents/0.1.0" {
+			t.Errorf("headers = %v", h)
+		}
+		id := h.Get("X-Request-Id")
+		if len(id) != 36 || strings.Count(id, "-") != 4 || ids[id] {
+			t.Errorf("x-request-id %q is not a fresh UUID", id)
+		}
+		ids[id] = true
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   string
+		value    func() string
+		maxWait  time.Duration
+		min, max time.Duration
+	}{
+		{"seconds, capped", "Retry-After", func() string { return "3600" }, 10 * time.Millisecond, 0, time.Second},
+		{"x-retry-after, capped", "X-Retry-After", func() string { return "3600" }, 10 * time.Millisecond, 0, time.Second},
+		{"HTTP date, capped", "Retry-After", func() string { return time.Now().Add(time.Hour).UTC().Format(http.TimeFormat) }, 10 * time.Millisecond, 0, time.Second},
+		// HTTP dates have whole seconds: now+2s waits between 1s and 2s.
+		{"HTTP date, honoured", "Retry-After", func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }, 5 * time.Second, 900 * time.Millisecond, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if hits.Add(1) == 1 {
+					w.Header().Set(tt.header, tt.value())
+					http.Error(w, "slow down", http.StatusServiceUnavailable)
+					return
+				}
+				fmt.Fprint(w, `{"id":"j"}`)
+			}))
+			defer ts.Close()
+			c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", MinRetryWait: time.Millisecond, MaxRetryWait: tt.maxWait})
+			start := time.Now()
+			if _, err := c.Submit(t.Context(), extract.Query{}); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d < tt.min || d > tt.max {
+				t.Errorf("took %s, want between %s and %s", d, tt.min, tt.max)
+			}
+			if hits.Load() != 2 {
+				t.Errorf("%d requests, want 2", hits.Load())
+			}
+		})
+	}
+}
+
+func TestClientCredentialsRefreshOnlyOnce(t *testing.T) {
+	var tokens, apiHits atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			r.ParseForm()
+			if r.PostForm.Get("client_id") != "cid" || r.PostForm.Get("client_secret") != "shh" || r.PostForm.Get("grant_type") != "client_credentials" {
+				http.Error(w, `{"error":"invalid_client"}`, 401)
+				return
+			}
+			n := tokens.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"t%d","token_type":"Bearer","expires_in":300}`, n)
+			return
+		}
+		apiHits.Add(1)
+		http.Error(w, "unauthorized", 401) // the API refuses every token
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", ClientID: "cid", ClientSecret: "shh", TokenURL: ts.URL + "/token"})
+	_, err := c.Submit(t.Context(), extract.Query{})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 401 || !strings.Contains(se.Hint, "client credentials") {
+		t.Fatalf("err = %v, want a 401 with a client-credentials hint", err)
+	}
+	if tokens.Load() != 2 || apiHits.Load() != 2 {
+		t.Errorf("%d tokens, %d API requests; want 2 and 2 (one refresh, one retry)", tokens.Load(), apiHits.Load())
+	}
+	if c.Requests() != 4 {
+		t.Errorf("Requests() = %d, want 4 (token requests count)", c.Requests())
+	}
+}
+
+func TestExpiredFileLink(t *testing.T) {
+	srv := newServer(t, sparktest.Options{SignedFileURLs: true})
+	c := newClient(t, fastConfig(srv))
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := c.Wait(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(files[0].URL, "sig=", "sig=0", 1)
+	_, err = c.Download(t.Context(), extract.File{URL: bad}, t.TempDir())
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 403 || !strings.Contains(se.Hint, "pre-signed link may have expired") {
+		t.Fatalf("err = %v, want a 403 about the link", err)
+	}
+	if strings.Contains(err.Error(), "sig=") || strings.Contains(se.URL, "?") {
+		t.Errorf("error %q shows the link's query", err)
 	}
 }
