@@ -1,4 +1,621 @@
-// Command sparkevents keeps a PostgreSQL copy of the Coherent Spark user-event log.
+// Command sparkevents keeps a PostgreSQL copy of the Coherent Spark user-event
+// log: it runs Spark's event export jobs, parses the workbooks they produce,
+// and upserts the events, so analysts and BI dashboards can query them in SQL.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"sparkevents/analyst"
+	"sparkevents/pipeline"
+)
+
+const version = "0.1.0"
+
+// Exit codes, documented in the README; scripts may rely on them.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // anything not listed below
+	exitUsage       = 2 // bad flags or arguments, or a first sync without --since
+	exitLocked      = 3 // another sync or backfill of the tenant is running
+	exitInput       = 4 // a workbook was unreadable or had too many bad rows
+	exitSpark       = 5 // the Spark API refused a request or an export job failed
+	exitDatabase    = 6 // PostgreSQL unreachable, or the schema could not be migrated
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newApp().RunContext(ctx, os.Args)
+	code := exitCode(ctx, err)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sparkevents: %v\n", err)
+	}
+	stop()
+	os.Exit(code)
+}
+
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, pipeline.ErrUsage):
+		return exitUsage
+	case errors.Is(err, pipeline.ErrLocked):
+		return exitLocked
+	case errors.Is(err, pipeline.ErrInput):
+		return exitInput
+	case errors.Is(err, pipeline.ErrSpark):
+		return exitSpark
+	case errors.Is(err, pipeline.ErrDatabase):
+		return exitDatabase
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitFailure
+}
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{pipeline.ErrUsage}, args...)...)
+}
+
+var (
+	dbFlags = []cli.Flag{
+		&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "PostgreSQL connection string (URL or key=value); empty uses the standard PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE, ...)"},
+		&cli.StringFlag{Name: "schema", Value: "sparkevents", EnvVars: []string{"SPARKEVENTS_SCHEMA"}, Usage: "Postgres schema that holds every table and view of the tool"},
+	}
+	logFlags = []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"SPARKEVENTS_LOG_FORMAT"}, Usage: "structured log format on stderr: text or json"},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SPARKEVENTS_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+		&cli.BoolFlag{Name: "no-progress", EnvVars: []string{"SPARKEVENTS_NO_PROGRESS"}, Usage: "no progress bar, even on a terminal"},
+	}
+	parseFlags = []cli.Flag{
+		&cli.StringSliceFlag{Name: "column", Usage: "map a field to a workbook header, FIELD=HEADER (repeatable); fields: event_id, event_time, event_type, user_name, folder_id, folder_name, service_name, service_version, description, ip_address"},
+		&cli.StringFlag{Name: "source-timezone", Value: "UTC", EnvVars: []string{"SPARKEVENTS_SOURCE_TIMEZONE"}, Usage: "IANA time zone of workbook times written without a zone"},
+		&cli.StringFlag{Name: "max-rejects", EnvVars: []string{"SPARKEVENTS_MAX_REJECTS"}, Usage: "fail a file (or window) whole when more rows than this are bad: a count (100) or a percentage (1%); empty is no limit"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "read and parse, but write nothing to the database"},
+	}
+	sparkFlags = []cli.Flag{
+		&cli.StringFlag{Name: "spark-url", EnvVars: []string{"SPARK_URL"}, Usage: "Spark base URL, e.g. https://excel.myenv.coherent.global"},
+		&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "Spark tenant"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"SPARK_TOKEN"}, Usage: "static bearer token (or use client credentials)"},
+		&cli.StringFlag{Name: "client-id", EnvVars: []string{"SPARK_CLIENT_ID"}, Usage: "OAuth 2.0 client credentials: client id"},
+		&cli.StringFlag{Name: "client-secret", EnvVars: []string{"SPARK_CLIENT_SECRET"}, Usage: "OAuth 2.0 client credentials: client secret"},
+		&cli.StringFlag{Name: "token-url", EnvVars: []string{"SPARK_TOKEN_URL"}, Usage: "OAuth 2.0 token URL (default: the Keycloak URL derived from --spark-url and --tenant)"},
+		&cli.StringSliceFlag{Name: "trusted-host", EnvVars: []string{"SPARK_TRUSTED_HOSTS"}, Usage: "other host that may receive the bearer token (repeatable); the --spark-url host always may"},
+		&cli.DurationFlag{Name: "job-timeout", Value: 30 * time.Minute, EnvVars: []string{"SPARKEVENTS_JOB_TIMEOUT"}, Usage: "give up on an export job after this long"},
+		&cli.DurationFlag{Name: "window", Value: 24 * time.Hour, Usage: "span of event time covered by one export job"},
+		&cli.IntFlag{Name: "parallel", Value: 2, Usage: "export jobs in flight at once (windows still commit in order)"},
+		&cli.IntFlag{Name: "page-size", Value: 100000, Usage: "rows asked for per export; a full export is split in two and fetched again"},
+		&cli.StringSliceFlag{Name: "event-type", Usage: "export only these event types (repeatable)"},
+		&cli.StringFlag{Name: "user", Usage: "export only this user's events"},
+		&cli.StringFlag{Name: "service", Usage: "export only this service's events"},
+		&cli.StringFlag{Name: "folder-id", Usage: "export only this folder's events"},
+	}
+)
+
+func flags(groups ...[]cli.Flag) []cli.Flag {
+	var all []cli.Flag
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return all
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "sparkevents",
+		Version: version,
+		Usage:   "keep a PostgreSQL copy of the Coherent Spark user-event log",
+		Description: `sparkevents runs Spark's event export jobs (POST /{tenant}/api/v4/events/download),
+downloads the workbooks they produce, and upserts the events into PostgreSQL,
+idempotently: loading the same events twice changes nothing.
+
+Typical use, every 15 minutes from cron:
+
+   export DATABASE_URL=postgres://etl@db/analytics SPARK_URL=https://excel.myenv.coherent.global
+   export SPARK_TENANT=mytenant SPARK_CLIENT_ID=... SPARK_CLIENT_SECRET=...
+   sparkevents sync --since 720h     # the first time; later runs need no --since
+
+Load workbooks downloaded by hand from the Event viewer:
+
+   sparkevents import --tenant mytenant coherent_events.zip
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 tenant locked by another run,
+4 bad input, 5 Spark API or job error, 6 database error, 130 interrupted.`,
+		Flags:                flags(dbFlags, logFlags),
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
+			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+	}
+}
+
+// session is what every command that touches the database needs.
+type session struct {
+	p   *pipeline.Pipeline
+	log *slog.Logger
+	bar *bar
+}
+
+func open(c *cli.Context, migrate bool) (*session, error) {
+	logger, err := newLogger(c)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{log: logger}
+	var progress pipeline.Progress
+	if !c.Bool("no-progress") && term.IsTerminal(int(os.Stderr.Fd())) {
+		s.bar = &bar{w: os.Stderr}
+		progress = s.bar
+	}
+	s.p, err = pipeline.Open(c.Context, pipeline.Config{
+		DatabaseURL: c.String("database-url"),
+		Schema:      c.String("schema"),
+		Logger:      logger,
+		Progress:    progress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := s.p.Migrate(c.Context); err != nil {
+			s.p.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usageErr("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usageErr("--log-format %q: want text or json", c.String("log-format"))
+}
+
+func parseOptions(c *cli.Context) pipeline.ParseOptions {
+	return pipeline.ParseOptions{
+		Columns:        c.StringSlice("column"),
+		SourceTimezone: c.String("source-timezone"),
+		MaxRejects:     c.String("max-rejects"),
+	}
+}
+
+func importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "load local event workbooks (.xlsx, or the .zip the Event viewer downloads)",
+		ArgsUsage: "FILE...",
+		Description: `Each file loads in one transaction: all its good rows, or nothing. Bad rows
+are kept in etl_rejects with the reason. Importing a file again changes nothing.
+
+   sparkevents import --tenant mytenant coherent_events_2026_03_03.xlsx
+   sparkevents import --tenant mytenant --column event_time="When (UTC)" export.zip`,
+		Flags: flags([]cli.Flag{
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "tenant the events belong to", Required: true},
+		}, parseFlags),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageErr("import needs at least one FILE")
+			}
+			s, err := open(c, !c.Bool("dry-run"))
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "FILE\tREAD\tINSERTED\tUPDATED\tUNCHANGED\tREJECTED\tRUN\t")
+			err = s.p.Import(c.Context, pipeline.ImportOptions{
+				Tenant: c.String("tenant"),
+				Parse:  parseOptions(c),
+				DryRun: c.Bool("dry-run"),
+			}, c.Args().Slice(), func(r pipeline.FileResult) {
+				status := fmt.Sprint(r.RunID)
+				if r.Err != nil {
+					status = "failed"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.Path, r.Counts.Read, r.Counts.Inserted,
+					r.Counts.Updated, r.Counts.Unchanged, r.Counts.Rejected, status)
+			})
+			tw.Flush()
+			return err
+		},
+	}
+}
+
+func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
+	var o pipeline.SyncOptions
+	o.Spark.BaseURL = c.String("spark-url")
+	o.Spark.Token = c.String("token")
+	o.Spark.ClientID = c.String("client-id")
+	o.Spark.ClientSecret = c.String("client-secret")
+	o.Spark.TokenURL = c.String("token-url")
+	o.Spark.TrustedHosts = c.StringSlice("trusted-host")
+	o.Spark.JobTimeout = c.Duration("job-timeout")
+	o.Spark.UserAgent = "sparkevents/" + version
+	o.Tenant = c.String("tenant")
+	o.Window = c.Duration("window")
+	o.Parallel = c.Int("parallel")
+	o.PageSize = c.Int("page-size")
+	o.EventTypes = c.StringSlice("event-type")
+	o.UserName = c.String("user")
+	o.ServiceName = c.String("service")
+	o.FolderID = c.String("folder-id")
+	o.Parse = parseOptions(c)
+	o.DryRun = c.Bool("dry-run")
+	switch {
+	case o.Spark.BaseURL == "":
+		return o, usageErr("--spark-url (SPARK_URL) is required")
+	case o.Tenant == "":
+		return o, usageErr("--tenant (SPARK_TENANT) is required")
+	case o.Spark.Token == "" && (o.Spark.ClientID == "" || o.Spark.ClientSecret == ""):
+		return o, usageErr("give a bearer token (SPARK_TOKEN) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET)")
+	case o.Window <= 0:
+		return o, usageErr("--window must be positive")
+	case o.Parallel < 1:
+		return o, usageErr("--parallel must be at least 1")
+	}
+	return o, nil
+}
+
+func syncCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sync",
+		Usage: "export new events from Spark and load them (run it from cron)",
+		Description: `Plans [watermark - lookback, now - settle), splits it into windows, runs one
+export job per window, and commits each window with the watermark moved to its
+end, so a crash never moves the watermark past events not stored. The first
+sync of a tenant needs --since. A second sync of the same tenant started while
+one runs exits at once with code 3.
+
+   sparkevents sync --since 2026-01-01      # first run
+   sparkevents sync                         # every later run`,
+		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
+			&cli.StringFlag{Name: "since", Usage: "where a tenant's first sync starts: a date (2026-01-01), an RFC 3339 time, or a duration back from now (720h, 30d)"},
+			&cli.DurationFlag{Name: "lookback", Value: time.Hour, Usage: "re-read this much before the watermark, for events Spark logs late"},
+			&cli.DurationFlag{Name: "settle", Value: time.Minute, Usage: "leave the newest events this long to settle before exporting them"},
+		}),
+		Action: func(c *cli.Context) error {
+			o, err := syncOptions(c)
+			if err != nil {
+				return err
+			}
+			o.Lookback, o.Settle = c.Duration("lookback"), c.Duration("settle")
+			if s := c.String("since"); s != "" {
+				if o.Since, err = pipeline.ParseTime(s, time.Now()); err != nil {
+					return fmt.Errorf("--since: %w", err)
+				}
+			}
+			s, err := open(c, !o.DryRun)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			sum, err := s.p.Sync(c.Context, o)
+			printSummary(c.App.Writer, "sync", o, sum)
+			return err
+		},
+	}
+}
+
+func backfillCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "backfill",
+		Usage: "export and load a past range of events, leaving the watermark alone",
+		Description: `Runs the same windows as sync over [--from, --to). Events already stored are
+left unchanged, so a backfill over loaded history is safe and cheap.
+
+   sparkevents backfill --from 2025-01-01 --to 2025-07-01 --parallel 4`,
+		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
+			&cli.StringFlag{Name: "from", Usage: "start of the range: a date, an RFC 3339 time, or a duration back from now", Required: true},
+			&cli.StringFlag{Name: "to", Usage: "end of the range (exclusive); default now", Value: "0s"},
+		}),
+		Action: func(c *cli.Context) error {
+			o, err := syncOptions(c)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			from, err := pipeline.ParseTime(c.String("from"), now)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			to, err := pipeline.ParseTime(c.String("to"), now)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			s, err := open(c, !o.DryRun)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			sum, err := s.p.Backfill(c.Context, o, from, to)
+			printSummary(c.App.Writer, "backfill", o, sum)
+			return err
+		},
+	}
+}
+
+func printSummary(w io.Writer, kind string, o pipeline.SyncOptions, s pipeline.Summary) {
+	dry := ""
+	if o.DryRun {
+		dry = " (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "%s %s: %d windows from %s to %s%s\n", kind, o.Tenant, s.Windows, fmtTime(s.From), fmtTime(s.To), dry)
+	fmt.Fprintf(w, "  read %d, inserted %d, updated %d, unchanged %d, rejected %d; %d requests, %.1f MiB downloaded\n",
+		s.Counts.Read, s.Counts.Inserted, s.Counts.Updated, s.Counts.Unchanged, s.Counts.Rejected, s.Requests, float64(s.Bytes)/(1<<20))
+	if !s.Watermark.IsZero() {
+		fmt.Fprintf(w, "  watermark now %s\n", fmtTime(s.Watermark))
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show each tenant's watermark, lag, last run, rows and recent rejects",
+		Action: func(c *cli.Context) error {
+			s, err := open(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			sts, err := s.p.Status(c.Context)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST RUN\tSTATUS\tREJECTS 24H")
+			now := time.Now()
+			for _, st := range sts {
+				wm, lag, last, run, status := "-", "-", "-", "-", "-"
+				if st.Watermark != nil {
+					wm = fmtTime(*st.Watermark)
+					lag = now.Sub(*st.Watermark).Round(time.Second).String()
+				}
+				if st.LastEvent != nil {
+					last = fmtTime(*st.LastEvent)
+				}
+				if st.LastRun != nil {
+					run = fmt.Sprintf("%d %s %s", st.LastRun.ID, st.LastRun.Kind, fmtTime(st.LastRun.StartedAt))
+					status = st.LastRun.Status
+					if st.LastRun.Error != "" {
+						status += ": " + firstLine(st.LastRun.Error)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n", st.Tenant, wm, lag, st.Events, last, run, status, st.RejectsLastDay)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+func runsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "runs",
+		Usage: "list recent runs, newest first",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "only this tenant's runs"},
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "how many runs"},
+		},
+		Action: func(c *cli.Context) error {
+			s, err := open(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			runs, err := s.p.Runs(c.Context, c.String("tenant"), c.Int("limit"))
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tKIND\tTENANT\tSTATUS\tSTARTED\tSECONDS\tREAD\tINSERTED\tUPDATED\tUNCHANGED\tREJECTED\tSOURCE\tERROR")
+			for _, r := range runs {
+				secs := "-"
+				if r.FinishedAt != nil {
+					secs = fmt.Sprintf("%.1f", r.FinishedAt.Sub(r.StartedAt).Seconds())
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Kind, r.Tenant, r.Status,
+					fmtTime(r.StartedAt), secs, r.Counts.Read, r.Counts.Inserted, r.Counts.Updated, r.Counts.Unchanged,
+					r.Counts.Rejected, r.Source, firstLine(r.Error))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func migrateCommand() *cli.Command {
+	action := func(f func(c *cli.Context, s *session) error) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			s, err := open(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			return f(c, s)
+		}
+	}
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "manage the database schema (writers migrate up on their own)",
+		Subcommands: []*cli.Command{
+			{Name: "up", Usage: "apply every pending migration", Action: action(func(c *cli.Context, s *session) error {
+				return s.p.Migrate(c.Context)
+			})},
+			{Name: "down", Usage: "roll the newest migration back", Action: action(func(c *cli.Context, s *session) error {
+				return s.p.MigrateDown(c.Context)
+			})},
+			{Name: "status", Usage: "list migrations and whether each is applied", Action: action(func(c *cli.Context, s *session) error {
+				ms, err := s.p.MigrationStatus(c.Context)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "VERSION\tAPPLIED\tSOURCE")
+				for _, m := range ms {
+					applied := "pending"
+					if m.Applied {
+						applied = fmtTime(m.AppliedAt)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\n", m.Version, applied, m.Source)
+				}
+				return tw.Flush()
+			})},
+			{Name: "version", Usage: "print the newest applied migration", Action: action(func(c *cli.Context, s *session) error {
+				v, err := s.p.SchemaVersion(c.Context)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, v)
+				return nil
+			})},
+		},
+	}
+}
+
+func queryCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "query",
+		Usage:     "run a query of the analyst library (alone: list them)",
+		ArgsUsage: "[NAME]",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "param", Usage: "query parameter NAME=VALUE (repeatable)"},
+			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				qs, err := analyst.Queries()
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				for _, q := range qs {
+					var ps []string
+					for _, p := range q.Params {
+						ps = append(ps, p.Name+"="+p.Default)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", q.Name, q.Question, strings.Join(ps, " "))
+				}
+				return tw.Flush()
+			}
+			params := map[string]string{}
+			for _, kv := range c.StringSlice("param") {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return usageErr("--param %q: want NAME=VALUE", kv)
+				}
+				params[k] = v
+			}
+			s, err := open(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			return analyst.RunQuery(c.Context, s.p.DB(), c.Args().First(), params, c.String("format"), c.App.Writer)
+		},
+	}
+}
+
+func grantReaderCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "grant-reader",
+		Usage:     "let a BI role read the schema's tables and views (now and future), nothing more",
+		ArgsUsage: "ROLE",
+		Description: `The role must exist:
+
+   psql -c "CREATE ROLE metabase LOGIN PASSWORD '...'"
+   sparkevents grant-reader metabase`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("grant-reader needs exactly one ROLE")
+			}
+			s, err := open(c, true)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			return analyst.GrantReader(c.Context, s.p.DB(), s.p.Schema(), c.Args().First())
+		},
+	}
+}
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "report",
+		Usage: "write a self-contained HTML report (opens offline)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "from", Value: "30d", Usage: "start: a date, an RFC 3339 time, or a duration back from now"},
+			&cli.StringFlag{Name: "to", Value: "0s", Usage: "end (exclusive)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", Usage: "file to write; - for stdout"},
+		},
+		Action: func(c *cli.Context) error {
+			now := time.Now()
+			from, err := pipeline.ParseTime(c.String("from"), now)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			to, err := pipeline.ParseTime(c.String("to"), now)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			s, err := open(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.p.Close()
+			w := c.App.Writer
+			if out := c.String("output"); out != "-" {
+				f, err := os.Create(out)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			return analyst.Report(c.Context, s.p.DB(), from, to, w)
+		},
+	}
+}

@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestImportTwiceChangesNothing(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	path := tempPath(t, "events.xlsx")
+	writeWorkbook(t, path, eventRows(0, 500, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+
+	var results []FileResult
+	collect := func(r FileResult) { results = append(results, r) }
+	if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, collect); err != nil {
+		t.Fatal(err)
+	}
+	if got := results[0].Counts; got.Read != 500 || got.Inserted != 500 || got.Updated != 0 || got.Unchanged != 0 || got.Rejected != 0 {
+		t.Fatalf("first import counts = %+v, want 500 read and inserted", got)
+	}
+	before := rowVersions(t, p)
+	updBefore := count(t, p, "SELECT pg_stat_get_xact_tuples_updated('spark_events'::regclass) + pg_stat_get_tuples_updated('spark_events'::regclass)")
+
+	if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, collect); err != nil {
+		t.Fatal(err)
+	}
+	if got := results[1].Counts; got.Read != 500 || got.Inserted != 0 || got.Updated != 0 || got.Unchanged != 500 {
+		t.Fatalf("second import counts = %+v, want 0 inserted, 0 updated, 500 unchanged", got)
+	}
+	if after := rowVersions(t, p); !sameVersions(before, after) {
+		t.Fatal("second import rewrote rows: xmin changed")
+	}
+	if upd := count(t, p, "SELECT pg_stat_get_xact_tuples_updated('spark_events'::regclass) + pg_stat_get_tuples_updated('spark_events'::regclass)"); upd != updBefore {
+		t.Fatalf("n_tup_upd went from %d to %d", updBefore, upd)
+	}
+	if n := count(t, p, "SELECT count(*) FROM etl_runs WHERE status = 'succeeded' AND kind = 'import'"); n != 2 {
+		t.Fatalf("succeeded import runs = %d, want 2", n)
+	}
+	// Unmapped columns are kept as attributes.
+	if n := count(t, p, `SELECT count(*) FROM spark_events WHERE attributes->>'Region' = 'eu'`); n != 500 {
+		t.Fatalf("rows with attributes.Region = %d, want 500", n)
+	}
+}
+
+func TestImportKeepsBadRowsAsRejects(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	path := tempPath(t, "bad.xlsx")
+	rows := eventRows(0, 10, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	rows[3][1] = "not a time"
+	rows[7][2] = ""
+	writeWorkbook(t, path, rows)
+
+	var res FileResult
+	if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, func(r FileResult) { res = r }); err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Inserted != 8 || res.Counts.Rejected != 2 {
+		t.Fatalf("counts = %+v, want 8 inserted, 2 rejected", res.Counts)
+	}
+	r, err := p.db.Query(ctx, "SELECT row_number, reason, raw->>'Event ID' FROM etl_rejects WHERE run_id = $1 ORDER BY row_number", res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rej struct {
+		row    int
+		reason string
+		id     string
+	}
+	var got []rej
+	for r.Next() {
+		var x rej
+		if err := r.Scan(&x.row, &x.reason, &x.id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, x)
+	}
+	if len(got) != 2 {
+		t.Fatalf("rejects = %+v, want 2", got)
+	}
+	// Data starts on sheet row 4, under the title, a blank row and the header.
+	want := []struct {
+		row          int
+		id, mentions string
+	}{{7, "ev-0000003", "not a time"}, {11, "ev-0000007", "event_type"}}
+	for i, w := range want {
+		if got[i].row != w.row || got[i].id != w.id || !strings.Contains(got[i].reason, w.mentions) {
+			t.Errorf("reject %d = %+v, want row %d id %s reason mentioning %q", i, got[i], w.row, w.id, w.mentions)
+		}
+	}
+	if !strings.Contains(got[0].reason, "event_time") {
+		t.Errorf("reason %q does not name the column", got[0].reason)
+	}
+}
+
+func TestImportMaxRejectsFailsTheFileWhole(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	path := tempPath(t, "bad.xlsx")
+	rows := eventRows(0, 20, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	for i := 0; i < 5; i++ {
+		rows[i][1] = "garbage"
+	}
+	writeWorkbook(t, path, rows)
+	for _, limit := range []string{"4", "10%"} {
+		err := p.Import(ctx, ImportOptions{Tenant: "acme", Parse: ParseOptions{MaxRejects: limit}}, []string{path}, nil)
+		if !errors.Is(err, ErrInput) {
+			t.Fatalf("--max-rejects %s: err = %v, want ErrInput", limit, err)
+		}
+		if n := count(t, p, "SELECT count(*) FROM spark_events"); n != 0 {
+			t.Fatalf("--max-rejects %s: %d events stored from a failed file, want 0", limit, n)
+		}
+	}
+	if n := count(t, p, "SELECT count(*) FROM etl_runs WHERE status = 'failed' AND error <> ''"); n != 2 {
+		t.Fatalf("failed runs recorded = %d, want 2", n)
+	}
+	if n := count(t, p, "SELECT count(*) FROM etl_rejects"); n != 0 {
+		t.Fatalf("rejects of failed files kept = %d, want 0 (they roll back with the file)", n)
+	}
+	// Within the limit the file loads.
+	if err := p.Import(ctx, ImportOptions{Tenant: "acme", Parse: ParseOptions{MaxRejects: "25%"}}, []string{path}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, p, "SELECT count(*) FROM spark_events"); n != 15 {
+		t.Fatalf("events = %d, want 15", n)
+	}
+}
+
+func TestImportUnreadableFileFailsAloneWithInputError(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	good := tempPath(t, "good.xlsx")
+	writeWorkbook(t, good, eventRows(0, 5, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	bad := tempPath(t, "bad.xlsx")
+	if err := writeFile(bad, "this is not a workbook"); err != nil {
+		t.Fatal(err)
+	}
+	var results []FileResult
+	err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{bad, good}, func(r FileResult) { results = append(results, r) })
+	if !errors.Is(err, ErrInput) {
+		t.Fatalf("err = %v, want ErrInput", err)
+	}
+	if results[0].Err == nil || results[1].Err != nil || results[1].Counts.Inserted != 5 {
+		t.Fatalf("results = %+v, want the bad file failed and the good one loaded", results)
+	}
+}
+
+func TestImportDryRunWritesNothing(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	path := tempPath(t, "events.xlsx")
+	writeWorkbook(t, path, eventRows(0, 50, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	var res FileResult
+	if err := p.Import(context.Background(), ImportOptions{Tenant: "acme", DryRun: true}, []string{path}, func(r FileResult) { res = r }); err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Read != 50 {
+		t.Fatalf("dry run read %d, want 50", res.Counts.Read)
+	}
+	if n := count(t, p, "SELECT (SELECT count(*) FROM spark_events) + (SELECT count(*) FROM etl_runs)"); n != 0 {
+		t.Fatalf("dry run wrote %d rows", n)
+	}
+}

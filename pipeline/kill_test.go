@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sparkevents/extract/sparktest"
+)
+
+// The kill tests run the pipeline in a child process (this test binary,
+// re-executed with childEnv set) and SIGKILL it mid-flight.
+const childEnv = "SPARKEVENTS_TEST_CHILD"
+
+func runChild() int {
+	ctx := context.Background()
+	p, err := Open(ctx, Config{DatabaseURL: os.Getenv("CHILD_DATABASE_URL"), Schema: "sparkevents", Logger: testLogger})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer p.Close()
+	switch os.Getenv(childEnv) {
+	case "import":
+		err = p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{os.Getenv("CHILD_FILE")}, nil)
+	case "sync":
+		var o SyncOptions
+		o.Tenant = "acme"
+		o.Spark.BaseURL = os.Getenv("CHILD_SPARK_URL")
+		o.Spark.Token = "s3cret-token"
+		o.Spark.PollInterval = time.Millisecond
+		o.Spark.MaxPollInterval = 5 * time.Millisecond
+		o.Window = 6 * time.Hour
+		o.Parallel = 2
+		o.Lookback = time.Hour
+		o.Settle = time.Minute
+		o.Since, _ = time.Parse(time.RFC3339, os.Getenv("CHILD_SINCE"))
+		now, _ := time.Parse(time.RFC3339, os.Getenv("CHILD_NOW"))
+		o.Now = func() time.Time { return now }
+		_, err = p.Sync(ctx, o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func startChild(t *testing.T, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func kill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestImportKilledMidwayLeavesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 100k-row workbook")
+	}
+	p, url := newTestPipeline(t)
+	ctx := context.Background()
+	path := tempPath(t, "big.xlsx")
+	const n = 100000
+	writeWorkbook(t, path, eventRows(0, n, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+
+	cmd := startChild(t, childEnv+"=import", "CHILD_DATABASE_URL="+url, "CHILD_FILE="+path)
+	// Kill it while the rows are being copied in.
+	waitFor(t, "the COPY to start", 60*time.Second, func() bool {
+		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%' AND application_name = 'sparkevents'") > 0
+	})
+	kill(t, cmd)
+	// The server notices the dead client and rolls its transaction back.
+	waitFor(t, "the killed session to end", 30*time.Second, func() bool {
+		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND application_name = 'sparkevents' AND query NOT ILIKE '%pg_stat_activity%'") == 0
+	})
+	if got := count(t, p, "SELECT (SELECT count(*) FROM spark_events) + (SELECT count(*) FROM etl_runs) + (SELECT count(*) FROM etl_rejects)"); got != 0 {
+		t.Fatalf("a killed import left %d rows behind", got)
+	}
+	var res FileResult
+	if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, func(r FileResult) { res = r }); err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Inserted != n {
+		t.Fatalf("re-import inserted %d, want %d", res.Counts.Inserted, n)
+	}
+}
+
+func TestSyncKilledAtAnyMomentThenRerunIsExact(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{PendingPolls: 2})
+	since := f.now.Add(-4 * 24 * time.Hour)
+	evs := sparkEvents(0, 3000, since, 115*time.Second)
+	f.spark.AddEvents(evs...)
+	env := []string{childEnv + "=sync", "CHILD_DATABASE_URL=" + f.url, "CHILD_SPARK_URL=" + f.spark.URL,
+		"CHILD_SINCE=" + since.Format(time.RFC3339), "CHILD_NOW=" + f.now.Format(time.RFC3339)}
+
+	// Kill at different moments: early, mid-way, after some windows committed.
+	for i, delay := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
+		cmd := startChild(t, env...)
+		time.Sleep(delay)
+		kill(t, cmd)
+		// Whatever was committed is a gapless prefix up to the watermark.
+		wm, ok, err := f.p.watermark(context.Background(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			var missing int
+			for _, e := range evs {
+				if e.Time.Before(wm) {
+					missing++
+				}
+			}
+			stored := count(t, f.p, "SELECT count(*) FROM spark_events WHERE event_time < $1", wm)
+			if int(stored) < missing {
+				t.Fatalf("kill %d: %d events before the watermark %s stored, want %d", i, stored, wm, missing)
+			}
+		}
+	}
+	waitFor(t, "killed sessions to end", 30*time.Second, func() bool {
+		return count(t, f.p, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+	})
+	o := f.options()
+	o.Since = since
+	if _, err := f.p.Sync(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+}

@@ -1,0 +1,260 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"sparkevents/load"
+	"sparkevents/transform"
+)
+
+// ParseOptions say how workbooks become events; they come from the CLI as text.
+type ParseOptions struct {
+	Columns        []string // overrides, each "field=Header"
+	SourceTimezone string   // IANA zone of times written without one; "" is UTC
+	MaxRejects     string   // a count ("100") or a percentage ("1%"); "" is no limit
+	MaxUnzipped    int64    // bound on a workbook's unzipped size; 0 is transform's default
+}
+
+type parseConfig struct {
+	opts  transform.Options
+	limit transform.RejectLimit
+}
+
+func (o ParseOptions) compile(tenant string) (parseConfig, error) {
+	pc := parseConfig{opts: transform.Options{Tenant: tenant, MaxUnzipSize: o.MaxUnzipped}}
+	if len(o.Columns) > 0 {
+		pc.opts.Columns = make(map[string]string, len(o.Columns))
+		for _, c := range o.Columns {
+			field, header, err := transform.ParseColumnFlag(c)
+			if err != nil {
+				return pc, fmt.Errorf("%w: --column %q: %w", ErrUsage, c, err)
+			}
+			pc.opts.Columns[field] = header
+		}
+	}
+	if o.SourceTimezone != "" {
+		loc, err := time.LoadLocation(o.SourceTimezone)
+		if err != nil {
+			return pc, fmt.Errorf("%w: --source-timezone %q is not an IANA zone such as Europe/London: %w", ErrUsage, o.SourceTimezone, err)
+		}
+		pc.opts.Location = loc
+	}
+	if o.MaxRejects != "" {
+		l, err := transform.ParseRejectLimit(o.MaxRejects)
+		if err != nil {
+			return pc, fmt.Errorf("%w: --max-rejects %q: %w", ErrUsage, o.MaxRejects, err)
+		}
+		pc.limit = l
+	}
+	return pc, nil
+}
+
+// loaded is what loading one source did.
+type loaded struct {
+	RunID  int64
+	Counts load.Counts
+	Rows   int // data rows in the workbooks, good and bad: the row-cap check counts these
+}
+
+// errRetract rolls a source's transaction back without recording a failure:
+// the window is about to be fetched again in smaller parts.
+var errRetract = errors.New("retract")
+
+// batchSize is how many events the parser hands the loader at a time: large
+// enough that channel handoffs cost nothing, small enough to stay in cache.
+const batchSize = 1024
+
+// loadSource loads the workbooks of one source (a file, or the outputs of one
+// export job) in one transaction, with its run row and rejects. before runs
+// inside the transaction just before commit, to move the watermark with the
+// data it covers. On failure nothing of the source is kept and the run is
+// recorded as failed in a transaction of its own.
+func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []string, pc parseConfig, before func(context.Context, pgx.Tx, loaded) error) (loaded, error) {
+	var res loaded
+	err := func() error {
+		tx, err := p.db.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: begin: %w", ErrDatabase, err)
+		}
+		defer func() {
+			cctx, cancel := cleanupContext()
+			defer cancel()
+			tx.Rollback(cctx)
+		}()
+		if res.RunID, err = load.BeginRun(ctx, tx, run); err != nil {
+			return fmt.Errorf("%w: %w", ErrDatabase, err)
+		}
+		for _, wb := range workbooks {
+			c, rows, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, wb, pc)
+			res.Counts = addCounts(res.Counts, c)
+			res.Rows += rows
+			if err != nil {
+				return fmt.Errorf("%s: %w", filepath.Base(wb), err)
+			}
+			if len(rejects) > 0 {
+				if err := load.InsertRejects(ctx, tx, res.RunID, filepath.Base(wb), rejects); err != nil {
+					return fmt.Errorf("%w: %w", ErrDatabase, err)
+				}
+			}
+		}
+		if pc.limit.Exceeded(int(res.Counts.Rejected), res.Rows) {
+			return fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s; the rejects are in the log above, fix the mapping with --column or raise --max-rejects", ErrInput, res.Counts.Rejected, res.Rows, pc.limit)
+		}
+		if before != nil {
+			if err := before(ctx, tx, res); err != nil {
+				return err
+			}
+		}
+		if err := load.FinishRun(ctx, tx, res.RunID, res.Counts); err != nil {
+			return fmt.Errorf("%w: %w", ErrDatabase, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("%w: commit: %w", ErrDatabase, err)
+		}
+		return nil
+	}()
+	if err != nil && !errors.Is(err, errRetract) {
+		cctx, cancel := cleanupContext()
+		defer cancel()
+		if id, rerr := load.RecordFailedRun(cctx, p.db, run, res.Counts, err); rerr != nil {
+			p.log.Error("record failed run", "tenant", run.Tenant, "source", run.Source, "err", rerr)
+		} else {
+			res.RunID = id
+		}
+	}
+	return res, err
+}
+
+// loadWorkbook parses one workbook in a goroutine while the loader copies the
+// previous batch into Postgres, so parse and database work overlap.
+func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, path string, pc parseConfig) (load.Counts, int, []transform.Reject, error) {
+	wb, err := transform.OpenFile(path, pc.opts)
+	if err != nil {
+		return load.Counts{}, 0, nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	defer wb.Close()
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		batches = make(chan []transform.Event, 4)
+		rejects []transform.Reject
+		stats   transform.Stats
+		readErr error
+	)
+	go func() {
+		defer close(batches)
+		batch := make([]transform.Event, 0, batchSize)
+		send := func() error {
+			select {
+			case batches <- batch:
+				batch = make([]transform.Event, 0, batchSize)
+				return nil
+			case <-rctx.Done():
+				return rctx.Err()
+			}
+		}
+		stats, readErr = wb.Read(rctx, func(e *transform.Event) error {
+			batch = append(batch, *e)
+			if len(batch) == batchSize {
+				return send()
+			}
+			return nil
+		}, func(r *transform.Reject) error {
+			rejects = append(rejects, cloneReject(r))
+			p.log.Warn("rejected row", "file", filepath.Base(path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
+			// Only a count can fail a file before its last row: against
+			// an unbounded row total a percentage never trips here.
+			if pc.limit.Exceeded(len(rejects), math.MaxInt32) {
+				return fmt.Errorf("more than --max-rejects %s rows rejected", pc.limit)
+			}
+			return nil
+		})
+		if readErr == nil && len(batch) > 0 {
+			readErr = send()
+		}
+	}()
+	events := func(yield func(*transform.Event, error) bool) {
+		for b := range batches {
+			for i := range b {
+				if !yield(&b[i], nil) {
+					return
+				}
+			}
+			p.progress.Add(int64(len(b)))
+		}
+		// batches is closed only after readErr is set.
+		if readErr != nil {
+			yield(nil, fmt.Errorf("%w: %w", ErrInput, readErr))
+		}
+	}
+	c, err := load.Upsert(ctx, tx, runID, events)
+	cancel()
+	for range batches {
+		// Drain so the parser goroutine ends before the workbook closes.
+	}
+	c.Rejected = int64(len(rejects))
+	if err != nil {
+		if readErr != nil && !errors.Is(err, ErrInput) {
+			err = fmt.Errorf("%w: %w", ErrInput, readErr)
+		} else if !errors.Is(err, ErrInput) {
+			err = fmt.Errorf("%w: %w", ErrDatabase, err)
+		}
+		return c, stats.Rows, rejects, err
+	}
+	return c, stats.Rows, rejects, nil
+}
+
+// parseOnly reads workbooks without a database, for --dry-run.
+func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig) (loaded, error) {
+	var res loaded
+	for _, path := range workbooks {
+		wb, err := transform.OpenFile(path, pc.opts)
+		if err != nil {
+			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
+		}
+		stats, err := wb.Read(ctx, func(*transform.Event) error {
+			p.progress.Add(1)
+			return nil
+		}, func(r *transform.Reject) error {
+			p.log.Warn("rejected row", "file", filepath.Base(path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
+			return nil
+		})
+		wb.Close()
+		res.Rows += stats.Rows
+		res.Counts.Read += int64(stats.Events)
+		res.Counts.Rejected += int64(stats.Rejects)
+		if err != nil {
+			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
+		}
+	}
+	if pc.limit.Exceeded(int(res.Counts.Rejected), res.Rows) {
+		return res, fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s", ErrInput, res.Counts.Rejected, res.Rows, pc.limit)
+	}
+	return res, nil
+}
+
+func cloneReject(r *transform.Reject) transform.Reject {
+	c := *r
+	c.Raw = append([]byte(nil), r.Raw...)
+	c.Reason = strings.Clone(r.Reason)
+	return c
+}
+
+func addCounts(a, b load.Counts) load.Counts {
+	return load.Counts{
+		Read:      a.Read + b.Read,
+		Inserted:  a.Inserted + b.Inserted,
+		Updated:   a.Updated + b.Updated,
+		Unchanged: a.Unchanged + b.Unchanged,
+		Rejected:  a.Rejected + b.Rejected,
+	}
+}

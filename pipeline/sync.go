@@ -1,0 +1,356 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"sparkevents/extract"
+	"sparkevents/load"
+)
+
+// SyncOptions configure sync and backfill.
+type SyncOptions struct {
+	Spark    extract.Config
+	Tenant   string
+	Since    time.Time     // where a tenant's first sync starts
+	Lookback time.Duration // re-read this much before the watermark, for late events
+	Settle   time.Duration // leave the newest events until Spark has settled them
+	Window   time.Duration // the span of one export job
+	Parallel int           // export jobs in flight at once
+
+	EventTypes                      []string
+	UserName, ServiceName, FolderID string
+	PageSize                        int // rows per export; a full file means the window is split
+
+	Parse  ParseOptions
+	DryRun bool // extract and transform, write nothing
+
+	Now func() time.Time // the clock; nil is time.Now
+}
+
+// Summary is what a sync or backfill did.
+type Summary struct {
+	Windows   int
+	Counts    load.Counts
+	Bytes     int64 // downloaded
+	Requests  int64 // made to Spark
+	Watermark time.Time
+	From, To  time.Time
+}
+
+// Window is a half-open span [Start, End) of event time.
+type Window struct{ Start, End time.Time }
+
+func (w Window) String() string {
+	return w.Start.UTC().Format(time.RFC3339) + "/" + w.End.UTC().Format(time.RFC3339)
+}
+
+// PlanWindows splits [from, to) into windows of at most size.
+func PlanWindows(from, to time.Time, size time.Duration) []Window {
+	var ws []Window
+	for s := from; s.Before(to); s = s.Add(size) {
+		e := s.Add(size)
+		if e.After(to) {
+			e = to
+		}
+		ws = append(ws, Window{s, e})
+	}
+	return ws
+}
+
+func (o *SyncOptions) defaults() {
+	if o.Lookback < 0 {
+		o.Lookback = 0
+	}
+	if o.Window <= 0 {
+		o.Window = 24 * time.Hour
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 1
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 100000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Spark.Tenant = o.Tenant
+}
+
+// Sync brings the tenant's events up to date: from the watermark less the
+// lookback (or --since on the first sync) to now less the settle time. Each
+// window commits with the watermark moved to its end, in order.
+func (p *Pipeline) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
+	opts.defaults()
+	if opts.Tenant == "" {
+		return Summary{}, fmt.Errorf("%w: a tenant is required (--tenant or SPARK_TENANT)", ErrUsage)
+	}
+	from, err := p.syncStart(ctx, opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	to := opts.Now().Add(-opts.Settle).Truncate(time.Second)
+	return p.runWindows(ctx, "sync", opts, from, to)
+}
+
+// Backfill reloads [from, to) in windows without touching the watermark.
+func (p *Pipeline) Backfill(ctx context.Context, opts SyncOptions, from, to time.Time) (Summary, error) {
+	opts.defaults()
+	if opts.Tenant == "" {
+		return Summary{}, fmt.Errorf("%w: a tenant is required (--tenant or SPARK_TENANT)", ErrUsage)
+	}
+	if !from.Before(to) {
+		return Summary{}, fmt.Errorf("%w: --from %s is not before --to %s", ErrUsage, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return p.runWindows(ctx, "backfill", opts, from, to)
+}
+
+func (p *Pipeline) syncStart(ctx context.Context, opts SyncOptions) (time.Time, error) {
+	wm, ok, err := p.watermark(ctx, opts.Tenant)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ok {
+		if opts.Since.IsZero() {
+			return time.Time{}, fmt.Errorf("%w: tenant %s has never been synced: give --since, a date (2026-01-01) or a duration back from now (720h)", ErrUsage, opts.Tenant)
+		}
+		return opts.Since, nil
+	}
+	if !opts.Since.IsZero() {
+		p.log.Info("tenant has a watermark: --since ignored; use backfill to reload older events", "tenant", opts.Tenant, "watermark", wm)
+	}
+	return wm.Add(-opts.Lookback), nil
+}
+
+// watermark reads the tenant's watermark; a database never migrated (as a
+// dry run may find it) has none.
+func (p *Pipeline) watermark(ctx context.Context, tenant string) (time.Time, bool, error) {
+	v, err := load.SchemaVersion(ctx, p.db, p.schema)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%w: %w", ErrDatabase, err)
+	}
+	if v == 0 {
+		return time.Time{}, false, nil
+	}
+	wm, ok, err := load.Watermark(ctx, p.db, tenant)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%w: %w", ErrDatabase, err)
+	}
+	return wm, ok, nil
+}
+
+// fetched is one window's export, downloaded.
+type fetched struct {
+	job       extract.Job
+	workbooks []string
+	dir       string
+	bytes     int64
+	err       error
+}
+
+func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions, from, to time.Time) (Summary, error) {
+	sum := Summary{From: from, To: to}
+	pc, err := opts.Parse.compile(opts.Tenant)
+	if err != nil {
+		return sum, err
+	}
+	client, err := extract.New(opts.Spark)
+	if err != nil {
+		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	defer func() { sum.Requests = client.Requests() }()
+
+	if !opts.DryRun {
+		unlock, err := load.LockTenant(ctx, p.db, p.schema, opts.Tenant)
+		if err != nil {
+			if errors.Is(err, load.ErrLocked) {
+				return sum, err
+			}
+			return sum, fmt.Errorf("%w: %w", ErrDatabase, err)
+		}
+		defer unlock()
+	}
+
+	windows := PlanWindows(from, to, opts.Window)
+	if len(windows) == 0 {
+		p.log.Info("up to date", "tenant", opts.Tenant, "from", from, "to", to)
+		return sum, nil
+	}
+	p.log.Info("planned", "kind", kind, "tenant", opts.Tenant, "from", from, "to", to, "windows", len(windows), "parallel", opts.Parallel)
+	p.progress.Start("windows", int64(len(windows)))
+	defer p.progress.Finish()
+
+	// Export jobs run ahead in parallel; windows commit strictly in order,
+	// so the watermark only ever covers a gapless prefix. The semaphore is
+	// released after commit, bounding the downloads waiting on disk.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan fetched, len(windows))
+	for i := range results {
+		results[i] = make(chan fetched, 1)
+	}
+	sem := make(chan struct{}, opts.Parallel)
+	go func() {
+		for i, w := range windows {
+			select {
+			case sem <- struct{}{}:
+			case <-fctx.Done():
+				return
+			}
+			go func() { results[i] <- p.fetch(fctx, client, opts, w) }()
+		}
+	}()
+	defer func() {
+		// Remove downloads of windows that will not be committed.
+		cancel()
+		for _, ch := range results {
+			select {
+			case f := <-ch:
+				os.RemoveAll(f.dir)
+			default:
+			}
+		}
+	}()
+
+	for i, w := range windows {
+		var f fetched
+		select {
+		case f = <-results[i]:
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		}
+		err := p.commitWindow(ctx, kind, client, opts, pc, w, f, &sum)
+		os.RemoveAll(f.dir)
+		<-sem
+		if err != nil {
+			return sum, fmt.Errorf("window %s: %w", w, err)
+		}
+	}
+	return sum, nil
+}
+
+// fetch runs one export job and downloads its files.
+func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, w Window) (f fetched) {
+	q := extract.Query{
+		Start: w.Start, End: w.End,
+		EventTypes: opts.EventTypes, UserName: opts.UserName,
+		ServiceName: opts.ServiceName, FolderID: opts.FolderID,
+		PageSize: opts.PageSize,
+	}
+	job, err := client.Submit(ctx, q)
+	if err != nil {
+		f.err = fmt.Errorf("%w: submit export job: %w", ErrSpark, err)
+		return f
+	}
+	f.job = job
+	p.log.Debug("job submitted", "tenant", opts.Tenant, "window", w.String(), "job", job.ID)
+	files, err := client.Wait(ctx, job)
+	if err != nil {
+		f.err = fmt.Errorf("%w: %w", ErrSpark, err)
+		return f
+	}
+	if f.dir, err = os.MkdirTemp("", "sparkevents-job-"); err != nil {
+		f.err = err
+		return f
+	}
+	for _, file := range files {
+		paths, err := client.Download(ctx, file, f.dir)
+		if err != nil {
+			f.err = fmt.Errorf("%w: job %s: %w", ErrSpark, job.ID, err)
+			return f
+		}
+		f.workbooks = append(f.workbooks, paths...)
+	}
+	for _, path := range f.workbooks {
+		if fi, err := os.Stat(path); err == nil {
+			f.bytes += fi.Size()
+		}
+	}
+	return f
+}
+
+// commitWindow loads one fetched window and, for a sync, moves the watermark
+// to its end in the same transaction. A window whose export came back full
+// (exactly the page size) may have been cut short: it is split in two and
+// each half fetched again.
+func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, f fetched, sum *Summary) error {
+	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End}
+	if f.err != nil {
+		if !opts.DryRun {
+			cctx, cancel := cleanupContext()
+			defer cancel()
+			if _, err := load.RecordFailedRun(cctx, p.db, run, load.Counts{}, f.err); err != nil {
+				p.log.Error("record failed run", "tenant", opts.Tenant, "window", w.String(), "err", err)
+			}
+		}
+		return f.err
+	}
+	sum.Bytes += f.bytes
+	// A full export may have been cut short: split the window and fetch each
+	// half, down to a second; a second that still fills it cannot be split.
+	checkCap := func(rows int) error {
+		if rows < opts.PageSize {
+			return nil
+		}
+		if w.End.Sub(w.Start) > time.Second {
+			return errRetract
+		}
+		return fmt.Errorf("%w: the export of %s returned %d rows, the page size, and cannot be split further: raise --page-size", ErrSpark, w, rows)
+	}
+	var (
+		l   loaded
+		err error
+	)
+	if opts.DryRun {
+		l, err = p.parseOnly(ctx, f.workbooks, pc)
+		if err == nil {
+			err = checkCap(l.Rows)
+		}
+	} else {
+		l, err = p.loadSource(ctx, run, f.workbooks, pc, func(ctx context.Context, tx pgx.Tx, sofar loaded) error {
+			if err := checkCap(sofar.Rows); err != nil {
+				return err
+			}
+			if kind != "sync" {
+				return nil
+			}
+			return load.SetWatermark(ctx, tx, opts.Tenant, w.End, sofar.RunID)
+		})
+	}
+	if errors.Is(err, errRetract) {
+		return p.split(ctx, kind, client, opts, pc, w, sum)
+	}
+	if err != nil {
+		return err
+	}
+	sum.Windows++
+	sum.Counts = addCounts(sum.Counts, l.Counts)
+	if kind == "sync" && !opts.DryRun {
+		sum.Watermark = w.End
+	}
+	p.progress.Add(1)
+	p.progress.Describe(fmt.Sprintf("%d rows, %d MiB", sum.Counts.Read, sum.Bytes>>20))
+	p.log.Info("window done", "kind", kind, "tenant", opts.Tenant, "window", w.String(), "job", f.job.ID,
+		"run", l.RunID, "read", l.Counts.Read, "inserted", l.Counts.Inserted, "updated", l.Counts.Updated,
+		"unchanged", l.Counts.Unchanged, "rejected", l.Counts.Rejected, "dry_run", opts.DryRun)
+	return nil
+}
+
+func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, sum *Summary) error {
+	mid := w.Start.Add(w.End.Sub(w.Start) / 2).Truncate(time.Millisecond)
+	p.log.Info("export hit the page size: splitting the window", "tenant", opts.Tenant, "window", w.String(), "page_size", opts.PageSize)
+	for _, half := range []Window{{w.Start, mid}, {mid, w.End}} {
+		f := p.fetch(ctx, client, opts, half)
+		err := p.commitWindow(ctx, kind, client, opts, pc, half, f, sum)
+		os.RemoveAll(f.dir)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

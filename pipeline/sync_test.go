@@ -1,0 +1,300 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sparkevents/extract/sparktest"
+)
+
+// syncFixture is an emulator and a pipeline with a fixed clock.
+type syncFixture struct {
+	p     *Pipeline
+	url   string
+	spark *sparktest.Server
+	now   time.Time
+}
+
+func newSyncFixture(t *testing.T, opts sparktest.Options) *syncFixture {
+	t.Helper()
+	p, url := newTestPipeline(t)
+	if opts.Tenant == "" {
+		opts.Tenant = "acme"
+	}
+	opts.Token = "s3cret-token"
+	if opts.PendingPolls == 0 {
+		opts.PendingPolls = -1
+	}
+	s := sparktest.NewServer(opts)
+	t.Cleanup(s.Close)
+	return &syncFixture{p: p, url: url, spark: s, now: time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)}
+}
+
+func (f *syncFixture) options() SyncOptions {
+	o := SyncOptions{
+		Tenant:   f.spark.Tenant,
+		Lookback: time.Hour,
+		Settle:   time.Minute,
+		Window:   24 * time.Hour,
+		Parallel: 2,
+		Now:      func() time.Time { return f.now },
+	}
+	o.Spark.BaseURL = f.spark.URL
+	o.Spark.Token = f.spark.Token
+	o.Spark.PollInterval = time.Millisecond
+	o.Spark.MaxPollInterval = 5 * time.Millisecond
+	o.Spark.JobTimeout = 5 * time.Second
+	return o
+}
+
+func (f *syncFixture) wantStored(t *testing.T, evs []sparktest.Event) {
+	t.Helper()
+	got := storedIDs(t, f.p, f.spark.Tenant)
+	if len(got) != len(evs) {
+		t.Fatalf("stored %d events, want %d", len(got), len(evs))
+	}
+	for _, e := range evs {
+		at, ok := got[e.ID]
+		if !ok {
+			t.Fatalf("event %s (%s) not stored", e.ID, e.Time)
+		}
+		if !at.Equal(e.Time) {
+			t.Fatalf("event %s stored at %s, want %s", e.ID, at, e.Time)
+		}
+	}
+}
+
+func TestSyncIsIncremental(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{})
+	ctx := context.Background()
+	since := f.now.Add(-10 * 24 * time.Hour)
+	// Events before --since and inside the settle time must not be loaded yet.
+	early := sparkEvents(0, 5, since.Add(-48*time.Hour), time.Hour)
+	inRange := sparkEvents(100, 400, since, 30*time.Minute)
+	settling := sparkEvents(900, 2, f.now.Add(-30*time.Second), time.Second)
+	f.spark.AddEvents(early...)
+	f.spark.AddEvents(inRange...)
+	f.spark.AddEvents(settling...)
+
+	o := f.options()
+	if _, err := f.p.Sync(ctx, o); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "--since") {
+		t.Fatalf("first sync without --since: err = %v, want a usage error naming --since", err)
+	}
+	o.Since = since
+	sum, err := f.p.Sync(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, inRange)
+	if sum.Windows != 10 || sum.Counts.Inserted != 400 {
+		t.Fatalf("summary = %+v, want 10 windows, 400 inserted", sum)
+	}
+	if want := f.now.Add(-time.Minute); !sum.Watermark.Equal(want) {
+		t.Fatalf("watermark = %s, want now - settle = %s", sum.Watermark, want)
+	}
+
+	// New events, and late ones stamped inside the lookback.
+	f.now = f.now.Add(15 * time.Minute)
+	fresh := sparkEvents(1000, 10, f.now.Add(-10*time.Minute), 30*time.Second)
+	late := sparkEvents(2000, 3, f.now.Add(-50*time.Minute), time.Minute)
+	f.spark.AddEvents(fresh...)
+	f.spark.AddEvents(late...)
+	sum, err = f.p.Sync(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Inserted != 15 || sum.Counts.Updated != 0 {
+		// 10 fresh, 3 late, and the 2 that were settling last time.
+		t.Fatalf("second sync = %+v, want 15 inserted, 0 updated", sum.Counts)
+	}
+	all := append(append(append(append([]sparktest.Event{}, inRange...), settling...), fresh...), late...)
+	f.wantStored(t, all)
+
+	// Nothing new: no row is written.
+	before := rowVersions(t, f.p)
+	f.now = f.now.Add(15 * time.Minute)
+	sum, err = f.p.Sync(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Inserted != 0 || sum.Counts.Updated != 0 {
+		t.Fatalf("idle sync = %+v, want nothing inserted or updated", sum.Counts)
+	}
+	if !sameVersions(before, rowVersions(t, f.p)) {
+		t.Fatal("idle sync rewrote rows")
+	}
+	if st := f.spark.Stats(); st.AuthHeadersSeenByFileHost != 0 || st.Downloads == 0 {
+		t.Fatalf("file host saw the bearer token %d times in %d downloads; want never", st.AuthHeadersSeenByFileHost, st.Downloads)
+	}
+}
+
+func TestSyncSurvivesRateLimitsAndServerErrors(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{Format: "zip"})
+	evs := sparkEvents(0, 120, f.now.Add(-3*24*time.Hour), 30*time.Minute)
+	f.spark.AddEvents(evs...)
+	f.spark.SetFaults(sparktest.Faults{RateLimited: 2, ServerErrors: 3})
+	o := f.options()
+	o.Since = f.now.Add(-3 * 24 * time.Hour)
+	if _, err := f.p.Sync(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+}
+
+func TestSyncFailedOrStuckJobKeepsWatermark(t *testing.T) {
+	tests := []struct {
+		name    string
+		faults  sparktest.Faults
+		mention string
+	}{
+		{"failed", sparktest.Faults{FailJobs: "Export quota exceeded for tenant"}, "Export quota exceeded for tenant"},
+		{"stuck", sparktest.Faults{StuckJobs: true}, "job-timeout"},
+		{"truncated", sparktest.Faults{TruncateDownloads: 100}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSyncFixture(t, sparktest.Options{})
+			ctx := context.Background()
+			f.spark.AddEvents(sparkEvents(0, 48, f.now.Add(-2*24*time.Hour), time.Hour)...)
+			o := f.options()
+			o.Since = f.now.Add(-2 * 24 * time.Hour)
+			o.Spark.JobTimeout = 300 * time.Millisecond
+			if _, err := f.p.Sync(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			wm, _, err := f.p.watermark(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := count(t, f.p, "SELECT count(*) FROM spark_events")
+
+			f.now = f.now.Add(2 * time.Hour)
+			f.spark.AddEvents(sparkEvents(100, 5, f.now.Add(-90*time.Minute), time.Minute)...)
+			f.spark.SetFaults(tt.faults)
+			_, err = f.p.Sync(ctx, o)
+			if !errors.Is(err, ErrSpark) || !strings.Contains(err.Error(), tt.mention) {
+				t.Fatalf("err = %v, want a Spark error mentioning %q", err, tt.mention)
+			}
+			wm2, _, _ := f.p.watermark(ctx, "acme")
+			if !wm2.Equal(wm) {
+				t.Fatalf("watermark moved from %s to %s after a failed window", wm, wm2)
+			}
+			if n := count(t, f.p, "SELECT count(*) FROM spark_events"); n != stored {
+				t.Fatalf("events = %d after the failure, want %d", n, stored)
+			}
+			var status, msg string
+			if err := f.p.db.QueryRow(ctx, "SELECT status, coalesce(error, '') FROM etl_runs ORDER BY run_id DESC LIMIT 1").Scan(&status, &msg); err != nil {
+				t.Fatal(err)
+			}
+			if status != "failed" || !strings.Contains(msg, tt.mention) {
+				t.Fatalf("last run = %s %q, want failed mentioning %q", status, msg, tt.mention)
+			}
+		})
+	}
+}
+
+func TestSyncSplitsAWindowThatHitsThePageSize(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{PageSize: 40})
+	evs := sparkEvents(0, 150, f.now.Add(-24*time.Hour), 5*time.Minute)
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	o.Since = f.now.Add(-24 * time.Hour)
+	o.PageSize = 40
+	if _, err := f.p.Sync(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+	if st := f.spark.Stats(); st.Jobs < 5 {
+		t.Fatalf("%d jobs: the capped window was not split", st.Jobs)
+	}
+}
+
+func TestSyncOfALockedTenantExitsAtOnce(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{PendingPolls: 30})
+	f.spark.AddEvents(sparkEvents(0, 10, f.now.Add(-2*24*time.Hour), time.Hour)...)
+	o := f.options()
+	o.Since = f.now.Add(-2 * 24 * time.Hour)
+	o.Spark.PollInterval = 20 * time.Millisecond
+	o.Spark.MaxPollInterval = 20 * time.Millisecond
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.p.Sync(context.Background(), o)
+		}()
+	}
+	wg.Wait()
+	locked := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, ErrLocked):
+			locked++
+			if !strings.Contains(err.Error(), "acme") {
+				t.Errorf("lock message %q does not name the tenant", err)
+			}
+		case err != nil:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if locked != 1 {
+		t.Fatalf("%d of 2 concurrent syncs were refused by the lock, want exactly 1 (errors: %v)", locked, errs)
+	}
+}
+
+func TestBackfillLeavesTheWatermarkAlone(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{NoIDColumn: true, NumericTimes: true, Date1904: true})
+	evs := sparkEvents(0, 60, f.now.Add(-5*24*time.Hour), 90*time.Minute)
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	ctx := context.Background()
+	sum, err := f.p.Backfill(ctx, o, f.now.Add(-5*24*time.Hour), f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Inserted != 60 {
+		t.Fatalf("backfill inserted %d, want 60", sum.Counts.Inserted)
+	}
+	if _, ok, _ := f.p.watermark(ctx, "acme"); ok {
+		t.Fatal("backfill set a watermark")
+	}
+	// Without an ID column events are identified by content: a second
+	// backfill over the same range duplicates nothing.
+	sum, err = f.p.Backfill(ctx, o, f.now.Add(-5*24*time.Hour), f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events on a window boundary are exported by both windows (Spark's
+	// bounds are inclusive here), so Read may exceed 60: all unchanged.
+	if sum.Counts.Inserted != 0 || sum.Counts.Updated != 0 || sum.Counts.Unchanged != sum.Counts.Read {
+		t.Fatalf("second backfill = %+v, want every row unchanged", sum.Counts)
+	}
+	if n := count(t, f.p, "SELECT count(*) FROM spark_events"); n != 60 {
+		t.Fatalf("events = %d, want 60", n)
+	}
+}
+
+func TestSyncDryRunWritesNothing(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{})
+	// Off the window boundaries, so no event is exported twice.
+	f.spark.AddEvents(sparkEvents(0, 30, f.now.Add(-2*24*time.Hour+time.Minute), time.Hour)...)
+	o := f.options()
+	o.Since = f.now.Add(-2 * 24 * time.Hour)
+	o.DryRun = true
+	sum, err := f.p.Sync(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Read != 30 {
+		t.Fatalf("dry run read %d, want 30", sum.Counts.Read)
+	}
+	if n := count(t, f.p, "SELECT (SELECT count(*) FROM spark_events) + (SELECT count(*) FROM etl_runs) + (SELECT count(*) FROM etl_watermarks)"); n != 0 {
+		t.Fatalf("dry run wrote %d rows", n)
+	}
+}

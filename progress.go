@@ -1,0 +1,44 @@
+package main
+
+import (
+	"io"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// bar draws pipeline progress on a terminal.
+type bar struct {
+	w   io.Writer
+	cur *progressbar.ProgressBar
+}
+
+func (b *bar) Start(label string, total int64) {
+	b.cur = progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(b.w),
+		progressbar.OptionSetDescription(label),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(label),
+		progressbar.OptionThrottle(100e6),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+func (b *bar) Add(n int64) {
+	if b.cur != nil {
+		b.cur.Add64(n)
+	}
+}
+
+func (b *bar) Describe(text string) {
+	if b.cur != nil {
+		b.cur.Describe(text)
+	}
+}
+
+func (b *bar) Finish() {
+	if b.cur != nil {
+		b.cur.Finish()
+		b.cur = nil
+	}
+}
