@@ -76,10 +76,12 @@ type Options struct {
 
 // Faults are failures to inject; counters count down as they fire.
 type Faults struct {
-	RateLimited  int    // next N requests get 429 with Retry-After: 1 (alternating with x-retry-after: 1)
-	ServerErrors int    // next N requests get 500
-	FailJobs     string // jobs submitted from now on end "Failed" with this error message
-	StuckJobs    bool   // jobs submitted from now on never finish
+	RateLimited  int // next N requests get 429 with Retry-After: 1 (alternating with x-retry-after: 1)
+	ServerErrors int // next N requests get 500
+	// FailJobs, while set, makes jobs end "Failed" with this error message.
+	FailJobs string
+	// StuckJobs, while set, keeps every job "in_progress".
+	StuckJobs bool
 	// TruncateDownloads cuts the next N downloads in half while their
 	// Content-Length announces the full size.
 	TruncateDownloads int
@@ -138,8 +140,6 @@ type Server struct {
 type job struct {
 	sub    Submission
 	polls  int
-	stuck  bool
-	fail   string
 	files  []outFile
 	create time.Time
 }
@@ -405,12 +405,10 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	rows := s.selectLocked(sub)
 	sub.Rows = len(rows)
-	j := &job{sub: sub, stuck: s.faults.StuckJobs, fail: s.faults.FailJobs, create: time.Now().UTC()}
-	if j.fail == "" {
-		if j.files, err = s.buildFiles(j.create, rows); err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
+	j := &job{sub: sub, create: time.Now().UTC()}
+	if j.files, err = s.buildFiles(j.create, rows); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
 	s.jobs[sub.ID] = j
 	s.order = append(s.order, sub.ID)
@@ -476,11 +474,11 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		"correlation_id":     "",
 	}
 	switch {
-	case j.stuck || j.polls <= s.opts.PendingPolls:
+	case s.faults.StuckJobs || j.polls <= s.opts.PendingPolls:
 		resp["status"] = "in_progress"
-	case j.fail != "":
+	case s.faults.FailJobs != "":
 		resp["status"] = "Failed"
-		resp["error"] = j.fail
+		resp["error"] = s.faults.FailJobs
 	default:
 		resp["status"] = "Success"
 		files := make([]any, 0, len(j.files))

@@ -307,6 +307,23 @@ func TestFaults(t *testing.T) {
 		t.Errorf("failed job status = %+v", st)
 	}
 
+	// A stuck job finishes once the fault is cleared.
+	srv.SetFaults(sparktest.Faults{StuckJobs: true})
+	code, _, b := call(t, srv, "POST", u, `{}`, nil)
+	var sub map[string]string
+	if json.Unmarshal(b, &sub); code != 200 {
+		t.Fatalf("submit: %d", code)
+	}
+	for range 3 {
+		if _, _, b := call(t, srv, "GET", sub["status_url"], "", nil); !bytes.Contains(b, []byte(`"in_progress"`)) {
+			t.Fatalf("stuck job answered %s", b)
+		}
+	}
+	srv.SetFaults(sparktest.Faults{})
+	if _, _, b := call(t, srv, "GET", sub["status_url"], "", nil); !bytes.Contains(b, []byte(`"Success"`)) {
+		t.Fatalf("released job answered %s", b)
+	}
+
 	srv.SetFaults(sparktest.Faults{TruncateDownloads: 1})
 	st := export(t, srv, `{}`)
 	resp, err := http.Get(st.Outputs.Files[0].File)
@@ -318,7 +335,7 @@ func TestFaults(t *testing.T) {
 	if err != io.ErrUnexpectedEOF {
 		t.Errorf("truncated download read error = %v, want unexpected EOF", err)
 	}
-	if s := srv.Stats(); s.Jobs != 3 || s.Downloads != 1 {
+	if s := srv.Stats(); s.Jobs != 4 || s.Downloads != 1 {
 		t.Errorf("stats = %+v", s)
 	}
 }
