@@ -153,8 +153,8 @@ type fetched struct {
 	err       error
 }
 
-func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions, from, to time.Time) (Summary, error) {
-	sum := Summary{From: from, To: to}
+func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions, from, to time.Time) (sum Summary, err error) {
+	sum = Summary{From: from, To: to}
 	pc, err := opts.Parse.compile(opts.Tenant)
 	if err != nil {
 		return sum, err

@@ -93,6 +93,9 @@ func TestSyncIsIncremental(t *testing.T) {
 	if sum.Windows != 10 || sum.Counts.Inserted != 400 {
 		t.Fatalf("summary = %+v, want 10 windows, 400 inserted", sum)
 	}
+	if st := f.spark.Stats(); sum.Requests != int64(st.Requests) {
+		t.Fatalf("summary counts %d requests, the emulator saw %d", sum.Requests, st.Requests)
+	}
 	if want := f.now.Add(-time.Minute); !sum.Watermark.Equal(want) {
 		t.Fatalf("watermark = %s, want now - settle = %s", sum.Watermark, want)
 	}
