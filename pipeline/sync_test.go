@@ -48,6 +48,8 @@ func (f *syncFixture) options() SyncOptions {
 	o.Spark.PollInterval = time.Millisecond
 	o.Spark.MaxPollInterval = 5 * time.Millisecond
 	o.Spark.JobTimeout = 5 * time.Second
+	o.Spark.MinRetryWait = time.Millisecond
+	o.Spark.MaxRetryWait = 10 * time.Millisecond
 	return o
 }
 
