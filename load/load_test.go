@@ -219,8 +219,7 @@ func TestMigrateCreatesTablesInSchemaOnly(t *testing.T) {
 
 func TestMigrateRefusesPoolOfOtherSchema(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	pool, err := Connect(ctx, url, "one")
+	pool, err := Connect(ctx, pgtest.URL(t), "one")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,12 +230,23 @@ func TestMigrateRefusesPoolOfOtherSchema(t *testing.T) {
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA two"); err != nil {
 		t.Fatal(err)
 	}
-	err = MigrateUp(ctx, pool, "two")
-	if err == nil || !strings.Contains(err.Error(), "search_path") {
-		t.Fatalf("MigrateUp of another schema = %v, want a search_path error", err)
+	tables := func() int64 {
+		return count(t, pool, "SELECT count(*) FROM pg_tables WHERE schemaname <> 'pg_catalog' AND schemaname <> 'information_schema'")
 	}
-	if n := count(t, pool, "SELECT count(*) FROM pg_tables WHERE schemaname = 'two'"); n != 0 {
-		t.Errorf("%d tables created in schema two", n)
+	before := tables()
+	for _, schema := range []string{"two", "three"} { // existing, missing
+		if err := MigrateUp(ctx, pool, schema); err == nil || !strings.Contains(err.Error(), "search_path") {
+			t.Errorf("MigrateUp(%s) on a pool for schema one = %v, want a search_path error", schema, err)
+		}
+		if err := MigrateDown(ctx, pool, schema); err == nil {
+			t.Errorf("MigrateDown(%s) on a pool for schema one succeeded", schema)
+		}
+	}
+	if n := tables(); n != before {
+		t.Errorf("refused migrations changed the table count from %d to %d", before, n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM pg_namespace WHERE nspname = 'three'"); n != 0 {
+		t.Error("refused MigrateUp left schema three behind")
 	}
 }
 

@@ -28,12 +28,13 @@ type MigrationStatus struct {
 
 // MigrateUp creates schema if it is missing and applies every pending
 // migration. The pool must come from Connect with the same schema: the
-// migration files name their tables unqualified.
+// migration files name their tables unqualified, so every function here
+// refuses a pool whose search_path leads elsewhere.
 func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if err := createSchema(ctx, pool, schema); err != nil {
 		return err
 	}
-	return withProvider(ctx, pool, schema, func(p *goose.Provider) error {
+	return withProvider(ctx, pool, schema, false, func(p *goose.Provider) error {
 		if _, err := p.Up(ctx); err != nil {
 			return fmt.Errorf("migrate schema %s up: %w", schema, err)
 		}
@@ -43,7 +44,7 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 
 // MigrateDown rolls back the most recently applied migration.
 func MigrateDown(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	return withProvider(ctx, pool, schema, func(p *goose.Provider) error {
+	return withProvider(ctx, pool, schema, false, func(p *goose.Provider) error {
 		if _, err := p.Down(ctx); err != nil {
 			return fmt.Errorf("migrate schema %s down: %w", schema, err)
 		}
@@ -60,7 +61,7 @@ func Migrations(ctx context.Context, pool *pgxpool.Pool, schema string) ([]Migra
 		return nil, err
 	}
 	var out []MigrationStatus
-	err = withProvider(ctx, pool, schema, func(p *goose.Provider) error {
+	err = withProvider(ctx, pool, schema, !exists, func(p *goose.Provider) error {
 		if !exists {
 			for _, s := range p.ListSources() {
 				out = append(out, MigrationStatus{Version: s.Version, Source: s.Path})
@@ -92,7 +93,7 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool, schema string) (int6
 		return 0, err
 	}
 	var v int64
-	err = withProvider(ctx, pool, schema, func(p *goose.Provider) error {
+	err = withProvider(ctx, pool, schema, false, func(p *goose.Provider) error {
 		var err error
 		v, err = p.GetDBVersion(ctx)
 		if err != nil {
@@ -115,36 +116,51 @@ func versionTableExists(ctx context.Context, pool *pgxpool.Pool, schema string) 
 	return exists, nil
 }
 
+// createSchema creates schema unless it exists, and checks that the pool's
+// search_path leads to it, all in one transaction so that a misdirected call
+// leaves no empty schema behind.
 func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if schema == "" {
 		return errors.New("create schema: empty schema name")
 	}
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return fmt.Errorf("create schema %s: %w", schema, err)
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("create schema %s: %w", schema, err)
+		}
+		return checkSearchPath(ctx, tx, schema)
+	})
+}
+
+// checkSearchPath fails unless unqualified names resolve to schema, since
+// the migration files name their tables unqualified.
+func checkSearchPath(ctx context.Context, q Querier, schema string) error {
+	var current *string
+	if err := q.QueryRow(ctx, "SELECT current_schema()").Scan(&current); err != nil {
+		return fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
-	return nil
+	if current != nil && *current == schema {
+		return nil
+	}
+	var exists bool
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		return fmt.Errorf("migrate schema %s: %w", schema, err)
+	}
+	if !exists {
+		return fmt.Errorf("migrate schema %s: no such schema", schema)
+	}
+	return fmt.Errorf("migrate schema %s: the connection's search_path does not start with it; open the pool with load.Connect and the same schema", schema)
 }
 
 // withProvider runs f with a goose provider over pool whose version table
-// lives in schema. It first checks that the pool's search_path resolves to
-// schema, since the migrations would otherwise create their tables elsewhere.
-func withProvider(ctx context.Context, pool *pgxpool.Pool, schema string, f func(*goose.Provider) error) error {
+// lives in schema. Unless f only reads the migration files (files), it first
+// checks that the pool's search_path leads to schema.
+func withProvider(ctx context.Context, pool *pgxpool.Pool, schema string, files bool, f func(*goose.Provider) error) error {
 	if schema == "" {
 		return errors.New("migrate: empty schema name")
 	}
-	var current *string
-	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&current); err != nil {
-		return fmt.Errorf("migrate schema %s: %w", schema, err)
-	}
-	// A schema that does not exist yet is skipped by search_path, so only a
-	// different existing schema first in the path is an error.
-	if current != nil && *current != schema {
-		var exists bool
-		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
-			return fmt.Errorf("migrate schema %s: %w", schema, err)
-		}
-		if exists {
-			return fmt.Errorf("migrate schema %s: the connection's search_path starts with %q; open the pool with load.Connect and the same schema", schema, *current)
+	if !files {
+		if err := checkSearchPath(ctx, pool, schema); err != nil {
+			return err
 		}
 	}
 
