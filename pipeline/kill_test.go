@@ -94,12 +94,12 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	cmd := startChild(t, childEnv+"=import", "CHILD_DATABASE_URL="+url, "CHILD_FILE="+path)
 	// Kill it while the rows are being copied in.
 	waitFor(t, "the COPY to start", 60*time.Second, func() bool {
-		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%' AND application_name = 'sparkevents'") > 0
+		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%' AND datname = current_database()") > 0
 	})
 	kill(t, cmd)
 	// The server notices the dead client and rolls its transaction back.
 	waitFor(t, "the killed session to end", 30*time.Second, func() bool {
-		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND application_name = 'sparkevents' AND query NOT ILIKE '%pg_stat_activity%'") == 0
+		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND datname = current_database() AND backend_type = 'client backend'") == 0
 	})
 	if got := count(t, p, "SELECT (SELECT count(*) FROM spark_events) + (SELECT count(*) FROM etl_runs) + (SELECT count(*) FROM etl_rejects)"); got != 0 {
 		t.Fatalf("a killed import left %d rows behind", got)
@@ -126,6 +126,7 @@ func TestSyncKilledAtAnyMomentThenRerunIsExact(t *testing.T) {
 		cmd := startChild(t, env...)
 		time.Sleep(delay)
 		kill(t, cmd)
+		t.Logf("kill %d after %s: %d events stored", i, delay, count(t, f.p, "SELECT count(*) FROM spark_events"))
 		// Whatever was committed is a gapless prefix up to the watermark.
 		wm, ok, err := f.p.watermark(context.Background(), "acme")
 		if err != nil {
@@ -145,7 +146,7 @@ func TestSyncKilledAtAnyMomentThenRerunIsExact(t *testing.T) {
 		}
 	}
 	waitFor(t, "killed sessions to end", 30*time.Second, func() bool {
-		return count(t, f.p, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+		return count(t, f.p, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()") == 0
 	})
 	o := f.options()
 	o.Since = since
