@@ -45,7 +45,11 @@ func writeTable(w io.Writer, res result) error {
 			switch {
 			case header: // centred, as psql does
 				left := len(pad) / 2
-				bw.WriteString(pad[:left] + v + pad[left:])
+				cell := pad[:left] + v + pad[left:]
+				if i == len(vals)-1 {
+					cell = strings.TrimRight(cell, " ")
+				}
+				bw.WriteString(cell)
 			case isNumeric(res.oids[i]):
 				bw.WriteString(pad + v)
 			case i == len(vals)-1:

@@ -30,14 +30,18 @@ WITH p AS (
            :'min_history'::int                             AS min_history
 ),
 span AS (
-    -- min and max alone, so each is one probe of an index.
-    SELECT greatest(p.from_day - p.window_days,
-                    (SELECT (min(event_time) AT TIME ZONE 'UTC')::date FROM spark_events
-                      WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text))) AS first_day,
-           least(p.to_day - 1,
-                 (SELECT (max(event_time) AT TIME ZONE 'UTC')::date FROM spark_events
-                   WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)))    AS last_day
+    -- min and max alone, so each is one probe of an index. Without events
+    -- there is no series at all: greatest and least would skip the NULLs
+    -- and span from -infinity to infinity.
+    SELECT CASE WHEN d.first_day IS NOT NULL THEN greatest(p.from_day - p.window_days, d.first_day) END AS first_day,
+           CASE WHEN d.last_day IS NOT NULL THEN least(p.to_day - 1, d.last_day) END                   AS last_day
     FROM p
+    CROSS JOIN (
+        SELECT (SELECT (min(event_time) AT TIME ZONE 'UTC')::date FROM spark_events
+                 WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)) AS first_day,
+               (SELECT (max(event_time) AT TIME ZONE 'UTC')::date FROM spark_events
+                 WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)) AS last_day
+    ) d
 ),
 counts AS (
     SELECT (event_time AT TIME ZONE 'UTC')::date AS day, count(*) AS events

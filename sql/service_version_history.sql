@@ -1,6 +1,6 @@
--- Service version history: for each service, every life-cycle step in order
+-- Service version history: what happened to each service, step by step
 -- (publish, cancel publish, update, restore, activate, deactivate, delete
--- version, delete), with the version, who did it and when.
+-- version, delete): to which version, by whom and when?
 --
 -- Parameters:
 --   service: only services with this name (default: every service)

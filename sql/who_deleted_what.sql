@@ -1,6 +1,7 @@
--- Who deleted what: every deletion in the period (any event type starting
--- with Delete: services, service versions, products, product documents,
--- sections, and deletion types Spark adds later), with who did it and when.
+-- Who deleted what: which deletions happened in the period (any event type
+-- starting with Delete: services, service versions, products, product
+-- documents, sections, and deletion types Spark adds later), who did each
+-- and when?
 --
 -- Parameters:
 --   from: start of the period, inclusive (default: all history)
