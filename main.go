@@ -141,14 +141,34 @@ Load workbooks downloaded by hand from the Event viewer:
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 tenant locked by another run,
 4 bad input, 5 Spark API or job error, 6 database error, 130 interrupted.`,
-		Flags:                flags(dbFlags, logFlags),
 		EnableBashCompletion: true,
-		Commands: []*cli.Command{
+		Commands: withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(),
-		},
+		),
+		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
+}
+
+// withCommonFlags gives every command the connection and logging flags, so
+// they go after the command name where users put them
+// (sparkevents sync --database-url ...).
+func withCommonFlags(cmds ...*cli.Command) []*cli.Command {
+	for _, c := range cmds {
+		c.OnUsageError = onUsageError
+		if len(c.Subcommands) > 0 {
+			withCommonFlags(c.Subcommands...)
+			continue
+		}
+		c.Flags = append(c.Flags, flags(dbFlags, logFlags)...)
+	}
+	return cmds
+}
+
+// onUsageError makes a bad flag exit with the usage code.
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w: %w", pipeline.ErrUsage, err)
 }
 
 // session is what every command that touches the database needs.

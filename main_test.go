@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"sparkevents/extract/sparktest"
+	"sparkevents/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// run runs the CLI as a user would and returns its exit code and output.
+func run(t *testing.T, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	ctx := context.Background()
+	err := app.RunContext(ctx, append([]string{"sparkevents"}, args...))
+	if err != nil {
+		out.WriteString("error: " + err.Error())
+	}
+	return exitCode(ctx, err), out.String()
+}
+
+func TestExitCodesForUsageAndConnectionErrors(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	unreachable := "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"unknown flag", []string{"sync", "--bogus"}, exitUsage},
+		{"import without files", []string{"import", "--tenant", "t"}, exitUsage},
+		{"sync without spark url", []string{"sync", "--tenant", "t", "--token", "x"}, exitUsage},
+		{"sync without credentials", []string{"sync", "--spark-url", "http://127.0.0.1:1", "--tenant", "t"}, exitUsage},
+		{"bad log format", []string{"status", "--log-format", "xml"}, exitUsage},
+		{"bad --since", []string{"sync", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x", "--since", "someday"}, exitUsage},
+		{"database unreachable", []string{"status", "--database-url", unreachable}, exitDatabase},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, out := run(t, nil, tt.args...); code != tt.want {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.want, out)
+			}
+		})
+	}
+}
+
+func TestImportCommandReportsCountsAndIsIdempotent(t *testing.T) {
+	url := pgtest.URL(t)
+	path := t.TempDir() + "/events.xlsx"
+	f := excelize.NewFile()
+	rows := [][]any{
+		{"Event ID", "Timestamp", "Event Type", "User Name"},
+		{"e1", "2026-03-01T10:00:00Z", "SparkLogin", "Ana@Example.com"},
+		{"e2", "2026-03-01T11:00:00.125Z", "PublishEngine", "bo@example.com"},
+		{"e3", "not a date", "SparkLogin", "bo@example.com"},
+	}
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		f.SetSheetRow("Sheet1", cell, &r)
+	}
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": url}
+	code, out := run(t, env, "import", "--tenant", "acme", "--no-progress", path)
+	if code != exitOK {
+		t.Fatalf("first import exit %d:\n%s", code, out)
+	}
+	if !regexpFields(out, path, "2", "2", "0", "0", "1") {
+		t.Fatalf("first import output lacks read 2, inserted 2, rejected 1:\n%s", out)
+	}
+	code, out = run(t, env, "import", "--tenant", "acme", "--no-progress", path)
+	if code != exitOK || !regexpFields(out, path, "2", "0", "0", "2", "1") {
+		t.Fatalf("second import (exit %d) should report 2 unchanged:\n%s", code, out)
+	}
+	code, out = run(t, env, "import", "--tenant", "acme", "--max-rejects", "0", path)
+	if code != exitInput {
+		t.Fatalf("import over --max-rejects: exit %d, want %d:\n%s", code, exitInput, out)
+	}
+	code, out = run(t, env, "runs", "--tenant", "acme")
+	if code != exitOK || strings.Count(out, "succeeded") != 2 || strings.Count(out, "failed") != 1 {
+		t.Fatalf("runs should list 2 succeeded and 1 failed:\n%s", out)
+	}
+}
+
+// regexpFields reports whether a line of out starts with path followed by
+// exactly the given whitespace-separated fields.
+func regexpFields(out, path string, fields ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= len(fields)+1 && f[0] == path && strings.Join(f[1:len(fields)+1], " ") == strings.Join(fields, " ") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSyncCommandAgainstTheEmulator(t *testing.T) {
+	url := pgtest.URL(t)
+	spark := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "tok", PendingPolls: -1})
+	defer spark.Close()
+	now := time.Now().UTC()
+	spark.AddEvents(
+		sparktest.Event{ID: "a", Time: now.Add(-50 * time.Hour), Type: "SparkLogin", User: "ana@example.com"},
+		sparktest.Event{ID: "b", Time: now.Add(-3 * time.Hour), Type: "PublishEngine", User: "bo@example.com", Service: "Pricing"},
+	)
+	env := map[string]string{"DATABASE_URL": url, "SPARK_URL": spark.URL, "SPARK_TENANT": "acme", "SPARK_TOKEN": "tok"}
+
+	code, out := run(t, env, "sync", "--no-progress")
+	if code != exitUsage || !strings.Contains(out, "--since") {
+		t.Fatalf("first sync without --since: exit %d, want %d and a hint:\n%s", code, exitUsage, out)
+	}
+	code, out = run(t, env, "sync", "--since", "72h", "--no-progress")
+	if code != exitOK || !strings.Contains(out, "inserted 2") {
+		t.Fatalf("sync exit %d, want 2 inserted:\n%s", code, out)
+	}
+	code, out = run(t, env, "status")
+	if code != exitOK || !strings.Contains(out, "acme") || !strings.Contains(out, "succeeded") {
+		t.Fatalf("status exit %d:\n%s", code, out)
+	}
+	env["SPARK_TOKEN"] = "tok-SECRET-4711"
+	code, out = run(t, env, "sync", "--no-progress")
+	if code != exitSpark {
+		t.Fatalf("sync with a wrong token: exit %d, want %d:\n%s", code, exitSpark, out)
+	}
+	if strings.Contains(out, "SECRET-4711") {
+		t.Fatalf("output shows the token:\n%s", out)
+	}
+}
