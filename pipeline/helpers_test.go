@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 var testLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newTestPipeline opens a migrated pipeline on a fresh database.
-func newTestPipeline(t *testing.T) (*Pipeline, string) {
+func newTestPipeline(t testing.TB) (*Pipeline, string) {
 	t.Helper()
 	url := pgtest.URL(t)
 	ctx := context.Background()
