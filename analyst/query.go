@@ -329,7 +329,7 @@ func excerpt(s string) string {
 }
 
 // RunQuery runs the library query name with params (unset ones take the
-// file's default) and writes the result to w as format: "table" (aligned
+// file's default) and writes the result to w as format: "table" or "" (aligned
 // columns, as psql prints), "csv" (with a header) or "json" (an array of
 // objects, numbers and booleans typed, NULL as null).
 //

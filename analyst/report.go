@@ -321,9 +321,9 @@ func (d *reportData) loadChart(ctx context.Context, tx pgx.Tx, lo, hi any, first
 	ch.Right, ch.Bottom = ch.Left+ch.PlotW, ch.Top+ch.PlotH
 	ch.YLabelX = ch.Left - 6
 	ch.Days = days
-	ch.Max = niceCeil(peak)
-	for i := 0; i <= 4; i++ {
-		v := ch.Max * int64(i) / 4
+	var ystep int64
+	ch.Max, ystep = niceAxis(peak)
+	for v := int64(0); v <= ch.Max; v += ystep {
 		ch.YTicks = append(ch.YTicks, tick{Pos: ch.Top + ch.PlotH - ch.PlotH*float64(v)/float64(ch.Max), Label: fmt.Sprint(v)})
 	}
 	slot := ch.PlotW / float64(days)
@@ -352,13 +352,15 @@ func (d *reportData) loadChart(ctx context.Context, tx pgx.Tx, lo, hi any, first
 	return nil
 }
 
-// niceCeil rounds n up to four times 1, 2 or 5 times a power of ten, so the
-// y axis has four round ticks.
-func niceCeil(n int64) int64 {
+// niceAxis returns the top of a y axis showing n and the step between its
+// ticks: a round step (1, 2 or 5 times a power of ten) and at most five
+// ticks above zero.
+func niceAxis(n int64) (top, step int64) {
 	for p := int64(1); ; p *= 10 {
 		for _, m := range []int64{1, 2, 5} {
-			if 4*m*p >= n {
-				return 4 * m * p
+			step = m * p
+			if ticks := max(1, (n+step-1)/step); ticks <= 5 {
+				return ticks * step, step
 			}
 		}
 	}

@@ -213,10 +213,12 @@ func TestReportEmpty(t *testing.T) {
 	}
 }
 
-func TestNiceCeil(t *testing.T) {
-	for _, tt := range []struct{ n, want int64 }{{0, 4}, {1, 4}, {4, 4}, {5, 8}, {9, 20}, {41, 80}, {200, 200}, {201, 400}, {999, 2000}} {
-		if got := niceCeil(tt.n); got != tt.want {
-			t.Errorf("niceCeil(%d) = %d, want %d", tt.n, got, tt.want)
+func TestNiceAxis(t *testing.T) {
+	for _, tt := range []struct{ n, top, step int64 }{
+		{0, 1, 1}, {1, 1, 1}, {5, 5, 1}, {6, 6, 2}, {9, 10, 2}, {11, 15, 5}, {41, 50, 10}, {2700, 3000, 1000}, {4001, 5000, 1000}, {5001, 6000, 2000},
+	} {
+		if top, step := niceAxis(tt.n); top != tt.top || step != tt.step {
+			t.Errorf("niceAxis(%d) = %d, %d; want %d, %d", tt.n, top, step, tt.top, tt.step)
 		}
 	}
 }
