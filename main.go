@@ -166,6 +166,19 @@ func withCommonFlags(cmds ...*cli.Command) []*cli.Command {
 	return cmds
 }
 
+// positional returns the command's arguments, refusing flags written after
+// them: urfave/cli stops parsing flags at the first argument, and a flag
+// taken for a file or query name would be silently wrong.
+func positional(c *cli.Context, what string) ([]string, error) {
+	args := c.Args().Slice()
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return nil, usageErr("%s: flags go before %s (sparkevents %s [flags] %s)", a, what, c.Command.Name, what)
+		}
+	}
+	return args, nil
+}
+
 // onUsageError makes a bad flag exit with the usage code.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return fmt.Errorf("%w: %w", pipeline.ErrUsage, err)
@@ -244,7 +257,11 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
 			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "tenant the events belong to", Required: true},
 		}, parseFlags),
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
+			paths, err := positional(c, "FILE...")
+			if err != nil {
+				return err
+			}
+			if len(paths) == 0 {
 				return usageErr("import needs at least one FILE")
 			}
 			s, err := open(c, !c.Bool("dry-run"))
@@ -258,7 +275,7 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
 				Tenant: c.String("tenant"),
 				Parse:  parseOptions(c),
 				DryRun: c.Bool("dry-run"),
-			}, c.Args().Slice(), func(r pipeline.FileResult) {
+			}, paths, func(r pipeline.FileResult) {
 				status := fmt.Sprint(r.RunID)
 				if r.Err != nil {
 					status = "failed"
@@ -546,7 +563,11 @@ func queryCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
+			args, err := positional(c, "NAME")
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
 				qs, err := analyst.Queries()
 				if err != nil {
 					return err
@@ -574,7 +595,7 @@ func queryCommand() *cli.Command {
 				return err
 			}
 			defer s.p.Close()
-			return analyst.RunQuery(c.Context, s.p.DB(), c.Args().First(), params, c.String("format"), c.App.Writer)
+			return analyst.RunQuery(c.Context, s.p.DB(), args[0], params, c.String("format"), c.App.Writer)
 		},
 	}
 }
@@ -589,7 +610,11 @@ func grantReaderCommand() *cli.Command {
    psql -c "CREATE ROLE metabase LOGIN PASSWORD '...'"
    sparkevents grant-reader metabase`,
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
+			args, err := positional(c, "ROLE")
+			if err != nil {
+				return err
+			}
+			if len(args) != 1 {
 				return usageErr("grant-reader needs exactly one ROLE")
 			}
 			s, err := open(c, true)
@@ -597,7 +622,7 @@ func grantReaderCommand() *cli.Command {
 				return err
 			}
 			defer s.p.Close()
-			return analyst.GrantReader(c.Context, s.p.DB(), s.p.Schema(), c.Args().First())
+			return analyst.GrantReader(c.Context, s.p.DB(), s.p.Schema(), args[0])
 		},
 	}
 }

@@ -42,6 +42,8 @@ func TestExitCodesForUsageAndConnectionErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"sync", "--bogus"}, exitUsage},
 		{"import without files", []string{"import", "--tenant", "t"}, exitUsage},
+		{"import with a flag after the files", []string{"import", "--tenant", "t", "a.xlsx", "--dry-run"}, exitUsage},
+		{"query with a flag after the name", []string{"query", "daily_active_users", "--format", "csv"}, exitUsage},
 		{"sync without spark url", []string{"sync", "--tenant", "t", "--token", "x"}, exitUsage},
 		{"sync without credentials", []string{"sync", "--spark-url", "http://127.0.0.1:1", "--tenant", "t"}, exitUsage},
 		{"bad log format", []string{"status", "--log-format", "xml"}, exitUsage},
