@@ -32,48 +32,78 @@ const (
 	stagingTable = "spark_events_stage"
 )
 
+// ChunkRows is how many events Upsert stages before merging them into
+// spark_events. The merge of one chunk runs on the server while the caller
+// produces the next, so a parse and a load overlap. Smaller chunks hide more
+// of the merge behind the parse but pay the per-statement cost more often;
+// bench/README.md has the measurements behind this value.
+const ChunkRows = 32 << 10
+
 // Upsert loads events into spark_events for run runID and reports what
-// changed. It copies the events into a temporary staging table, then merges
-// them with a single INSERT ... ON CONFLICT that rewrites a stored row only
-// when some column differs, so re-loading the same events writes no tuple
-// (ON CONFLICT still row-locks the rows it compares). When a key occurs more
-// than once, the last occurrence wins.
+// changed. It copies the events into a temporary staging table in chunks of
+// ChunkRows, and merges each chunk with one INSERT ... ON CONFLICT. Before
+// the merge, each staged event is looked up by key, so an event stored with
+// the same data is left alone: re-loading the same events writes no tuple
+// and takes no row lock. When a key occurs more than once, the last
+// occurrence wins and the key counts once, in whichever chunks it falls.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
+	return upsert(ctx, tx, runID, events, ChunkRows)
+}
+
+// upsert is Upsert with chunks of chunkRows events.
+func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error], chunkRows int) (Counts, error) {
 	staging := pgx.Identifier{"pg_temp", stagingTable}
 	// ON COMMIT DROP cleans up after a failed load too; the DROP below lets
 	// a second Upsert in the same transaction create it afresh.
 	if _, err := tx.Exec(ctx, stagingDDL(staging.Sanitize())); err != nil {
 		return Counts{}, fmt.Errorf("upsert events: create staging table: %w", err)
 	}
+	// Every row this call writes gets this loaded_at: a key met again in a
+	// later chunk is recognized by it as one this call already counted.
+	var stamp time.Time
+	if err := tx.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&stamp); err != nil {
+		return Counts{}, fmt.Errorf("upsert events: read clock: %w", err)
+	}
 
-	src := newEventSource(events)
+	src := newEventSource(events, chunkRows)
 	defer src.stop()
-	copied, err := tx.CopyFrom(ctx, staging, stagingColumns(), src)
-	if src.err != nil {
-		return Counts{}, fmt.Errorf("upsert events: read event %d: %w", src.n+1, src.err)
+	merge := upsertSQL(pgx.Identifier{eventsTable}.Sanitize(), staging.Sanitize())
+	truncate := "TRUNCATE " + staging.Sanitize()
+	var c Counts
+	for chunk := 0; !src.done; chunk++ {
+		if chunk > 0 {
+			if _, err := tx.Exec(ctx, truncate); err != nil {
+				return Counts{}, fmt.Errorf("upsert events: empty staging table: %w", err)
+			}
+		}
+		src.chunk = 0
+		copied, err := tx.CopyFrom(ctx, staging, stagingColumns(), src)
+		if src.err != nil {
+			return Counts{}, fmt.Errorf("upsert events: read event %d: %w", src.n+1, src.err)
+		}
+		if err != nil {
+			return Counts{}, fmt.Errorf("upsert events: copy to staging table: %w", err)
+		}
+		if copied != int64(src.chunk) {
+			return Counts{}, fmt.Errorf("upsert events: copied %d rows to the staging table, read %d events", copied, src.chunk)
+		}
+		if copied == 0 {
+			break
+		}
+		// No ANALYZE of the staging table: the plan is fixed by the SQL
+		// (see upsertSQL), and ANALYZE cost 0.2-0.3 s per 100k rows.
+		var distinct, again, inserted, written, againWritten int64
+		if err := tx.QueryRow(ctx, merge, runID, stamp).Scan(&distinct, &again, &inserted, &written, &againWritten); err != nil {
+			return Counts{}, fmt.Errorf("upsert events: merge into %s: %w", eventsTable, err)
+		}
+		updated := written - inserted - againWritten
+		c.Read += copied
+		c.Inserted += inserted
+		c.Updated += updated
+		c.Unchanged += distinct - again - inserted - updated
 	}
-	if err != nil {
-		return Counts{}, fmt.Errorf("upsert events: copy to staging table: %w", err)
-	}
-	if copied != src.n {
-		return Counts{}, fmt.Errorf("upsert events: copied %d rows to the staging table, read %d events", copied, src.n)
-	}
-	c := Counts{Read: copied}
-	if copied == 0 {
-		return c, dropStaging(ctx, tx, staging)
-	}
-
-	// No ANALYZE of the staging table: the merge is a scan and a sort with no
-	// plan choice to inform, and ANALYZE cost 0.2-0.3 s per 100k rows.
-	var distinct int64
-	err = tx.QueryRow(ctx, upsertSQL(pgx.Identifier{eventsTable}.Sanitize(), staging.Sanitize()), runID).
-		Scan(&distinct, &c.Inserted, &c.Updated)
-	if err != nil {
-		return Counts{}, fmt.Errorf("upsert events: merge into %s: %w", eventsTable, err)
-	}
-	c.Unchanged = distinct - c.Inserted - c.Updated
 	return c, dropStaging(ctx, tx, staging)
 }
 
@@ -105,15 +135,24 @@ func stagingDDL(staging string) string {
 	return b.String()
 }
 
-// upsertSQL merges the staging table into table and returns one row:
-// the number of distinct keys staged, rows inserted, rows updated. $1 is the
-// run ID. table and staging must be sanitized identifiers.
+// upsertSQL merges the staged chunk into table and returns one row: the
+// number of distinct keys staged; how many of them this Upsert call already
+// wrote from an earlier chunk ("again"); rows inserted; rows written
+// (inserted or updated); and how many of the written were "again" rows. $1
+// is the run ID, $2 the call's loaded_at stamp. table and staging must be
+// sanitized identifiers.
 //
 // DISTINCT ON keeps the last occurrence of each key (highest ordinal), since
-// ON CONFLICT cannot touch one row twice in a statement. The WHERE on the
-// conflict action skips rows whose data is unchanged, so they get no new
-// tuple. A freshly inserted row has xmax = 0; an updated one carries the
-// updating transaction's ID.
+// ON CONFLICT cannot touch one row twice in a statement. Each key is then
+// looked up in a LATERAL subquery with LIMIT 1, which the planner cannot
+// turn into a join: it stays a nested loop of primary-key probes, as cheap
+// for a chunk of a big table as of a small one, where a hash join would scan
+// the whole table for every chunk. Only keys that are new or whose data
+// differs go to the INSERT, so unchanged rows are neither written nor
+// locked. Its ON CONFLICT still guards against a row that another
+// transaction inserted or changed after the lookup, and its WHERE keeps
+// such a row when it holds the same data. A freshly inserted row has
+// xmax = 0; an updated one carries the updating transaction's ID.
 func upsertSQL(table, staging string) string {
 	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
 	list := func(prefix string, cols []string) string {
@@ -126,36 +165,55 @@ func upsertSQL(table, staging string) string {
 	keyCols, dataCols := keyColumns(), dataColumns()
 	keys, data := list("", keyCols), list("", dataCols)
 
-	var set strings.Builder
+	var set, match strings.Builder
 	for _, c := range dataCols {
 		fmt.Fprintf(&set, "%s = excluded.%s, ", q(c), q(c))
+	}
+	for i, c := range keyCols {
+		if i > 0 {
+			match.WriteString(" AND ")
+		}
+		fmt.Fprintf(&match, "t.%s = s.%s", q(c), q(c))
 	}
 
 	return `WITH src AS MATERIALIZED (
 	SELECT DISTINCT ON (` + keys + `) ` + keys + `, ` + data + `
 	FROM ` + staging + `
 	ORDER BY ` + keys + `, ordinal DESC
+), cmp AS MATERIALIZED (
+	SELECT s.*, t.found IS NOT NULL AS found, coalesce(t.again, false) AS again,
+		t.found IS NULL OR (` + list("t.", dataCols) + `) IS DISTINCT FROM (` + list("s.", dataCols) + `) AS write
+	FROM src s LEFT JOIN LATERAL (
+		SELECT true AS found, t.last_run_id = $1 AND t.loaded_at = $2 AS again, ` + list("t.", dataCols) + `
+		FROM ` + table + ` t
+		WHERE ` + match.String() + `
+		LIMIT 1
+	) t ON true
 ), merged AS (
-	INSERT INTO ` + table + ` AS t (` + keys + `, ` + data + `, first_run_id, last_run_id)
-	SELECT ` + keys + `, ` + data + `, $1, $1 FROM src
-	ON CONFLICT (` + keys + `) DO UPDATE SET ` + set.String() + `last_run_id = excluded.last_run_id, loaded_at = now()
+	INSERT INTO ` + table + ` AS t (` + keys + `, ` + data + `, first_run_id, last_run_id, loaded_at)
+	SELECT ` + keys + `, ` + data + `, $1, $1, $2 FROM cmp WHERE write
+	ON CONFLICT (` + keys + `) DO UPDATE SET ` + set.String() + `last_run_id = excluded.last_run_id, loaded_at = excluded.loaded_at
 	WHERE (` + list("t.", dataCols) + `) IS DISTINCT FROM (` + list("excluded.", dataCols) + `)
 	RETURNING xmax = 0 AS inserted
 )
-SELECT (SELECT count(*) FROM src),
-	count(*) FILTER (WHERE inserted),
-	count(*) FILTER (WHERE NOT inserted)
-FROM merged`
+SELECT (SELECT count(*) FROM cmp),
+	(SELECT count(*) FROM cmp WHERE again),
+	(SELECT count(*) FROM merged WHERE inserted),
+	(SELECT count(*) FROM merged),
+	(SELECT count(*) FROM cmp WHERE again AND write)`
 }
 
 // eventSource feeds an event iterator to CopyFrom. Values hands pgx pointers
 // to the current event's fields wrapped in types that encode themselves, so
 // a row costs no allocation beyond the attributes.
 type eventSource struct {
-	next func() (*transform.Event, error, bool)
-	stop func()
-	n    int64 // events consumed
-	err  error // from the iterator, or a nil event
+	next  func() (*transform.Event, error, bool)
+	stop  func()
+	n     int64 // events consumed
+	err   error // from the iterator, or a nil event
+	limit int   // events per chunk
+	chunk int   // events consumed in this chunk
+	done  bool  // the iterator is exhausted, or failed
 
 	ev          *transform.Event
 	ordinal     ordinalValue
@@ -163,30 +221,38 @@ type eventSource struct {
 	emptyObject []byte
 }
 
-func newEventSource(events iter.Seq2[*transform.Event, error]) *eventSource {
+func newEventSource(events iter.Seq2[*transform.Event, error], limit int) *eventSource {
 	next, stop := iter.Pull2(events)
 	return &eventSource{
 		next:        next,
 		stop:        stop,
+		limit:       limit,
 		values:      make([]any, len(stagingColumns())),
 		emptyObject: []byte(`{}`),
 	}
 }
 
+// Next ends the copy of a chunk after limit events; the next CopyFrom
+// continues where it stopped.
 func (s *eventSource) Next() bool {
+	if s.done || s.chunk == s.limit {
+		return false
+	}
 	ev, err, ok := s.next()
 	if !ok {
+		s.done = true
 		return false
 	}
 	if err == nil && ev == nil {
 		err = errors.New("nil event")
 	}
 	if err != nil {
-		s.err = err
+		s.err, s.done = err, true
 		return false
 	}
 	s.ev = ev
 	s.n++
+	s.chunk++
 	s.ordinal = ordinalValue(s.n)
 	return true
 }
