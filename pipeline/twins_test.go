@@ -61,7 +61,9 @@ func TestWorkbookTwinsLoadTheSameRows(t *testing.T) {
 		})
 	messy := write("messy.xlsx", false, [][]any{{"Coherent Spark events export"}, {}, {}},
 		[]any{"  SERVICE name", "user", "event_type ", "created at", "ID"},
-		func(e ev) []any { return []any{" " + e.service + " ", e.user, e.typ, e.at.Format("2006-01-02 15:04:05.000"), e.id} })
+		func(e ev) []any {
+			return []any{" " + e.service + " ", e.user, e.typ, e.at.Format("2006-01-02 15:04:05.000"), e.id}
+		})
 
 	for tenant, path := range map[string]string{"plain": plain, "numeric": numeric, "messy": messy} {
 		if err := p.Import(ctx, ImportOptions{Tenant: tenant}, []string{path}, nil); err != nil {
