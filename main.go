@@ -192,16 +192,19 @@ type session struct {
 }
 
 func open(c *cli.Context, migrate bool) (*session, error) {
-	logger, err := newLogger(c)
-	if err != nil {
-		return nil, err
-	}
-	s := &session{log: logger}
 	var progress pipeline.Progress
+	s := &session{}
 	if !c.Bool("no-progress") && term.IsTerminal(int(os.Stderr.Fd())) {
 		s.bar = &bar{w: os.Stderr}
 		progress = s.bar
 	}
+	// Under a progress bar, info lines would tear it: only warnings show
+	// unless the user asked for a level.
+	logger, err := newLogger(c, s.bar != nil && !c.IsSet("log-level"))
+	if err != nil {
+		return nil, err
+	}
+	s.log = logger
 	s.p, err = pipeline.Open(c.Context, pipeline.Config{
 		DatabaseURL: c.String("database-url"),
 		Schema:      c.String("schema"),
@@ -220,10 +223,13 @@ func open(c *cli.Context, migrate bool) (*session, error) {
 	return s, nil
 }
 
-func newLogger(c *cli.Context) (*slog.Logger, error) {
+func newLogger(c *cli.Context, quiet bool) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return nil, usageErr("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	if quiet && level < slog.LevelWarn {
+		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.String("log-format") {
