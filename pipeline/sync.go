@@ -159,6 +159,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if err != nil {
 		return sum, err
 	}
+	if opts.Spark.Logger == nil {
+		opts.Spark.Logger = p.log
+	}
 	client, err := extract.New(opts.Spark)
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
