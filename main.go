@@ -387,14 +387,9 @@ left unchanged, so a backfill over loaded history is safe and cheap.
 			if err != nil {
 				return err
 			}
-			now := time.Now()
-			from, err := pipeline.ParseTime(c.String("from"), now)
+			from, to, err := timeRange(c)
 			if err != nil {
-				return fmt.Errorf("--from: %w", err)
-			}
-			to, err := pipeline.ParseTime(c.String("to"), now)
-			if err != nil {
-				return fmt.Errorf("--to: %w", err)
+				return err
 			}
 			s, err := open(c, !o.DryRun)
 			if err != nil {
@@ -406,6 +401,18 @@ left unchanged, so a backfill over loaded history is safe and cheap.
 			return err
 		},
 	}
+}
+
+// timeRange reads --from and --to against one clock.
+func timeRange(c *cli.Context) (from, to time.Time, err error) {
+	now := time.Now()
+	if from, err = pipeline.ParseTime(c.String("from"), now); err != nil {
+		return from, to, fmt.Errorf("--from: %w", err)
+	}
+	if to, err = pipeline.ParseTime(c.String("to"), now); err != nil {
+		return from, to, fmt.Errorf("--to: %w", err)
+	}
+	return from, to, nil
 }
 
 func printSummary(w io.Writer, kind string, o pipeline.SyncOptions, s pipeline.Summary) {
@@ -643,14 +650,9 @@ func reportCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", Usage: "file to write; - for stdout"},
 		},
 		Action: func(c *cli.Context) error {
-			now := time.Now()
-			from, err := pipeline.ParseTime(c.String("from"), now)
+			from, to, err := timeRange(c)
 			if err != nil {
-				return fmt.Errorf("--from: %w", err)
-			}
-			to, err := pipeline.ParseTime(c.String("to"), now)
-			if err != nil {
-				return fmt.Errorf("--to: %w", err)
+				return err
 			}
 			s, err := open(c, false)
 			if err != nil {
