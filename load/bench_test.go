@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -12,7 +13,9 @@ import (
 )
 
 // BenchmarkUpsert loads 100,000 events (SPARKEVENTS_BENCH_ROWS overrides)
-// into an empty table, and again over themselves, where nothing changes.
+// into an empty table, and again over themselves, where nothing changes,
+// in chunks of ChunkRows and of a quarter and four times that, to show the
+// cost of a chunk.
 func BenchmarkUpsert(b *testing.B) {
 	n := 100_000
 	if s := os.Getenv("SPARKEVENTS_BENCH_ROWS"); s != "" {
@@ -30,36 +33,41 @@ func BenchmarkUpsert(b *testing.B) {
 		}
 	}
 
-	b.Run("first", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			b.StopTimer()
+	for _, chunk := range []int{ChunkRows / 4, ChunkRows, ChunkRows * 4} {
+		b.Run(fmt.Sprintf("chunk=%d/first", chunk), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				truncate()
+				b.StartTimer()
+				benchLoad(b, pool, evs, chunk, Counts{Read: int64(n), Inserted: int64(n)})
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+		b.Run(fmt.Sprintf("chunk=%d/unchanged", chunk), func(b *testing.B) {
 			truncate()
-			b.StartTimer()
-			benchLoad(b, pool, evs, Counts{Read: int64(n), Inserted: int64(n)})
-		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	})
-	b.Run("unchanged", func(b *testing.B) {
-		truncate()
-		benchLoad(b, pool, evs, Counts{Read: int64(n), Inserted: int64(n)})
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			benchLoad(b, pool, evs, Counts{Read: int64(n), Unchanged: int64(n)})
-		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	})
+			benchLoad(b, pool, evs, chunk, Counts{Read: int64(n), Inserted: int64(n)})
+			if _, err := pool.Exec(ctx, "VACUUM ANALYZE spark_events"); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				benchLoad(b, pool, evs, chunk, Counts{Read: int64(n), Unchanged: int64(n)})
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 }
 
-func benchLoad(b *testing.B, pool *pgxpool.Pool, evs []transform.Event, want Counts) {
+func benchLoad(b *testing.B, pool *pgxpool.Pool, evs []transform.Event, chunk int, want Counts) {
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	c, err := Upsert(ctx, tx, 1, seq(evs))
+	c, err := upsert(ctx, tx, 1, seq(evs), chunk)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,6 +72,11 @@ var errRetract = errors.New("retract")
 // enough that channel handoffs cost nothing, small enough to stay in cache.
 const batchSize = 1024
 
+// batchesAhead is how many batches the parser may run ahead of the loader:
+// a whole load.ChunkRows, so the parser keeps going while the server merges
+// a chunk, and memory stays bounded whatever the file's size.
+const batchesAhead = load.ChunkRows / batchSize
+
 // loadSource loads the workbooks of one source (a file, or the outputs of one
 // export job) in one transaction, with its run row and rejects. before runs
 // inside the transaction just before commit, to move the watermark with the
@@ -145,18 +150,29 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, pat
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		batches = make(chan []transform.Event, 4)
+		batches = make(chan []transform.Event, batchesAhead)
+		// Loaded batches come back for reuse, so a steady load allocates
+		// no batch arrays.
+		free    = make(chan []transform.Event, batchesAhead+2)
 		rejects []transform.Reject
 		stats   transform.Stats
 		readErr error
 	)
+	newBatch := func() []transform.Event {
+		select {
+		case b := <-free:
+			return b[:0]
+		default:
+			return make([]transform.Event, 0, batchSize)
+		}
+	}
 	go func() {
 		defer close(batches)
-		batch := make([]transform.Event, 0, batchSize)
+		batch := newBatch()
 		send := func() error {
 			select {
 			case batches <- batch:
-				batch = make([]transform.Event, 0, batchSize)
+				batch = newBatch()
 				return nil
 			case <-rctx.Done():
 				return rctx.Err()
@@ -190,6 +206,13 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, pat
 				}
 			}
 			p.progress.Add(int64(len(b)))
+			// The loader is done with b once it asks for the next event:
+			// clear it so its strings can be collected while it waits.
+			clear(b)
+			select {
+			case free <- b:
+			default:
+			}
 		}
 		// batches is closed only after readErr is set.
 		if readErr != nil {

@@ -76,15 +76,16 @@ func (g *generator) row(i int, r *row) {
 	user := g.rng.IntN(500)
 	folder := g.rng.IntN(200)
 	service := g.rng.IntN(1000)
+	typ := g.rng.IntN(len(eventTypes))
 	r.fields = [9]string{
-		eventTypes[g.rng.IntN(len(eventTypes))],
+		eventTypes[typ],
 		"User" + strconv.Itoa(user) + "@Example.com",
 		fmt.Sprintf("%08x-5f82-49d1-8da8-d689f6ab163f", folder),
 		"Folder " + strconv.Itoa(folder),
 		"Service" + strconv.Itoa(service),
 		strconv.Itoa(1+g.rng.IntN(3)) + "." + strconv.Itoa(g.rng.IntN(20)) + ".0",
-		"Action on service Service" + strconv.Itoa(service) + " in Folder " + strconv.Itoa(folder) + " by user " + strconv.Itoa(user),
-		"10." + strconv.Itoa(user%256) + "." + strconv.Itoa(service%256) + "." + strconv.Itoa(g.rng.IntN(4)),
+		eventTypes[typ] + " on service Service" + strconv.Itoa(service) + " completed",
+		"10.0." + strconv.Itoa(user/256) + "." + strconv.Itoa(user%256),
 		[]string{"UI", "API", "SDK"}[g.rng.IntN(3)],
 	}
 }

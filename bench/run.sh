@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Benchmark of sparkevents import beside its floors.
+#
+#   bench/run.sh [ROWS...]        default: 100000 1000000
+#
+# For each row count and each workbook variant (BENCH_VARIANTS, default
+# "shared-number inline-text": shared-strings cells with Excel date numbers,
+# inline-string cells with ISO 8601 text times) it generates a workbook with
+# bench/gen and measures, one after the other:
+#
+#   floor      excelize Rows() iteration that only counts cells (bench/floor)
+#   read       transform.Read with callbacks that do nothing (bench/floor -read)
+#   copy       psql \copy of the same rows as CSV into a table with a primary key
+#   import     sparkevents import --tenant bench FILE into an empty schema
+#   reimport   the same import again: every row present, nothing changes
+#
+# and prints seconds, rows/s, CPU use, peak RSS (from /usr/bin/time) and each
+# step's time over the floor's. It exits non-zero only when a step fails or
+# an import's counts are wrong, never on a slow result. Without DATABASE_URL
+# it starts a throwaway PostgreSQL (as .ci/run does); with it, it uses the
+# schema sparkevents_bench there, dropping it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes=("$@")
+((${#sizes[@]})) || sizes=(100000 1000000)
+variants=(${BENCH_VARIANTS:-shared-number inline-text})
+schema=sparkevents_bench
+
+if [ ! -x /usr/bin/time ]; then
+  echo "bench: installing time (for peak RSS)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
+
+work=$(mktemp -d /tmp/sparkevents-bench.XXXXXX)
+pgdir=""
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  if [ -n "$pgdir" ]; then
+    as_pg "$bindir/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pgdir"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "bench: building"
+go build -o "$work/sparkevents" .
+go build -o "$work/gen" ./bench/gen
+go build -o "$work/floor" ./bench/floor
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  bindir=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")")
+  pgdir=$(mktemp -d /tmp/sparkevents-bench-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres: "$pgdir"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55433)
+  as_pg "$bindir/initdb" -D "$pgdir/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+  # The settings of .ci/run and internal/pgcluster: durability off, the
+  # rest as installed.
+  as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
+    -o "-p $port -k '' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+  echo "bench: throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on port $port"
+fi
+export SPARKEVENTS_SCHEMA=$schema SPARKEVENTS_NO_PROGRESS=true SPARKEVENTS_LOG_LEVEL=warn
+psql_q() { PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+results=$work/results
+: >"$results"
+
+# measure NAME ROWS CMD...: runs CMD under /usr/bin/time and records
+# seconds, CPU and peak RSS; CMD's stdout goes to $work/out.
+measure() {
+  local name=$1 rows=$2
+  shift 2
+  if ! /usr/bin/time -f '%e %P %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err"; then
+    echo "bench: $name failed:" >&2
+    cat "$work/out" "$work/err" >&2
+    exit 1
+  fi
+  read -r secs cpu rss <"$work/time"
+  echo "$label $name $rows $secs $cpu $rss" >>"$results"
+  printf '  %-9s %8.2f s  %s CPU  %6d MiB\n' "$name" "$secs" "$cpu" $((rss / 1024))
+}
+
+# check_import WANT_INSERTED WANT_UNCHANGED: the import's summary line.
+check_import() {
+  local line
+  line=$(awk '$1 ~ /\.xlsx$/ {print $2, $3, $4, $5, $6}' "$work/out")
+  read -r read ins upd unch rej <<<"$line"
+  if [ "$read" != "$rows" ] || [ "$ins" != "$1" ] || [ "$upd" != 0 ] || [ "$unch" != "$2" ] || [ "$rej" != 0 ]; then
+    echo "bench: import counts read=$read inserted=$ins updated=$upd unchanged=$unch rejected=$rej; want read=$rows inserted=$1 unchanged=$2" >&2
+    cat "$work/out" "$work/err" >&2
+    exit 1
+  fi
+}
+
+for rows in "${sizes[@]}"; do
+  for variant in "${variants[@]}"; do
+    label="$rows $variant"
+    book=$work/events-$rows-$variant.xlsx
+    csv=$work/events-$rows.csv
+    echo "bench: $rows rows, $variant"
+    "$work/gen" -rows "$rows" -strings "${variant%-*}" -times "${variant#*-}" -o "$book" -csv "$csv"
+    echo "  workbook  $(($(stat -c %s "$book") >> 20)) MiB"
+
+    measure floor "$rows" "$work/floor" "$book"
+    measure read "$rows" "$work/floor" -read "$book"
+
+    psql_q -c "DROP TABLE IF EXISTS bench_copy" -c "CREATE TABLE bench_copy (
+      tenant text, event_id text, event_time timestamptz NOT NULL, event_type text NOT NULL,
+      user_name text, folder_id text, folder_name text, service_name text, service_version text,
+      description text, ip_address text, attributes jsonb NOT NULL, first_run_id bigint NOT NULL,
+      last_run_id bigint NOT NULL, PRIMARY KEY (tenant, event_id))"
+    measure copy "$rows" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "\\copy bench_copy FROM '$csv' WITH (FORMAT csv)"
+    psql_q -c "DROP TABLE bench_copy"
+    rm -f "$csv"
+
+    psql_q -c "DROP SCHEMA IF EXISTS $schema CASCADE"
+    "$work/sparkevents" migrate up >/dev/null
+    psql_q -c "CHECKPOINT"
+    measure import "$rows" "$work/sparkevents" import --tenant bench "$book"
+    check_import "$rows" 0
+    psql_q -c "VACUUM ANALYZE $schema.spark_events" -c "CHECKPOINT"
+    measure reimport "$rows" "$work/sparkevents" import --tenant bench "$book"
+    check_import 0 "$rows"
+    rm -f "$book"
+  done
+done
+
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
+echo
+awk '
+  { key = $1 " " $2; secs[key, $3] = $5 }
+  { rows = $4; rps = ($5 > 0) ? rows / $5 : 0
+    line[NR] = sprintf("%-9s %-14s %-9s %8.2f %9.0f %6s %8.1f", $1, $2, $3, $5, rps, $6, $7 / 1024)
+    k[NR] = key; s[NR] = $3 }
+  END {
+    printf "%-9s %-14s %-9s %8s %9s %6s %8s %s\n", "ROWS", "WORKBOOK", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "×FLOOR"
+    for (i = 1; i <= NR; i++) {
+      f = secs[k[i], "floor"]
+      printf "%s %7.2f\n", line[i], (f > 0) ? secs[k[i], s[i]] / f : 0
+    }
+  }' "$results"
