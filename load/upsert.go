@@ -37,7 +37,7 @@ const (
 // produces the next, so a parse and a load overlap. Smaller chunks hide more
 // of the merge behind the parse but pay the per-statement cost more often;
 // bench/README.md has the measurements behind this value.
-const ChunkRows = 32 << 10
+const ChunkRows = 16 << 10
 
 // Upsert loads events into spark_events for run runID and reports what
 // changed. It copies the events into a temporary staging table in chunks of
