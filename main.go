@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -53,7 +54,7 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case ctx.Err() != nil:
 		return exitInterrupted
 	case errors.Is(err, pipeline.ErrUsage):
 		return exitUsage
@@ -66,9 +67,11 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, pipeline.ErrDatabase):
 		return exitDatabase
 	}
+	// urfave/cli's own errors (an unknown command, say) are about usage;
+	// their codes would collide with ours.
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
-		return ec.ExitCode()
+		return exitUsage
 	}
 	return exitFailure
 }
@@ -191,13 +194,53 @@ type session struct {
 	bar *bar
 }
 
-func open(c *cli.Context, migrate bool) (*session, error) {
-	var progress pipeline.Progress
-	s := &session{}
-	if !c.Bool("no-progress") && term.IsTerminal(int(os.Stderr.Fd())) {
-		s.bar = &bar{w: os.Stderr}
-		progress = s.bar
+// knownQuery fails with a usage error that lists the library when name is not in it.
+func knownQuery(name string) error {
+	qs, err := analyst.Queries()
+	if err != nil {
+		return err
 	}
+	var names []string
+	for _, q := range qs {
+		if q.Name == name {
+			return nil
+		}
+		names = append(names, q.Name)
+	}
+	return usageErr("no query %q; the library has: %s", name, strings.Join(names, ", "))
+}
+
+// newBar is a progress bar when stderr is a terminal, else nil.
+func newBar(c *cli.Context) *bar {
+	if c.Bool("no-progress") || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return &bar{w: os.Stderr}
+}
+
+// progress is the session's bar as a pipeline.Progress, nil when there is none.
+func (s *session) progress() pipeline.Progress {
+	if s.bar == nil {
+		return nil
+	}
+	return s.bar
+}
+
+func openMaybeOffline(c *cli.Context, offline bool) (*session, error) {
+	if !offline {
+		return open(c, true)
+	}
+	logger, err := newLogger(c, false)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{log: logger, bar: newBar(c)}
+	s.p = pipeline.Offline(pipeline.Config{Logger: logger, Progress: s.progress()})
+	return s, nil
+}
+
+func open(c *cli.Context, migrate bool) (*session, error) {
+	s := &session{bar: newBar(c)}
 	// Under a progress bar, info lines would tear it: only warnings show
 	// unless the user asked for a level.
 	logger, err := newLogger(c, s.bar != nil && !c.IsSet("log-level"))
@@ -209,7 +252,7 @@ func open(c *cli.Context, migrate bool) (*session, error) {
 		DatabaseURL: c.String("database-url"),
 		Schema:      c.String("schema"),
 		Logger:      logger,
-		Progress:    progress,
+		Progress:    s.progress(),
 	})
 	if err != nil {
 		return nil, err
@@ -260,7 +303,7 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
    sparkevents import --tenant mytenant coherent_events_2026_03_03.xlsx
    sparkevents import --tenant mytenant --column event_time="When (UTC)" export.zip`,
 		Flags: flags([]cli.Flag{
-			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "tenant the events belong to", Required: true},
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "tenant the events belong to (required)"},
 		}, parseFlags),
 		Action: func(c *cli.Context) error {
 			paths, err := positional(c, "FILE...")
@@ -270,7 +313,11 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
 			if len(paths) == 0 {
 				return usageErr("import needs at least one FILE")
 			}
-			s, err := open(c, !c.Bool("dry-run"))
+			if c.String("tenant") == "" {
+				return usageErr("import needs --tenant (or SPARK_TENANT): the tenant the events belong to")
+			}
+			// A dry run only parses: it needs no database.
+			s, err := openMaybeOffline(c, c.Bool("dry-run"))
 			if err != nil {
 				return err
 			}
@@ -346,6 +393,7 @@ one runs exits at once with code 3.
 			&cli.StringFlag{Name: "since", Usage: "where a tenant's first sync starts: a date (2026-01-01), an RFC 3339 time, or a duration back from now (720h, 30d)"},
 			&cli.DurationFlag{Name: "lookback", Value: time.Hour, Usage: "re-read this much before the watermark, for events Spark logs late"},
 			&cli.DurationFlag{Name: "settle", Value: time.Minute, Usage: "leave the newest events this long to settle before exporting them"},
+			&cli.BoolFlag{Name: "skip-if-locked", EnvVars: []string{"SPARKEVENTS_SKIP_IF_LOCKED"}, Usage: "exit 0 instead of 3 when another sync or backfill of the tenant is running (for cron)"},
 		}),
 		Action: func(c *cli.Context) error {
 			o, err := syncOptions(c)
@@ -364,7 +412,13 @@ one runs exits at once with code 3.
 			}
 			defer s.p.Close()
 			sum, err := s.p.Sync(c.Context, o)
-			printSummary(c.App.Writer, "sync", o, sum)
+			if errors.Is(err, pipeline.ErrLocked) && c.Bool("skip-if-locked") {
+				s.log.Info("another sync or backfill of the tenant is running: skipped", "tenant", o.Tenant)
+				return nil
+			}
+			if err == nil || sum.Windows > 0 {
+				printSummary(c.App.Writer, "sync", o, sum)
+			}
 			return err
 		},
 	}
@@ -379,7 +433,7 @@ left unchanged, so a backfill over loaded history is safe and cheap.
 
    sparkevents backfill --from 2025-01-01 --to 2025-07-01 --parallel 4`,
 		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
-			&cli.StringFlag{Name: "from", Usage: "start of the range: a date, an RFC 3339 time, or a duration back from now", Required: true},
+			&cli.StringFlag{Name: "from", Usage: "start of the range (required): a date, an RFC 3339 time, or a duration back from now"},
 			&cli.StringFlag{Name: "to", Usage: "end of the range (exclusive); default now", Value: "0s"},
 		}),
 		Action: func(c *cli.Context) error {
@@ -397,7 +451,9 @@ left unchanged, so a backfill over loaded history is safe and cheap.
 			}
 			defer s.p.Close()
 			sum, err := s.p.Backfill(c.Context, o, from, to)
-			printSummary(c.App.Writer, "backfill", o, sum)
+			if err == nil || sum.Windows > 0 {
+				printSummary(c.App.Writer, "backfill", o, sum)
+			}
 			return err
 		},
 	}
@@ -405,6 +461,9 @@ left unchanged, so a backfill over loaded history is safe and cheap.
 
 // timeRange reads --from and --to against one clock.
 func timeRange(c *cli.Context) (from, to time.Time, err error) {
+	if c.String("from") == "" {
+		return from, to, usageErr("--from is required: a date, an RFC 3339 time, or a duration back from now")
+	}
 	now := time.Now()
 	if from, err = pipeline.ParseTime(c.String("from"), now); err != nil {
 		return from, to, fmt.Errorf("--from: %w", err)
@@ -603,6 +662,9 @@ func queryCommand() *cli.Command {
 				}
 				params[k] = v
 			}
+			if err := knownQuery(args[0]); err != nil {
+				return err
+			}
 			s, err := open(c, false)
 			if err != nil {
 				return err
@@ -659,16 +721,28 @@ func reportCommand() *cli.Command {
 				return err
 			}
 			defer s.p.Close()
-			w := c.App.Writer
-			if out := c.String("output"); out != "-" {
-				f, err := os.Create(out)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
+			out := c.String("output")
+			if out == "-" {
+				return analyst.Report(c.Context, s.p.DB(), from, to, c.App.Writer)
 			}
-			return analyst.Report(c.Context, s.p.DB(), from, to, w)
+			// Write beside the target and rename, so a failure never
+			// leaves an empty or half report where the last good one was.
+			f, err := os.CreateTemp(filepath.Dir(out), ".report-*.html")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(f.Name())
+			if err := analyst.Report(c.Context, s.p.DB(), from, to, f); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			if err := os.Chmod(f.Name(), 0o644); err != nil {
+				return err
+			}
+			return os.Rename(f.Name(), out)
 		},
 	}
 }

@@ -49,6 +49,10 @@ func TestExitCodesForUsageAndConnectionErrors(t *testing.T) {
 		{"bad log format", []string{"status", "--log-format", "xml"}, exitUsage},
 		{"bad --since", []string{"sync", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x", "--since", "someday"}, exitUsage},
 		{"database unreachable", []string{"status", "--database-url", unreachable}, exitDatabase},
+		{"unknown command", []string{"synk"}, exitUsage},
+		{"import without a tenant", []string{"import", "a.xlsx"}, exitUsage},
+		{"backfill without --from", []string{"backfill", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x"}, exitUsage},
+		{"unknown query", []string{"query", "no_such_question"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,8 +80,13 @@ func TestImportCommandReportsCountsAndIsIdempotent(t *testing.T) {
 	if err := f.SaveAs(path); err != nil {
 		t.Fatal(err)
 	}
+	// A dry run parses without a database.
+	code, out := run(t, map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}, "import", "--tenant", "acme", "--dry-run", path)
+	if code != exitOK || !regexpFields(out, path, "2", "0", "0", "0", "1") {
+		t.Fatalf("dry-run import without a database (exit %d):\n%s", code, out)
+	}
 	env := map[string]string{"DATABASE_URL": url}
-	code, out := run(t, env, "import", "--tenant", "acme", "--no-progress", path)
+	code, out = run(t, env, "import", "--tenant", "acme", "--no-progress", path)
 	if code != exitOK {
 		t.Fatalf("first import exit %d:\n%s", code, out)
 	}

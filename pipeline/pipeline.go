@@ -64,8 +64,24 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 	return &Pipeline{db: db, schema: cfg.Schema, log: cfg.Logger, progress: cfg.Progress}, nil
 }
 
+// Offline returns a pipeline without a database, for dry-run imports,
+// which only parse. Anything else it is asked to do fails.
+func Offline(cfg Config) *Pipeline {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = nopProgress{}
+	}
+	return &Pipeline{schema: cfg.Schema, log: cfg.Logger, progress: cfg.Progress}
+}
+
 // Close releases the database connections.
-func (p *Pipeline) Close() { p.db.Close() }
+func (p *Pipeline) Close() {
+	if p.db != nil {
+		p.db.Close()
+	}
+}
 
 // DB is the connection pool, for read-only consumers such as the analyst layer.
 func (p *Pipeline) DB() *pgxpool.Pool { return p.db }
@@ -91,22 +107,34 @@ func (p *Pipeline) MigrateDown(ctx context.Context) error {
 
 // MigrationStatus lists every known migration and whether it is applied.
 func (p *Pipeline) MigrationStatus(ctx context.Context) ([]load.MigrationStatus, error) {
-	return load.Migrations(ctx, p.db, p.schema)
+	ms, err := load.Migrations(ctx, p.db, p.schema)
+	return ms, dbErr(err)
 }
 
 // SchemaVersion is the newest applied migration.
 func (p *Pipeline) SchemaVersion(ctx context.Context) (int64, error) {
-	return load.SchemaVersion(ctx, p.db, p.schema)
+	v, err := load.SchemaVersion(ctx, p.db, p.schema)
+	return v, dbErr(err)
 }
 
 // Runs lists recent runs, newest first; tenant "" lists every tenant's.
 func (p *Pipeline) Runs(ctx context.Context, tenant string, limit int) ([]load.RunInfo, error) {
-	return load.Runs(ctx, p.db, tenant, limit)
+	rs, err := load.Runs(ctx, p.db, tenant, limit)
+	return rs, dbErr(err)
 }
 
 // Status reports each tenant's watermark, volume and last run.
 func (p *Pipeline) Status(ctx context.Context) ([]load.TenantStatus, error) {
-	return load.Status(ctx, p.db)
+	st, err := load.Status(ctx, p.db)
+	return st, dbErr(err)
+}
+
+// dbErr classes a database error for exit codes.
+func dbErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrDatabase, err)
 }
 
 // Progress receives what a terminal progress bar shows. Calls come from one
