@@ -108,6 +108,7 @@ var (
 		&cli.DurationFlag{Name: "window", Value: 24 * time.Hour, Usage: "span of event time covered by one export job"},
 		&cli.IntFlag{Name: "parallel", Value: 2, Usage: "export jobs in flight at once (windows still commit in order)"},
 		&cli.IntFlag{Name: "page-size", Value: 100000, Usage: "rows asked for per export; a full export is split in two and fetched again"},
+		&cli.DurationFlag{Name: "overlap", Value: time.Minute, Usage: "ask Spark for this much beyond each window's bounds, in case its bounds are exclusive (duplicates are absorbed)"},
 		&cli.StringSliceFlag{Name: "event-type", Usage: "export only these event types (repeatable)"},
 		&cli.StringFlag{Name: "user", Usage: "export only this user's events"},
 		&cli.StringFlag{Name: "service", Usage: "export only this service's events"},
@@ -356,6 +357,7 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	o.Window = c.Duration("window")
 	o.Parallel = c.Int("parallel")
 	o.PageSize = c.Int("page-size")
+	o.Overlap = c.Duration("overlap")
 	o.EventTypes = c.StringSlice("event-type")
 	o.UserName = c.String("user")
 	o.ServiceName = c.String("service")

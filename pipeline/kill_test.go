@@ -63,10 +63,14 @@ func startChild(t *testing.T, env ...string) *exec.Cmd {
 	return cmd
 }
 
-func kill(t *testing.T, cmd *exec.Cmd) {
+// kill SIGKILLs the child and reports whether it was still running, that is
+// whether the signal, not its own end, stopped it.
+func kill(t *testing.T, cmd *exec.Cmd) bool {
 	t.Helper()
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -96,7 +100,9 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	waitFor(t, "the COPY to start", 60*time.Second, func() bool {
 		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%' AND datname = current_database()") > 0
 	})
-	kill(t, cmd)
+	if !kill(t, cmd) {
+		t.Fatal("the import ended before it was killed")
+	}
 	// The server notices the dead client and rolls its transaction back.
 	waitFor(t, "the killed session to end", 30*time.Second, func() bool {
 		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND datname = current_database() AND backend_type = 'client backend'") == 0
@@ -125,7 +131,15 @@ func TestSyncKilledAtAnyMomentThenRerunIsExact(t *testing.T) {
 	for i, delay := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
 		cmd := startChild(t, env...)
 		time.Sleep(delay)
-		kill(t, cmd)
+		if i == 2 {
+			// The last kill comes after at least one window has committed.
+			waitFor(t, "a window to commit", 30*time.Second, func() bool {
+				return count(t, f.p, "SELECT count(*) FROM etl_watermarks") > 0
+			})
+		}
+		if !kill(t, cmd) {
+			t.Fatalf("kill %d: the sync ended before it was killed", i)
+		}
 		t.Logf("kill %d after %s: %d events stored", i, delay, count(t, f.p, "SELECT count(*) FROM spark_events"))
 		// Whatever was committed is a gapless prefix up to the watermark.
 		wm, ok, err := f.p.watermark(context.Background(), "acme")

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"sparkevents/extract"
 	"sparkevents/load"
+	"sparkevents/transform"
 )
 
 // SyncOptions configure sync and backfill.
@@ -25,7 +27,8 @@ type SyncOptions struct {
 
 	EventTypes                      []string
 	UserName, ServiceName, FolderID string
-	PageSize                        int // rows per export; a full file means the window is split
+	PageSize                        int           // rows per export; a full file means the window is split
+	Overlap                         time.Duration // asked for beyond each window's bounds, in case Spark's are exclusive
 
 	Parse  ParseOptions
 	DryRun bool // extract and transform, write nothing
@@ -198,19 +201,28 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		results[i] = make(chan fetched, 1)
 	}
 	sem := make(chan struct{}, opts.Parallel)
+	var fetchers sync.WaitGroup
+	fetchers.Add(1)
 	go func() {
+		defer fetchers.Done()
 		for i, w := range windows {
 			select {
 			case sem <- struct{}{}:
 			case <-fctx.Done():
 				return
 			}
-			go func() { results[i] <- p.fetch(fctx, client, opts, w) }()
+			fetchers.Add(1)
+			go func() {
+				defer fetchers.Done()
+				results[i] <- p.fetch(fctx, client, opts, w)
+			}()
 		}
 	}()
 	defer func() {
-		// Remove downloads of windows that will not be committed.
+		// Stop the fetchers, wait for them, and remove the downloads of
+		// windows that will not be committed.
 		cancel()
+		fetchers.Wait()
 		for _, ch := range results {
 			select {
 			case f := <-ch:
@@ -240,7 +252,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 // fetch runs one export job and downloads its files.
 func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, w Window) (f fetched) {
 	q := extract.Query{
-		Start: w.Start, End: w.End,
+		// Spark's bounds may be exclusive or coarse: ask for a little more
+		// on both sides; the upsert absorbs what two windows both export.
+		Start: w.Start.Add(-opts.Overlap), End: w.End.Add(opts.Overlap),
 		EventTypes: opts.EventTypes, UserName: opts.UserName,
 		ServiceName: opts.ServiceName, FolderID: opts.FolderID,
 		PageSize: opts.PageSize,
@@ -318,6 +332,11 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		l, err = p.loadSource(ctx, run, f.workbooks, pc, func(ctx context.Context, tx pgx.Tx, sofar loaded) error {
 			if err := checkCap(sofar.Rows); err != nil {
 				return err
+			}
+			// Every row bad is what a changed export layout looks like:
+			// moving the watermark past it would need a backfill to repair.
+			if pc.limit == (transform.RejectLimit{}) && sofar.Rows > 0 && sofar.Counts.Rejected == int64(sofar.Rows) {
+				return fmt.Errorf("%w: all %d rows of the export were rejected (each is in the log): has the workbook layout changed? map headers with --column, or accept with --max-rejects 100%%", ErrInput, sofar.Rows)
 			}
 			if kind != "sync" {
 				return nil

@@ -158,7 +158,7 @@ func TestSyncFailedOrStuckJobKeepsWatermark(t *testing.T) {
 	}{
 		{"failed", sparktest.Faults{FailJobs: "Export quota exceeded for tenant"}, "Export quota exceeded for tenant"},
 		{"stuck", sparktest.Faults{StuckJobs: true}, "job-timeout"},
-		{"truncated", sparktest.Faults{TruncateDownloads: 100}, ""},
+		{"truncated", sparktest.Faults{TruncateDownloads: 100}, "truncated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,5 +301,45 @@ func TestSyncDryRunWritesNothing(t *testing.T) {
 	}
 	if n := count(t, f.p, "SELECT (SELECT count(*) FROM spark_events) + (SELECT count(*) FROM etl_runs) + (SELECT count(*) FROM etl_watermarks)"); n != 0 {
 		t.Fatalf("dry run wrote %d rows", n)
+	}
+}
+
+// Whatever Spark's bounds mean, events on a window boundary are loaded: the
+// pipeline asks for a little more than each window.
+func TestSyncLoadsBoundaryEventsWhenSparkBoundsAreExclusive(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{ExclusiveBounds: true})
+	since := f.now.Add(-3 * 24 * time.Hour)
+	// One event on every window boundary, including the first start.
+	evs := sparkEvents(0, 3, since, 24*time.Hour)
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	o.Since = since
+	o.Overlap = time.Minute
+	if _, err := f.p.Sync(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+}
+
+func TestSyncFailsAWindowWhoseEveryRowIsRejected(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{})
+	since := f.now.Add(-2 * 24 * time.Hour)
+	evs := sparkEvents(0, 5, since.Add(time.Hour), time.Hour)
+	for i := range evs {
+		evs[i].Type = "" // as if the export's layout changed
+	}
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	o.Since = since
+	_, err := f.p.Sync(context.Background(), o)
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "--column") {
+		t.Fatalf("err = %v, want an input error pointing at --column", err)
+	}
+	if _, ok, _ := f.p.watermark(context.Background(), "acme"); ok {
+		t.Fatal("the watermark moved past a window whose every row was rejected")
+	}
+	o.Parse.MaxRejects = "100%"
+	if _, err := f.p.Sync(context.Background(), o); err != nil {
+		t.Fatalf("with --max-rejects 100%%: %v", err)
 	}
 }

@@ -72,6 +72,10 @@ type Options struct {
 	// host then refuses links without a valid one. Either way it never
 	// requires a bearer token.
 	SignedFileURLs bool
+	// ExclusiveBounds leaves out events exactly on event_start_date or
+	// event_end_date (by default both bounds are inclusive): Spark does
+	// not document which it does.
+	ExclusiveBounds bool
 }
 
 // Faults are failures to inject; counters count down as they fire.
@@ -432,6 +436,7 @@ func (s *Server) selectLocked(sub Submission) []Event {
 		switch {
 		case !sub.Start.IsZero() && e.Time.Before(sub.Start),
 			!sub.End.IsZero() && e.Time.After(sub.End),
+			s.opts.ExclusiveBounds && (e.Time.Equal(sub.Start) || e.Time.Equal(sub.End)),
 			len(sub.EventTypes) > 0 && !slices.Contains(sub.EventTypes, e.Type),
 			sub.Search["user_name"] != "" && e.User != sub.Search["user_name"],
 			sub.Search["service_name"] != "" && e.Service != sub.Search["service_name"],
