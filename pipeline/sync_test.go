@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -219,37 +218,37 @@ func TestSyncSplitsAWindowThatHitsThePageSize(t *testing.T) {
 }
 
 func TestSyncOfALockedTenantExitsAtOnce(t *testing.T) {
-	f := newSyncFixture(t, sparktest.Options{PendingPolls: 30})
+	f := newSyncFixture(t, sparktest.Options{PendingPolls: 25})
 	f.spark.AddEvents(sparkEvents(0, 10, f.now.Add(-2*24*time.Hour), time.Hour)...)
 	o := f.options()
 	o.Since = f.now.Add(-2 * 24 * time.Hour)
 	o.Spark.PollInterval = 20 * time.Millisecond
 	o.Spark.MaxPollInterval = 20 * time.Millisecond
 
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = f.p.Sync(context.Background(), o)
-		}()
+	first := make(chan error, 1)
+	go func() { _, err := f.p.Sync(context.Background(), o); first <- err }()
+	// Once the first holds the tenant's lock, a second sync is refused at once.
+	waitFor(t, "the first sync to take the lock", 30*time.Second, func() bool {
+		return count(t, f.p, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()") > 0
+	})
+	started := time.Now()
+	_, err := f.p.Sync(context.Background(), o)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "acme") {
+		t.Fatalf("second sync: err = %v, want ErrLocked naming the tenant", err)
 	}
-	wg.Wait()
-	locked := 0
-	for _, err := range errs {
-		switch {
-		case errors.Is(err, ErrLocked):
-			locked++
-			if !strings.Contains(err.Error(), "acme") {
-				t.Errorf("lock message %q does not name the tenant", err)
-			}
-		case err != nil:
-			t.Fatalf("unexpected error: %v", err)
+	if waited := time.Since(started); waited > 5*time.Second {
+		t.Fatalf("the refused sync took %s: it waited for the lock", waited)
+	}
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("first sync: %v", err)
 		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("first sync did not finish")
 	}
-	if locked != 1 {
-		t.Fatalf("%d of 2 concurrent syncs were refused by the lock, want exactly 1 (errors: %v)", locked, errs)
+	if n := count(t, f.p, "SELECT count(*) FROM spark_events"); n != 10 {
+		t.Fatalf("stored %d events, want 10", n)
 	}
 }
 
