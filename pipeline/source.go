@@ -97,8 +97,26 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		if res.RunID, err = load.BeginRun(ctx, tx, run); err != nil {
 			return fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
-		for _, wb := range workbooks {
-			c, rows, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, wb, pc)
+		// The next workbook's parse starts when the current one's ends, so
+		// it runs while the current one's last chunk is merged.
+		parses := make([]*parse, len(workbooks))
+		start := func(i int) {
+			if i < len(workbooks) && parses[i] == nil {
+				parses[i] = p.startParse(ctx, workbooks[i], pc)
+			}
+		}
+		defer func() {
+			for _, ps := range parses {
+				if ps != nil {
+					ps.close()
+				}
+			}
+		}()
+		for i, wb := range workbooks {
+			start(i)
+			c, rows, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], func() { start(i + 1) })
+			parses[i].close()
+			parses[i] = nil
 			res.Counts = addCounts(res.Counts, c)
 			res.Rows += rows
 			if err != nil {
@@ -138,68 +156,118 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 	return res, err
 }
 
-// loadWorkbook parses one workbook in a goroutine while the loader copies the
-// previous batch into Postgres, so parse and database work overlap.
-func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, path string, pc parseConfig) (load.Counts, int, []transform.Reject, error) {
-	wb, err := transform.OpenFile(path, pc.opts)
-	if err != nil {
-		return load.Counts{}, 0, nil, fmt.Errorf("%w: %w", ErrInput, err)
-	}
-	defer wb.Close()
+// parse is a workbook being parsed in a goroutine into a bounded buffer of
+// event batches: it runs at most batchesAhead batches ahead of its consumer,
+// so a parse started early holds at most one load chunk of events.
+type parse struct {
+	path    string
+	wb      *transform.Workbook // set once opened is closed, nil if openErr
+	openErr error
+	opened  chan struct{}
+	cancel  context.CancelFunc
+	batches chan []transform.Event // closed when the parser ends
+	free    chan []transform.Event
+	parsed  chan struct{} // closed with batches; readErr, stats, rejects are then set
+	rejects []transform.Reject
+	stats   transform.Stats
+	readErr error
+}
 
+// startParse opens the workbook at path and parses it, both in a goroutine.
+// Starting the next workbook's parse while the current one's last chunk is
+// merged and committed keeps the parser's core busy at the boundary; a
+// backfill can do the same with the next window's first workbook. The
+// caller must call close.
+func (p *Pipeline) startParse(ctx context.Context, path string, pc parseConfig) *parse {
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		batches = make(chan []transform.Event, batchesAhead)
+	ps := &parse{
+		path:    path,
+		opened:  make(chan struct{}),
+		cancel:  cancel,
+		batches: make(chan []transform.Event, batchesAhead),
 		// Loaded batches come back for reuse, so a steady load allocates
 		// no batch arrays.
-		free    = make(chan []transform.Event, batchesAhead+2)
-		rejects []transform.Reject
-		stats   transform.Stats
-		readErr error
-	)
-	newBatch := func() []transform.Event {
+		free:   make(chan []transform.Event, batchesAhead+2),
+		parsed: make(chan struct{}),
+	}
+	go ps.run(rctx, p, pc)
+	return ps
+}
+
+func (ps *parse) newBatch() []transform.Event {
+	select {
+	case b := <-ps.free:
+		return b[:0]
+	default:
+		return make([]transform.Event, 0, batchSize)
+	}
+}
+
+func (ps *parse) run(ctx context.Context, p *Pipeline, pc parseConfig) {
+	defer close(ps.parsed)
+	defer close(ps.batches)
+	wb, err := transform.OpenFile(ps.path, pc.opts)
+	if err != nil {
+		ps.openErr = fmt.Errorf("%w: %w", ErrInput, err)
+		close(ps.opened)
+		return
+	}
+	ps.wb = wb
+	close(ps.opened)
+	batch := ps.newBatch()
+	send := func() error {
 		select {
-		case b := <-free:
-			return b[:0]
-		default:
-			return make([]transform.Event, 0, batchSize)
+		case ps.batches <- batch:
+			batch = ps.newBatch()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	go func() {
-		defer close(batches)
-		batch := newBatch()
-		send := func() error {
-			select {
-			case batches <- batch:
-				batch = newBatch()
-				return nil
-			case <-rctx.Done():
-				return rctx.Err()
-			}
+	ps.stats, ps.readErr = ps.wb.Read(ctx, func(e *transform.Event) error {
+		batch = append(batch, *e)
+		if len(batch) == batchSize {
+			return send()
 		}
-		stats, readErr = wb.Read(rctx, func(e *transform.Event) error {
-			batch = append(batch, *e)
-			if len(batch) == batchSize {
-				return send()
-			}
-			return nil
-		}, func(r *transform.Reject) error {
-			rejects = append(rejects, cloneReject(r))
-			p.log.Warn("rejected row", "file", filepath.Base(path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
-			// Only a count can fail a file before its last row: against
-			// an unbounded row total a percentage never trips here.
-			if pc.limit.Exceeded(len(rejects), math.MaxInt32) {
-				return fmt.Errorf("more than --max-rejects %s rows rejected", pc.limit)
-			}
-			return nil
-		})
-		if readErr == nil && len(batch) > 0 {
-			readErr = send()
+		return nil
+	}, func(r *transform.Reject) error {
+		ps.rejects = append(ps.rejects, cloneReject(r))
+		p.log.Warn("rejected row", "file", filepath.Base(ps.path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
+		// Only a count can fail a file before its last row: against
+		// an unbounded row total a percentage never trips here.
+		if pc.limit.Exceeded(len(ps.rejects), math.MaxInt32) {
+			return fmt.Errorf("more than --max-rejects %s rows rejected", pc.limit)
 		}
-	}()
+		return nil
+	})
+	if ps.readErr == nil && len(batch) > 0 {
+		ps.readErr = send()
+	}
+}
+
+// close stops the parser, waits for it and closes the workbook.
+func (ps *parse) close() {
+	ps.cancel()
+	for range ps.batches {
+		// Drain so the parser goroutine ends before the workbook closes.
+	}
+	<-ps.parsed
+	if ps.wb != nil {
+		ps.wb.Close()
+		ps.wb = nil
+	}
+}
+
+// loadWorkbook parses one workbook in a goroutine while the loader copies
+// and merges earlier batches into Postgres, so parse and database work
+// overlap. next, when not nil, is called as soon as the parse has ended,
+// while the last chunk is still being merged.
+func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func()) (load.Counts, int, []transform.Reject, error) {
+	if <-ps.opened; ps.openErr != nil {
+		return load.Counts{}, 0, nil, ps.openErr
+	}
 	events := func(yield func(*transform.Event, error) bool) {
-		for b := range batches {
+		for b := range ps.batches {
 			for i := range b {
 				if !yield(&b[i], nil) {
 					return
@@ -210,30 +278,34 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, pat
 			// clear it so its strings can be collected while it waits.
 			clear(b)
 			select {
-			case free <- b:
+			case ps.free <- b:
 			default:
 			}
 		}
 		// batches is closed only after readErr is set.
-		if readErr != nil {
-			yield(nil, fmt.Errorf("%w: %w", ErrInput, readErr))
+		if ps.readErr != nil {
+			yield(nil, fmt.Errorf("%w: %w", ErrInput, ps.readErr))
+			return
+		}
+		if next != nil {
+			next()
 		}
 	}
 	c, err := load.Upsert(ctx, tx, runID, events)
-	cancel()
-	for range batches {
-		// Drain so the parser goroutine ends before the workbook closes.
+	ps.cancel()
+	for range ps.batches {
 	}
-	c.Rejected = int64(len(rejects))
+	<-ps.parsed
+	c.Rejected = int64(len(ps.rejects))
 	if err != nil {
-		if readErr != nil && !errors.Is(err, ErrInput) {
-			err = fmt.Errorf("%w: %w", ErrInput, readErr)
+		if ps.readErr != nil && !errors.Is(err, ErrInput) {
+			err = fmt.Errorf("%w: %w", ErrInput, ps.readErr)
 		} else if !errors.Is(err, ErrInput) {
 			err = fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
-		return c, stats.Rows, rejects, err
+		return c, ps.stats.Rows, ps.rejects, err
 	}
-	return c, stats.Rows, rejects, nil
+	return c, ps.stats.Rows, ps.rejects, nil
 }
 
 // parseOnly reads workbooks without a database, for --dry-run.
