@@ -45,7 +45,10 @@ const ChunkRows = 16 << 10
 // the merge, each staged event is looked up by key, so an event stored with
 // the same data is left alone: re-loading the same events writes no tuple
 // and takes no row lock. When a key occurs more than once, the last
-// occurrence wins and the key counts once, in whichever chunks it falls.
+// occurrence wins and the key counts once, with one exception: a key already
+// stored unchanged is not written, so when it comes again in a later chunk
+// it is not recognized and counts unchanged once per chunk it is in (and,
+// if its occurrences differ, is rewritten on every load of the same events).
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
