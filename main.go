@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -38,7 +39,15 @@ const (
 	exitInterrupted = 130
 )
 
+// softMemoryLimit keeps the heap, and so the RSS, flat whatever the size of
+// the workbook: the import streams, so garbage is all that would grow. It is
+// soft (the runtime may exceed it rather than fail) and GOMEMLIMIT overrides it.
+const softMemoryLimit = 64 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newApp().RunContext(ctx, os.Args)

@@ -8,11 +8,13 @@ import (
 
 // bar draws pipeline progress on a terminal.
 type bar struct {
-	w   io.Writer
-	cur *progressbar.ProgressBar
+	w      io.Writer
+	cur    *progressbar.ProgressBar
+	ofRows bool // the bar counts rows, not windows
 }
 
 func (b *bar) Start(label string, total int64) {
+	b.ofRows = label == "rows"
 	b.cur = progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionSetDescription(label),
@@ -27,6 +29,12 @@ func (b *bar) Start(label string, total int64) {
 func (b *bar) Add(n int64) {
 	if b.cur != nil {
 		b.cur.Add64(n)
+	}
+}
+
+func (b *bar) Rows(n int64) {
+	if b.ofRows {
+		b.Add(n)
 	}
 }
 

@@ -164,3 +164,28 @@ func TestImportDryRunWritesNothing(t *testing.T) {
 		t.Fatalf("dry run wrote %d rows", n)
 	}
 }
+
+// A database failure in the middle of a file is reported as the database's,
+// with its message, not as the parser's cancel.
+func TestImportDatabaseErrorKeepsItsCause(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	if _, err := p.db.Exec(ctx, `
+		CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'disk quota exceeded (simulated)'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON spark_events FOR EACH ROW EXECUTE FUNCTION refuse();`); err != nil {
+		t.Fatal(err)
+	}
+	path := tempPath(t, "events.xlsx")
+	writeWorkbook(t, path, eventRows(0, 40000, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, nil)
+	if !errors.Is(err, ErrDatabase) || errors.Is(err, ErrInput) || errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v: want a database error only", err)
+	}
+	if !strings.Contains(err.Error(), "disk quota exceeded (simulated)") {
+		t.Fatalf("err = %v: the database's message is lost", err)
+	}
+	if n := count(t, p, "SELECT count(*) FROM etl_runs WHERE status = 'failed' AND error LIKE '%disk quota exceeded (simulated)%'"); n != 1 {
+		t.Fatalf("failed runs carrying the cause = %d, want 1", n)
+	}
+}

@@ -144,6 +144,8 @@ type Progress interface {
 	Start(label string, total int64)
 	// Add advances the bar by n units.
 	Add(n int64)
+	// Rows counts n rows parsed; a bar of rows advances by them.
+	Rows(n int64)
 	// Describe replaces the text beside the bar.
 	Describe(text string)
 	// Finish ends the bar.
@@ -154,6 +156,7 @@ type nopProgress struct{}
 
 func (nopProgress) Start(string, int64) {}
 func (nopProgress) Add(int64)           {}
+func (nopProgress) Rows(int64)          {}
 func (nopProgress) Describe(string)     {}
 func (nopProgress) Finish()             {}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"strings"
@@ -232,7 +233,7 @@ func (ps *parse) run(ctx context.Context, p *Pipeline, pc parseConfig) {
 		return nil
 	}, func(r *transform.Reject) error {
 		ps.rejects = append(ps.rejects, cloneReject(r))
-		p.log.Warn("rejected row", "file", filepath.Base(ps.path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
+		logReject(p.log, ps.path, len(ps.rejects), r)
 		// Only a count can fail a file before its last row: against
 		// an unbounded row total a percentage never trips here.
 		if pc.limit.Exceeded(len(ps.rejects), math.MaxInt32) {
@@ -273,7 +274,7 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 					return
 				}
 			}
-			p.progress.Add(int64(len(b)))
+			p.progress.Rows(int64(len(b)))
 			// The loader is done with b once it asks for the next event:
 			// clear it so its strings can be collected while it waits.
 			clear(b)
@@ -298,9 +299,10 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 	<-ps.parsed
 	c.Rejected = int64(len(ps.rejects))
 	if err != nil {
-		if ps.readErr != nil && !errors.Is(err, ErrInput) {
-			err = fmt.Errorf("%w: %w", ErrInput, ps.readErr)
-		} else if !errors.Is(err, ErrInput) {
+		// A parse error reaches Upsert through the iterator, as ErrInput.
+		// Anything else is the database's: the parser's own error is then
+		// only the cancel that stopped it, and must not hide the cause.
+		if !errors.Is(err, ErrInput) {
 			err = fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
 		return c, ps.stats.Rows, ps.rejects, err
@@ -316,11 +318,13 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		if err != nil {
 			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
 		}
+		rejected := 0
 		stats, err := wb.Read(ctx, func(*transform.Event) error {
-			p.progress.Add(1)
+			p.progress.Rows(1)
 			return nil
 		}, func(r *transform.Reject) error {
-			p.log.Warn("rejected row", "file", filepath.Base(path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
+			rejected++
+			logReject(p.log, path, rejected, r)
 			return nil
 		})
 		wb.Close()
@@ -335,6 +339,20 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		return res, fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s", ErrInput, res.Counts.Rejected, res.Rows, pc.limit)
 	}
 	return res, nil
+}
+
+// loggedRejects is how many rejects of a file are logged one by one: all of
+// them are stored, but a file of bad rows must not flood the log every run.
+const loggedRejects = 20
+
+// logReject logs the nth reject of a file, the first few in full.
+func logReject(log *slog.Logger, path string, n int, r *transform.Reject) {
+	switch {
+	case n <= loggedRejects:
+		log.Warn("rejected row", "file", filepath.Base(path), "sheet", r.Sheet, "row", r.Row, "reason", r.Reason)
+	case n == loggedRejects+1:
+		log.Warn("more rejected rows: not logged one by one; the stored ones are in etl_rejects", "file", filepath.Base(path))
+	}
 }
 
 func cloneReject(r *transform.Reject) transform.Reject {
