@@ -205,15 +205,17 @@ const (
 // sniff tells an XLSX from a ZIP of workbooks by content: an XLSX is a ZIP
 // whose root holds [Content_Types].xml.
 func sniff(p string) (fileKind, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		// Missing or unreadable: say so, not that the content is wrong.
+		return 0, err
+	}
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
 	zr, err := openZip(p)
 	if err != nil {
-		head := make([]byte, 64)
-		if f, ferr := os.Open(p); ferr == nil {
-			n, _ := io.ReadFull(f, head)
-			head = head[:n]
-			f.Close()
-		}
-		return 0, fmt.Errorf("%s is neither an XLSX workbook nor a ZIP archive (starts with %q): %w", filepath.Base(p), head, err)
+		return 0, fmt.Errorf("%s is neither an XLSX workbook nor a ZIP archive (starts with %q): %w", filepath.Base(p), head[:n], err)
 	}
 	defer zr.Close()
 	return kindOf(&zr.Reader), nil

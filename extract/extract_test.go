@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -837,6 +838,12 @@ func TestUnpack(t *testing.T) {
 		{"member not a workbook", zipBytes(t, member{"a.xlsx", []byte("fake")}), 0, nil, "not an XLSX workbook"},
 		{"zip bomb", zipBytes(t, member{"a.xlsx", book}, member{"bomb.xlsx", make([]byte, 1<<20)}), 64 << 10, nil, "exceeds the limit of 65536 bytes"},
 	}
+	t.Run("missing file", func(t *testing.T) {
+		_, err := extract.Unpack(filepath.Join(t.TempDir(), "nope.xlsx"), t.TempDir(), 0)
+		if !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "neither") {
+			t.Fatalf("err = %v, want a not-found error, not a content one", err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := filepath.Join(t.TempDir(), "download.zip")
