@@ -88,7 +88,7 @@ func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseC
 	if opts.DryRun {
 		l, err = p.parseOnly(ctx, workbooks, pc)
 	} else {
-		l, err = p.loadSource(ctx, load.Run{Kind: "import", Tenant: opts.Tenant, Source: path}, workbooks, pc, nil)
+		l, err = p.loadSource(ctx, load.Run{Kind: "import", Tenant: opts.Tenant, Source: path}, workbooks, pc, sourceAhead{}, nil)
 	}
 	r.RunID, r.Counts = l.RunID, l.Counts
 	if err != nil {

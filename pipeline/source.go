@@ -83,9 +83,40 @@ const batchesAhead = load.ChunkRows / batchSize
 // inside the transaction just before commit, to move the watermark with the
 // data it covers. On failure nothing of the source is kept and the run is
 // recorded as failed in a transaction of its own.
-func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []string, pc parseConfig, before func(context.Context, pgx.Tx, loaded) error) (loaded, error) {
+func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []string, pc parseConfig, ahead sourceAhead, before func(context.Context, pgx.Tx, loaded) error) (loaded, error) {
 	var res loaded
 	err := func() error {
+		// The next workbook's parse starts when the current one's ends, so
+		// it runs while the current one's last chunk is merged.
+		parses := make([]*parse, len(workbooks))
+		if len(parses) > 0 {
+			parses[0] = ahead.first
+		} else if ahead.first != nil {
+			ahead.first.close()
+		}
+		defer func() {
+			for _, ps := range parses {
+				if ps != nil {
+					ps.close()
+				}
+			}
+		}()
+		start := func(i int) {
+			if i < len(workbooks) && parses[i] == nil {
+				parses[i] = p.startParse(ctx, workbooks[i], pc)
+			}
+		}
+		parsed := func(i int) func() {
+			return func() {
+				start(i + 1)
+				if i == len(workbooks)-1 && ahead.lastParsed != nil {
+					ahead.lastParsed()
+				}
+			}
+		}
+		if len(workbooks) == 0 && ahead.lastParsed != nil {
+			ahead.lastParsed()
+		}
 		tx, err := p.db.Begin(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: begin: %w", ErrDatabase, err)
@@ -98,24 +129,9 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		if res.RunID, err = load.BeginRun(ctx, tx, run); err != nil {
 			return fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
-		// The next workbook's parse starts when the current one's ends, so
-		// it runs while the current one's last chunk is merged.
-		parses := make([]*parse, len(workbooks))
-		start := func(i int) {
-			if i < len(workbooks) && parses[i] == nil {
-				parses[i] = p.startParse(ctx, workbooks[i], pc)
-			}
-		}
-		defer func() {
-			for _, ps := range parses {
-				if ps != nil {
-					ps.close()
-				}
-			}
-		}()
 		for i, wb := range workbooks {
 			start(i)
-			c, rows, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], func() { start(i + 1) })
+			c, rows, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i))
 			parses[i].close()
 			parses[i] = nil
 			res.Counts = addCounts(res.Counts, c)
@@ -155,6 +171,15 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		}
 	}
 	return res, err
+}
+
+// sourceAhead lets a caller overlap sources: the parse of the source's first
+// workbook may already be running, and lastParsed is called once its last
+// workbook is parsed, while that one's last chunk is still merging: the time
+// to start the next source's parse. Both may be zero.
+type sourceAhead struct {
+	first      *parse
+	lastParsed func()
 }
 
 // parse is a workbook being parsed in a goroutine into a bounded buffer of

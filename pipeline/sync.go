@@ -232,14 +232,53 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		}
 	}()
 
+	// While a window's last chunk merges and commits, the parser's core
+	// would idle: if the next window is already downloaded, its first
+	// workbook starts parsing then. One window ahead at most: PostgreSQL
+	// needs the other core.
+	var (
+		next      *fetched
+		nextParse *parse
+	)
+	defer func() {
+		if nextParse != nil {
+			nextParse.close()
+		}
+		if next != nil {
+			os.RemoveAll(next.dir)
+		}
+	}()
 	for i, w := range windows {
 		var f fetched
-		select {
-		case f = <-results[i]:
-		case <-ctx.Done():
-			return sum, ctx.Err()
+		if next != nil {
+			f, next = *next, nil
+		} else {
+			select {
+			case f = <-results[i]:
+			case <-ctx.Done():
+				return sum, ctx.Err()
+			}
 		}
-		err := p.commitWindow(ctx, kind, client, opts, pc, w, f, &sum)
+		ahead := sourceAhead{first: nextParse}
+		nextParse = nil
+		if f.err != nil && ahead.first != nil {
+			ahead.first.close()
+			ahead.first = nil
+		}
+		if !opts.DryRun && i+1 < len(windows) {
+			ahead.lastParsed = func() {
+				select {
+				case nf := <-results[i+1]:
+					next = &nf
+					if nf.err == nil && len(nf.workbooks) > 0 {
+						p.log.Debug("parsing the next window ahead", "window", windows[i+1].String())
+						nextParse = p.startParse(ctx, nf.workbooks[0], pc)
+					}
+				default:
+				}
+			}
+		}
+		err := p.commitWindow(ctx, kind, client, opts, pc, w, f, ahead, &sum)
 		os.RemoveAll(f.dir)
 		<-sem
 		if err != nil {
@@ -295,7 +334,7 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 // to its end in the same transaction. A window whose export came back full
 // (exactly the page size) may have been cut short: it is split in two and
 // each half fetched again.
-func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, f fetched, sum *Summary) error {
+func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, f fetched, ahead sourceAhead, sum *Summary) error {
 	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End}
 	if f.err != nil {
 		if !opts.DryRun {
@@ -329,7 +368,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 			err = checkCap(l.Rows)
 		}
 	} else {
-		l, err = p.loadSource(ctx, run, f.workbooks, pc, func(ctx context.Context, tx pgx.Tx, sofar loaded) error {
+		l, err = p.loadSource(ctx, run, f.workbooks, pc, ahead, func(ctx context.Context, tx pgx.Tx, sofar loaded) error {
 			if err := checkCap(sofar.Rows); err != nil {
 				return err
 			}
@@ -368,7 +407,7 @@ func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Clien
 	p.log.Info("export hit the page size: splitting the window", "tenant", opts.Tenant, "window", w.String(), "page_size", opts.PageSize)
 	for _, half := range []Window{{w.Start, mid}, {mid, w.End}} {
 		f := p.fetch(ctx, client, opts, half)
-		err := p.commitWindow(ctx, kind, client, opts, pc, half, f, sum)
+		err := p.commitWindow(ctx, kind, client, opts, pc, half, f, sourceAhead{}, sum)
 		os.RemoveAll(f.dir)
 		if err != nil {
 			return err

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -218,12 +220,13 @@ func TestSyncSplitsAWindowThatHitsThePageSize(t *testing.T) {
 }
 
 func TestSyncOfALockedTenantExitsAtOnce(t *testing.T) {
-	f := newSyncFixture(t, sparktest.Options{PendingPolls: 25})
+	f := newSyncFixture(t, sparktest.Options{})
 	f.spark.AddEvents(sparkEvents(0, 10, f.now.Add(-2*24*time.Hour), time.Hour)...)
 	o := f.options()
 	o.Since = f.now.Add(-2 * 24 * time.Hour)
-	o.Spark.PollInterval = 20 * time.Millisecond
-	o.Spark.MaxPollInterval = 20 * time.Millisecond
+	o.Spark.JobTimeout = time.Minute
+	// The first sync's jobs hang until the second has been refused.
+	f.spark.SetFaults(sparktest.Faults{StuckJobs: true})
 
 	first := make(chan error, 1)
 	go func() { _, err := f.p.Sync(context.Background(), o); first <- err }()
@@ -239,6 +242,7 @@ func TestSyncOfALockedTenantExitsAtOnce(t *testing.T) {
 	if waited := time.Since(started); waited > 5*time.Second {
 		t.Fatalf("the refused sync took %s: it waited for the lock", waited)
 	}
+	f.spark.SetFaults(sparktest.Faults{})
 	select {
 	case err := <-first:
 		if err != nil {
@@ -340,5 +344,25 @@ func TestSyncFailsAWindowWhoseEveryRowIsRejected(t *testing.T) {
 	o.Parse.MaxRejects = "100%"
 	if _, err := f.p.Sync(context.Background(), o); err != nil {
 		t.Fatalf("with --max-rejects 100%%: %v", err)
+	}
+}
+
+// A backfill parses the next window's workbook while the current window's
+// last chunk merges, and loads the same events as one that does not.
+func TestBackfillParsesTheNextWindowAhead(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{})
+	var logs bytes.Buffer
+	f.p.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	from := f.now.Add(-6 * 24 * time.Hour)
+	evs := sparkEvents(0, 600, from.Add(time.Minute), 14*time.Minute)
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	o.Parallel = 3
+	if _, err := f.p.Backfill(context.Background(), o, from, f.now); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+	if n := strings.Count(logs.String(), "parsing the next window ahead"); n == 0 {
+		t.Fatalf("no window was parsed ahead; log:\n%s", logs.String())
 	}
 }
