@@ -34,7 +34,7 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if err := createSchema(ctx, pool, schema); err != nil {
 		return err
 	}
-	return withProvider(ctx, pool, schema, false, func(p *goose.Provider) error {
+	return withProvider(ctx, pool, schema, false, true, func(p *goose.Provider) error {
 		if _, err := p.Up(ctx); err != nil {
 			return fmt.Errorf("migrate schema %s up: %w", schema, err)
 		}
@@ -44,7 +44,7 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 
 // MigrateDown rolls back the most recently applied migration.
 func MigrateDown(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	return withProvider(ctx, pool, schema, false, func(p *goose.Provider) error {
+	return withProvider(ctx, pool, schema, false, true, func(p *goose.Provider) error {
 		if _, err := p.Down(ctx); err != nil {
 			return fmt.Errorf("migrate schema %s down: %w", schema, err)
 		}
@@ -61,7 +61,7 @@ func Migrations(ctx context.Context, pool *pgxpool.Pool, schema string) ([]Migra
 		return nil, err
 	}
 	var out []MigrationStatus
-	err = withProvider(ctx, pool, schema, !exists, func(p *goose.Provider) error {
+	err = withProvider(ctx, pool, schema, !exists, false, func(p *goose.Provider) error {
 		if !exists {
 			for _, s := range p.ListSources() {
 				out = append(out, MigrationStatus{Version: s.Version, Source: s.Path})
@@ -93,7 +93,7 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool, schema string) (int6
 		return 0, err
 	}
 	var v int64
-	err = withProvider(ctx, pool, schema, false, func(p *goose.Provider) error {
+	err = withProvider(ctx, pool, schema, false, false, func(p *goose.Provider) error {
 		var err error
 		v, err = p.GetDBVersion(ctx)
 		if err != nil {
@@ -153,8 +153,11 @@ func checkSearchPath(ctx context.Context, q Querier, schema string) error {
 
 // withProvider runs f with a goose provider over pool whose version table
 // lives in schema. Unless f only reads the migration files (files), it first
-// checks that the pool's search_path leads to schema.
-func withProvider(ctx context.Context, pool *pgxpool.Pool, schema string, files bool, f func(*goose.Provider) error) error {
+// checks that the pool's search_path leads to schema. Only a provider that
+// changes the schema (exclusive) takes goose's session lock: reads must not
+// queue behind it, as goose retries a taken lock only every few seconds and
+// every sync reads the version.
+func withProvider(ctx context.Context, pool *pgxpool.Pool, schema string, files, exclusive bool, f func(*goose.Provider) error) error {
 	if schema == "" {
 		return errors.New("migrate: empty schema name")
 	}
@@ -164,18 +167,21 @@ func withProvider(ctx context.Context, pool *pgxpool.Pool, schema string, files 
 		}
 	}
 
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockKey("goose/" + schema)))
-	if err != nil {
-		return fmt.Errorf("migrate schema %s: %w", schema, err)
+	opts := []goose.ProviderOption{
+		goose.WithStore(versionStore{table: pgx.Identifier{schema, goose.DefaultTablename}}),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+	}
+	if exclusive {
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockKey("goose/" + schema)))
+		if err != nil {
+			return fmt.Errorf("migrate schema %s: %w", schema, err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectCustom, db, migrations.FS,
-		goose.WithStore(versionStore{table: pgx.Identifier{schema, goose.DefaultTablename}}),
-		goose.WithSessionLocker(locker),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithLogger(goose.NopLogger()),
-	)
+	p, err := goose.NewProvider(goose.DialectCustom, db, migrations.FS, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate schema %s: %w", schema, err)
 	}

@@ -128,13 +128,14 @@ func TestSyncKilledAtAnyMomentThenRerunIsExact(t *testing.T) {
 		"CHILD_SINCE=" + since.Format(time.RFC3339), "CHILD_NOW=" + f.now.Format(time.RFC3339)}
 
 	// Kill at different moments: early, mid-way, after some windows committed.
-	for i, delay := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
+	for i, delay := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond, 0} {
+		committed := count(t, f.p, "SELECT count(*) FROM etl_runs WHERE status = 'succeeded'")
 		cmd := startChild(t, env...)
 		time.Sleep(delay)
 		if i == 2 {
-			// The last kill comes after at least one window has committed.
+			// The last kill comes right after this child commits a window.
 			waitFor(t, "a window to commit", 30*time.Second, func() bool {
-				return count(t, f.p, "SELECT count(*) FROM etl_watermarks") > 0
+				return count(t, f.p, "SELECT count(*) FROM etl_runs WHERE status = 'succeeded'") > committed
 			})
 		}
 		if !kill(t, cmd) {

@@ -231,8 +231,9 @@ func TestSyncOfALockedTenantExitsAtOnce(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { _, err := f.p.Sync(context.Background(), o); first <- err }()
 	// Once the first holds the tenant's lock, a second sync is refused at once.
-	waitFor(t, "the first sync to take the lock", 30*time.Second, func() bool {
-		return count(t, f.p, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()") > 0
+	// Jobs are submitted only once the tenant's lock is held.
+	waitFor(t, "the first sync to take the lock and submit", 30*time.Second, func() bool {
+		return f.spark.Stats().Jobs > 0
 	})
 	started := time.Now()
 	_, err := f.p.Sync(context.Background(), o)
