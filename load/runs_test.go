@@ -222,7 +222,7 @@ func TestLockTenant(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	again()
-	if n := count(t, pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"); n != 0 {
+	if n := count(t, pool, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()"); n != 0 {
 		t.Errorf("%d advisory locks left after unlocking", n)
 	}
 }
