@@ -103,6 +103,7 @@ var (
 	parseFlags = []cli.Flag{
 		&cli.StringSliceFlag{Name: "column", Usage: "map a field to a workbook header, FIELD=HEADER (repeatable); fields: event_id, event_time, event_type, user_name, folder_id, folder_name, service_name, service_version, description, ip_address"},
 		&cli.StringFlag{Name: "source-timezone", Value: "UTC", EnvVars: []string{"SPARKEVENTS_SOURCE_TIMEZONE"}, Usage: "IANA time zone of workbook times written without a zone"},
+		&cli.BoolFlag{Name: "day-first", EnvVars: []string{"SPARKEVENTS_DAY_FIRST"}, Usage: "read slash dates such as 03/04/2026 as day/month (default month/day, as Excel US writes them)"},
 		&cli.StringFlag{Name: "max-rejects", EnvVars: []string{"SPARKEVENTS_MAX_REJECTS"}, Usage: "fail a file (or window) whole when more rows than this are bad: a count (100) or a percentage (1%); empty is no limit"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "read and parse, but write nothing to the database"},
 	}
@@ -299,6 +300,7 @@ func parseOptions(c *cli.Context) pipeline.ParseOptions {
 	return pipeline.ParseOptions{
 		Columns:        c.StringSlice("column"),
 		SourceTimezone: c.String("source-timezone"),
+		DayFirst:       c.Bool("day-first"),
 		MaxRejects:     c.String("max-rejects"),
 	}
 }

@@ -189,3 +189,29 @@ func TestImportDatabaseErrorKeepsItsCause(t *testing.T) {
 		t.Fatalf("failed runs carrying the cause = %d, want 1", n)
 	}
 }
+
+func TestImportDayFirst(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	path := tempPath(t, "eu.xlsx")
+	writeWorkbook(t, path, [][]any{{"e1", "03/04/2026 10:00", "SparkLogin", "ana@example.com", "", "", ""}})
+	for _, tt := range []struct {
+		tenant   string
+		dayFirst bool
+		want     time.Time
+	}{
+		{"us", false, time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)},
+		{"eu", true, time.Date(2026, 4, 3, 10, 0, 0, 0, time.UTC)},
+	} {
+		if err := p.Import(ctx, ImportOptions{Tenant: tt.tenant, Parse: ParseOptions{DayFirst: tt.dayFirst}}, []string{path}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var got time.Time
+		if err := p.db.QueryRow(ctx, "SELECT event_time FROM spark_events WHERE tenant = $1", tt.tenant).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(tt.want) {
+			t.Errorf("day first %v: event_time %s, want %s", tt.dayFirst, got.UTC(), tt.want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 type ParseOptions struct {
 	Columns        []string // overrides, each "field=Header"
 	SourceTimezone string   // IANA zone of times written without one; "" is UTC
+	DayFirst       bool     // read slash dates such as 03/04/2026 as day/month
 	MaxRejects     string   // a count ("100") or a percentage ("1%"); "" is no limit
 	MaxUnzipped    int64    // bound on a workbook's unzipped size; 0 is transform's default
 }
@@ -30,7 +31,7 @@ type parseConfig struct {
 }
 
 func (o ParseOptions) compile(tenant string) (parseConfig, error) {
-	pc := parseConfig{opts: transform.Options{Tenant: tenant, MaxUnzipSize: o.MaxUnzipped}}
+	pc := parseConfig{opts: transform.Options{Tenant: tenant, MaxUnzipSize: o.MaxUnzipped, DayFirst: o.DayFirst}}
 	if len(o.Columns) > 0 {
 		pc.opts.Columns = make(map[string]string, len(o.Columns))
 		for _, c := range o.Columns {
