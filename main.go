@@ -42,7 +42,7 @@ const (
 // softMemoryLimit keeps the heap, and so the RSS, flat whatever the size of
 // the workbook: the import streams, so garbage is all that would grow. In
 // bench/run.sh a 1M-row import then peaked at 47-48 MiB RSS, 4-9% above a
-// 100k one (without the limit: 49-51 MiB, 13-21% above). It is soft (the
+// 100k one (without the limit: up to 50 MiB, 7-21% above). It is soft (the
 // runtime may exceed it rather than fail) and GOMEMLIMIT overrides it.
 const softMemoryLimit = 40 << 20
 
