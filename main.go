@@ -239,32 +239,42 @@ func (s *session) progress() pipeline.Progress {
 	return s.bar
 }
 
-func openMaybeOffline(c *cli.Context, offline bool) (*session, error) {
-	if !offline {
-		return open(c, true)
-	}
-	logger, err := newLogger(c, false)
-	if err != nil {
-		return nil, err
-	}
-	s := &session{log: logger, bar: newBar(c)}
-	s.p = pipeline.Offline(pipeline.Config{Logger: logger, Progress: s.progress()})
-	return s, nil
-}
-
-func open(c *cli.Context, migrate bool) (*session, error) {
+// newSession sets up logging and the progress bar. Under a progress bar,
+// info lines would tear it: only warnings show unless the user asked for a
+// level.
+func newSession(c *cli.Context) (*session, error) {
 	s := &session{bar: newBar(c)}
-	// Under a progress bar, info lines would tear it: only warnings show
-	// unless the user asked for a level.
 	logger, err := newLogger(c, s.bar != nil && !c.IsSet("log-level"))
 	if err != nil {
 		return nil, err
 	}
 	s.log = logger
+	return s, nil
+}
+
+// openMaybeOffline opens a migrated pipeline, or when offline one without a
+// database.
+func openMaybeOffline(c *cli.Context, offline bool) (*session, error) {
+	if !offline {
+		return open(c, true)
+	}
+	s, err := newSession(c)
+	if err != nil {
+		return nil, err
+	}
+	s.p = pipeline.Offline(pipeline.Config{Logger: s.log, Progress: s.progress()})
+	return s, nil
+}
+
+func open(c *cli.Context, migrate bool) (*session, error) {
+	s, err := newSession(c)
+	if err != nil {
+		return nil, err
+	}
 	s.p, err = pipeline.Open(c.Context, pipeline.Config{
 		DatabaseURL: c.String("database-url"),
 		Schema:      c.String("schema"),
-		Logger:      logger,
+		Logger:      s.log,
 		Progress:    s.progress(),
 	})
 	if err != nil {

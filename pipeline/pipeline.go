@@ -48,25 +48,21 @@ type Pipeline struct {
 
 // Open connects to PostgreSQL. It does not migrate: writers call Migrate.
 func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
-	if cfg.Schema == "" {
-		cfg.Schema = "sparkevents"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = nopProgress{}
-	}
-	db, err := load.Connect(ctx, cfg.DatabaseURL, cfg.Schema)
+	p := Offline(cfg)
+	db, err := load.Connect(ctx, cfg.DatabaseURL, p.schema)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDatabase, err)
 	}
-	return &Pipeline{db: db, schema: cfg.Schema, log: cfg.Logger, progress: cfg.Progress}, nil
+	p.db = db
+	return p, nil
 }
 
 // Offline returns a pipeline without a database, for dry-run imports,
 // which only parse. Anything else it is asked to do fails.
 func Offline(cfg Config) *Pipeline {
+	if cfg.Schema == "" {
+		cfg.Schema = "sparkevents"
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
