@@ -49,19 +49,28 @@ func seq(events []transform.Event) iter.Seq2[*transform.Event, error] {
 	}
 }
 
-// loadRun loads events as one committed import run of tenant "acme".
-func loadRun(t testing.TB, pool *pgxpool.Pool, events []transform.Event) (int64, Counts) {
+// beginRun opens a transaction, rolled back when the test ends unless
+// committed, and begins run r in it.
+func beginRun(t testing.TB, pool *pgxpool.Pool, r Run) (pgx.Tx, int64) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
-	id, err := BeginRun(ctx, tx, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	id, err := BeginRun(ctx, tx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tx, id
+}
+
+// loadRun loads events as one committed import run of tenant "acme".
+func loadRun(t testing.TB, pool *pgxpool.Pool, events []transform.Event) (int64, Counts) {
+	t.Helper()
+	ctx := context.Background()
+	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
 	c, err := Upsert(ctx, tx, id, seq(events))
 	if err != nil {
 		t.Fatal(err)

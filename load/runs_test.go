@@ -40,15 +40,7 @@ func TestRunLifecycle(t *testing.T) {
 	end := start.Add(24 * time.Hour)
 	r := Run{Kind: "sync", Tenant: "acme", Source: "job 42", WindowStart: start, WindowEnd: end}
 
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	id, err := BeginRun(ctx, tx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx, id := beginRun(t, pool, r)
 	rejects := []transform.Reject{
 		{Sheet: "Events", Row: 7, Raw: json.RawMessage(`{"Timestamp": "yesterday"}`), Reason: `Timestamp: cannot parse "yesterday"`},
 		{Sheet: "Events", Row: 9, Reason: "Event Type: empty"},
@@ -232,15 +224,7 @@ func TestRunsAndStatus(t *testing.T) {
 	pool := migrated(t)
 
 	// acme: an import with events and rejects, then a failed sync.
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	imp, err := BeginRun(ctx, tx, Run{Kind: "import", Tenant: "acme", Source: "a.xlsx"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx, imp := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "a.xlsx"})
 	evs := makeEvents(5)
 	c, err := Upsert(ctx, tx, imp, seq(evs))
 	if err != nil {

@@ -344,15 +344,7 @@ func TestUpsertIteratorErrorStoresNothing(t *testing.T) {
 func TestUpsertTwiceInOneTransaction(t *testing.T) {
 	ctx := context.Background()
 	pool := migrated(t)
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	id, err := BeginRun(ctx, tx, Run{Kind: "import", Tenant: "acme", Source: "x.xlsx"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "x.xlsx"})
 	evs := makeEvents(4)
 	for i, want := range []Counts{{Read: 2, Inserted: 2}, {Read: 4, Inserted: 2, Unchanged: 2}, {}} {
 		batch := evs[:2*(i+1)%6]
