@@ -993,7 +993,7 @@ func TestClientCredentialsRefreshOnlyOnce(t *testing.T) {
 		if r.URL.Path == "/token" {
 			r.ParseForm()
 			if r.PostForm.Get("client_id") != "cid" || r.PostForm.Get("client_secret") != "shh" || r.PostForm.Get("grant_type") != "client_credentials" {
-				http.Error(w, `{"error":"invalid_client"}`, 401)
+				http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 				return
 			}
 			n := tokens.Add(1)
@@ -1002,7 +1002,7 @@ func TestClientCredentialsRefreshOnlyOnce(t *testing.T) {
 			return
 		}
 		apiHits.Add(1)
-		http.Error(w, "unauthorized", 401) // the API refuses every token
+		http.Error(w, "unauthorized", http.StatusUnauthorized) // the API refuses every token
 	}))
 	defer ts.Close()
 	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", ClientID: "cid", ClientSecret: "shh", TokenURL: ts.URL + "/token"})
