@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -52,13 +53,36 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile := startCPUProfile(os.Getenv("SPARKEVENTS_CPUPROFILE"))
 	err := newApp().RunContext(ctx, os.Args)
+	stopProfile()
 	code := exitCode(ctx, err)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sparkevents: %v\n", err)
 	}
 	stop()
 	os.Exit(code)
+}
+
+// startCPUProfile writes a CPU profile of the whole run to path, for
+// bench/README.md's profiles of a real import; an empty path does nothing.
+// A profile that cannot be written is reported, not fatal.
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sparkevents: cpu profile: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 func exitCode(ctx context.Context, err error) int {
