@@ -50,6 +50,10 @@ const ChunkRows = 16 << 10
 // it is not recognized and counts unchanged once per chunk it is in (and,
 // if its occurrences differ, is rewritten on every load of the same events).
 //
+// When spark_events is empty, Upsert loads it in bulk: it drops the
+// secondary indexes and builds them again at the end (see bulk.go), which
+// holds an ACCESS EXCLUSIVE lock on the table until tx ends.
+//
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
 	return upsert(ctx, tx, runID, events, ChunkRows)
@@ -57,6 +61,10 @@ func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 
 // upsert is Upsert with chunks of chunkRows events.
 func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error], chunkRows int) (Counts, error) {
+	deferred, err := deferIndexes(ctx, tx)
+	if err != nil {
+		return Counts{}, fmt.Errorf("upsert events: %w", err)
+	}
 	staging := pgx.Identifier{"pg_temp", stagingTable}
 	// ON COMMIT DROP cleans up after a failed load too; the DROP below lets
 	// a second Upsert in the same transaction create it afresh.
@@ -107,7 +115,13 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 		c.Updated += updated
 		c.Unchanged += distinct - again - inserted - updated
 	}
-	return c, dropStaging(ctx, tx, staging)
+	if err := dropStaging(ctx, tx, staging); err != nil {
+		return Counts{}, err
+	}
+	if err := rebuildIndexes(ctx, tx, deferred); err != nil {
+		return Counts{}, fmt.Errorf("upsert events: %w", err)
+	}
+	return c, nil
 }
 
 func dropStaging(ctx context.Context, tx pgx.Tx, staging pgx.Identifier) error {

@@ -54,7 +54,9 @@ func runChild() int {
 func startChild(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), env...)
+	// A killed child cannot remove excelize's temporary files; keep them
+	// in the test's directory, which the test removes.
+	cmd.Env = append(os.Environ(), append(env, "TMPDIR="+t.TempDir())...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -94,6 +96,10 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	path := tempPath(t, "big.xlsx")
 	const n = 100000
 	writeWorkbook(t, path, eventRows(0, n, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	// The table is empty, so the import drops its secondary indexes to
+	// rebuild them at the end (load/bulk.go); the kill must not lose them.
+	const indexes = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'spark_events'"
+	nIndexes := count(t, p, indexes)
 
 	cmd := startChild(t, childEnv+"=import", "CHILD_DATABASE_URL="+url, "CHILD_FILE="+path)
 	// Kill it while the rows are being copied in.
@@ -109,6 +115,9 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	})
 	if got := count(t, p, "SELECT (SELECT count(*) FROM spark_events) + (SELECT count(*) FROM etl_runs) + (SELECT count(*) FROM etl_rejects)"); got != 0 {
 		t.Fatalf("a killed import left %d rows behind", got)
+	}
+	if got := count(t, p, indexes); got != nIndexes {
+		t.Fatalf("spark_events has %d indexes after the kill, had %d", got, nIndexes)
 	}
 	var res FileResult
 	if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, func(r FileResult) { res = r }); err != nil {

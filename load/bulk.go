@@ -1,0 +1,141 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// A first load into an empty spark_events is a bulk load: maintaining its
+// secondary indexes row by row costs the server about four times what
+// building them afresh from the loaded rows does (bench/README.md has the
+// figures), and on two cores that maintenance, not the parse, bounds the
+// import. So when the table is empty, Upsert drops those indexes in its
+// transaction and creates them again, with the same definitions and
+// comments, before it returns. The drop needs an ACCESS EXCLUSIVE lock,
+// which blocks readers until the transaction ends; an empty table has
+// nothing to read, and Upsert waits at most bulkLockTimeout for the lock
+// before it loads the ordinary way instead. A failed load rolls the drop
+// back with everything else.
+
+// bulkLockTimeout bounds the wait for the lock a bulk load needs. It is
+// longer than PostgreSQL's default deadlock_timeout (1 s), so of two loads
+// racing for an empty table one gets the deadlock error, falls back, and
+// lets the other through.
+const bulkLockTimeout = "2s"
+
+// deferrableIndexesSQL lists the indexes of table $1 that a bulk load may
+// drop and rebuild: every valid one that enforces nothing (no primary key,
+// unique or exclusion constraint, which the load needs) and lives in the
+// default tablespace (which pg_get_indexdef does not name). For each it
+// returns the name, the CREATE INDEX statement, and a COMMENT ON INDEX
+// statement restoring its comment (empty without one), quoted by the server.
+const deferrableIndexesSQL = `
+SELECT i.indexrelid::regclass::text,
+	pg_get_indexdef(i.indexrelid),
+	CASE WHEN d.description IS NULL THEN ''
+		ELSE format('COMMENT ON INDEX %s IS %L', i.indexrelid::regclass, d.description) END
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+LEFT JOIN pg_description d ON d.objoid = i.indexrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+WHERE i.indrelid = $1::text::regclass
+	AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+	AND i.indisvalid AND c.reltablespace = 0
+ORDER BY c.relname`
+
+// deferredIndex is an index a bulk load dropped and must create again.
+type deferredIndex struct {
+	name, create, comment string
+}
+
+// deferIndexes drops the deferrable indexes of the events table when it is
+// empty and the lock is granted within bulkLockTimeout, and returns them;
+// otherwise it changes nothing and returns none. Only a database error
+// other than a lock timeout or deadlock is returned.
+func deferIndexes(ctx context.Context, tx pgx.Tx) ([]deferredIndex, error) {
+	// A savepoint, so that giving up releases every lock taken here,
+	// including the emptiness check's: two loads that both saw an empty
+	// table would otherwise wait on each other's locks until both time out.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bulk load: savepoint: %w", err)
+	}
+	defer sp.Rollback(ctx) // after Commit, a no-op
+
+	table := pgx.Identifier{eventsTable}.Sanitize()
+	empty, err := isEmpty(ctx, sp, table)
+	if err != nil || !empty {
+		return nil, err
+	}
+	var timeout string
+	if err := sp.QueryRow(ctx, "SELECT current_setting('lock_timeout')").Scan(&timeout); err != nil {
+		return nil, fmt.Errorf("bulk load: read lock_timeout: %w", err)
+	}
+	if _, err := sp.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", bulkLockTimeout); err != nil {
+		return nil, fmt.Errorf("bulk load: set lock_timeout: %w", err)
+	}
+	if _, err := sp.Exec(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01") {
+			return nil, nil // in use: load the ordinary way
+		}
+		return nil, fmt.Errorf("bulk load: lock %s: %w", table, err)
+	}
+	if _, err := sp.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", timeout); err != nil {
+		return nil, fmt.Errorf("bulk load: restore lock_timeout: %w", err)
+	}
+	// Rows committed while the lock was awaited count too.
+	if empty, err = isEmpty(ctx, sp, table); err != nil || !empty {
+		return nil, err
+	}
+
+	rows, err := sp.Query(ctx, deferrableIndexesSQL, table)
+	if err != nil {
+		return nil, fmt.Errorf("bulk load: list indexes: %w", err)
+	}
+	indexes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deferredIndex, error) {
+		var d deferredIndex
+		err := r.Scan(&d.name, &d.create, &d.comment)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bulk load: list indexes: %w", err)
+	}
+	for _, d := range indexes {
+		// d.name is regclass output, quoted by the server where needed.
+		if _, err := sp.Exec(ctx, "DROP INDEX "+d.name); err != nil {
+			return nil, fmt.Errorf("bulk load: drop index %s: %w", d.name, err)
+		}
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("bulk load: release savepoint: %w", err)
+	}
+	return indexes, nil
+}
+
+func isEmpty(ctx context.Context, tx pgx.Tx, table string) (bool, error) {
+	var empty bool
+	if err := tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT FROM "+table+")").Scan(&empty); err != nil {
+		return false, fmt.Errorf("bulk load: is %s empty: %w", table, err)
+	}
+	return empty, nil
+}
+
+// rebuildIndexes creates the indexes deferIndexes dropped, as they were.
+func rebuildIndexes(ctx context.Context, tx pgx.Tx, indexes []deferredIndex) error {
+	for _, d := range indexes {
+		if _, err := tx.Exec(ctx, d.create); err != nil {
+			return fmt.Errorf("bulk load: create index %s again: %w", d.name, err)
+		}
+		if d.comment == "" {
+			continue
+		}
+		if _, err := tx.Exec(ctx, d.comment); err != nil {
+			return fmt.Errorf("bulk load: comment on index %s: %w", d.name, err)
+		}
+	}
+	return nil
+}
