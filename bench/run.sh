@@ -6,7 +6,9 @@
 # For each row count and each workbook variant (BENCH_VARIANTS, default
 # "shared-number inline-text": shared-strings cells with Excel date numbers,
 # inline-string cells with ISO 8601 text times) it generates a workbook with
-# bench/gen and measures, one after the other:
+# bench/gen and measures, one after the other (floor, import and reimport
+# BENCH_REPEAT times, default 1, in turn, since a shared machine's speed
+# drifts from minute to minute):
 #
 #   floor      excelize Rows() iteration that only counts cells (bench/floor)
 #   read       transform.Read with callbacks that do nothing (bench/floor -read)
@@ -15,7 +17,8 @@
 #   reimport   the same import again: every row present, nothing changes
 #
 # and prints seconds, rows/s, CPU use, peak RSS (from /usr/bin/time) and each
-# step's time over the floor's. It exits non-zero only when a step fails or
+# step's time over the floor's of the same round, then with several rounds
+# the median of each step and its ratio to the median floor. It exits non-zero only when a step fails or
 # an import's counts are wrong, never on a slow result. Without DATABASE_URL
 # it starts a throwaway PostgreSQL (as .ci/run does); with it, it uses the
 # schema sparkevents_bench there, dropping it first.
@@ -25,6 +28,7 @@ cd "$(dirname "$0")/.."
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100000 1000000)
 variants=(${BENCH_VARIANTS:-shared-number inline-text})
+repeat=${BENCH_REPEAT:-1}
 schema=sparkevents_bench
 
 if [ ! -x /usr/bin/time ]; then
@@ -98,48 +102,67 @@ check_import() {
 
 for rows in "${sizes[@]}"; do
   for variant in "${variants[@]}"; do
-    label="$rows $variant"
     book=$work/events-$rows-$variant.xlsx
     csv=$work/events-$rows.csv
     echo "bench: $rows rows, $variant"
     "$work/gen" -rows "$rows" -strings "${variant%-*}" -times "${variant#*-}" -o "$book" -csv "$csv"
     echo "  workbook  $(($(stat -c %s "$book") >> 20)) MiB"
 
-    measure floor "$rows" "$work/floor" "$book"
-    measure read "$rows" "$work/floor" -read "$book"
+    for rep in $(seq "$repeat"); do
+      label="$rows $variant $rep"
+      ((repeat == 1)) || echo "  round $rep of $repeat"
+      measure floor "$rows" "$work/floor" "$book"
+      if ((rep == 1)); then
+        measure read "$rows" "$work/floor" -read "$book"
 
-    psql_q -c "DROP TABLE IF EXISTS bench_copy" -c "CREATE TABLE bench_copy (
-      tenant text, event_id text, event_time timestamptz NOT NULL, event_type text NOT NULL,
-      user_name text, folder_id text, folder_name text, service_name text, service_version text,
-      description text, ip_address text, attributes jsonb NOT NULL, first_run_id bigint NOT NULL,
-      last_run_id bigint NOT NULL, PRIMARY KEY (tenant, event_id))"
-    measure copy "$rows" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "\\copy bench_copy FROM '$csv' WITH (FORMAT csv)"
-    psql_q -c "DROP TABLE bench_copy"
-    rm -f "$csv"
+        psql_q -c "DROP TABLE IF EXISTS bench_copy" -c "CREATE TABLE bench_copy (
+          tenant text, event_id text, event_time timestamptz NOT NULL, event_type text NOT NULL,
+          user_name text, folder_id text, folder_name text, service_name text, service_version text,
+          description text, ip_address text, attributes jsonb NOT NULL, first_run_id bigint NOT NULL,
+          last_run_id bigint NOT NULL, PRIMARY KEY (tenant, event_id))"
+        measure copy "$rows" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "\\copy bench_copy FROM '$csv' WITH (FORMAT csv)"
+        psql_q -c "DROP TABLE bench_copy"
+        rm -f "$csv"
+      fi
 
-    psql_q -c "DROP SCHEMA IF EXISTS $schema CASCADE"
-    "$work/sparkevents" migrate up >/dev/null
-    psql_q -c "CHECKPOINT"
-    measure import "$rows" "$work/sparkevents" import --tenant bench "$book"
-    check_import "$rows" 0
-    psql_q -c "VACUUM ANALYZE $schema.spark_events" -c "CHECKPOINT"
-    measure reimport "$rows" "$work/sparkevents" import --tenant bench "$book"
-    check_import 0 "$rows"
+      psql_q -c "DROP SCHEMA IF EXISTS $schema CASCADE"
+      "$work/sparkevents" migrate up >/dev/null
+      psql_q -c "CHECKPOINT"
+      measure import "$rows" "$work/sparkevents" import --tenant bench "$book"
+      check_import "$rows" 0
+      psql_q -c "VACUUM ANALYZE $schema.spark_events" -c "CHECKPOINT"
+      measure reimport "$rows" "$work/sparkevents" import --tenant bench "$book"
+      check_import 0 "$rows"
+    done
     rm -f "$book"
   done
 done
 
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
+# results: ROWS VARIANT ROUND STEP ROWS SECONDS CPU RSS_KIB. Each step's
+# ratio is to the floor of its own round; with several rounds, a median
+# line per step follows, its ratio the median time over the median floor.
 awk '
-  { key = $1 " " $2; secs[key, $3] = $5 }
-  { rows = $4; rps = ($5 > 0) ? rows / $5 : 0
-    line[NR] = sprintf("%-9s %-14s %-9s %8.2f %9.0f %6s %8.1f", $1, $2, $3, $5, rps, $6, $7 / 1024)
-    k[NR] = key; s[NR] = $3 }
+  { round = $1 " " $2 " " $3; secs[round, $4] = $6 }
+  { n++; rr[n] = round; st[n] = $4; r[n] = $1; v[n] = $2; rd[n] = $3; s[n] = $6; c[n] = $7; m[n] = $8 / 1024 }
+  { group = $1 " " $2 " " $4; if (!(group in cnt)) order[++ng] = group
+    cnt[group]++; vals[group, cnt[group]] = $6; rowsof[group] = $5 }
+  function median(g,   i, j, k, t, a) {
+    k = cnt[g]; for (i = 1; i <= k; i++) a[i] = vals[g, i]
+    for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+  }
   END {
-    printf "%-9s %-14s %-9s %8s %9s %6s %8s %s\n", "ROWS", "WORKBOOK", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "×FLOOR"
-    for (i = 1; i <= NR; i++) {
-      f = secs[k[i], "floor"]
-      printf "%s %7.2f\n", line[i], (f > 0) ? secs[k[i], s[i]] / f : 0
+    printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s %s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "×FLOOR"
+    for (i = 1; i <= n; i++) {
+      f = secs[rr[i], "floor"]
+      printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8.1f %7.2f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0
     }
-  }' "$results"
+    if (rep > 1) {
+      for (i = 1; i <= ng; i++) {
+        g = order[i]; split(g, p, " "); med = median(g); fl = median(p[1] " " p[2] " floor")
+        printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8s %7.2f\n", p[1], p[2], "med", p[3], med, (med > 0) ? rowsof[g] / med : 0, "", "", (fl > 0) ? med / fl : 0
+      }
+    }
+  }' rep="$repeat" "$results"
