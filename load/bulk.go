@@ -27,10 +27,15 @@ import (
 // lets the other through.
 const bulkLockTimeout = "2s"
 
-// deferrableIndexesSQL lists the indexes of table $1 that a bulk load may
-// drop and rebuild: every valid one that enforces nothing (no primary key,
-// unique or exclusion constraint, which the load needs) and lives in the
-// default tablespace (which pg_get_indexdef does not name). For each it
+// deferrableIndexesSQL lists the indexes of table $1 that a bulk load
+// drops and rebuilds: every valid one that enforces nothing (no primary
+// key, unique or exclusion constraint, which the load needs), lives in the
+// default tablespace (which pg_get_indexdef does not name) and leads with
+// a plain column other than event_time. Indexes that lead with event_time
+// or an expression of it, such as (event_time) and the UTC day, take rows
+// at their right edge since exports come in time order: kept, they cost
+// the server about 4 s per million rows while the parse hides it, where
+// rebuilding them would add about 0.8 s after the parse. For each it
 // returns the name, the CREATE INDEX statement, and a COMMENT ON INDEX
 // statement restoring its comment (empty without one), quoted by the server.
 const deferrableIndexesSQL = `
@@ -44,6 +49,8 @@ LEFT JOIN pg_description d ON d.objoid = i.indexrelid AND d.classoid = 'pg_class
 WHERE i.indrelid = $1::text::regclass
 	AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
 	AND i.indisvalid AND c.reltablespace = 0
+	AND i.indkey[0] <> 0
+	AND i.indkey[0] <> (SELECT attnum FROM pg_attribute WHERE attrelid = i.indrelid AND attname = 'event_time')
 ORDER BY c.relname`
 
 // deferredIndex is an index a bulk load dropped and must create again.
