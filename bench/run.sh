@@ -15,6 +15,10 @@
 #   copy       psql \copy of the same rows as CSV into a table with a primary key
 #   import     sparkevents import --tenant bench FILE into an empty schema
 #   reimport   the same import again: every row present, nothing changes
+#   pandas     with BENCH_PANDAS=1, for workbooks of at most
+#              BENCH_PANDAS_MAX_ROWS rows (default 100000, since pandas
+#              holds the whole sheet in memory): bench/pandas_import.py, the
+#              peer an analyst would write (read_excel with openpyxl, COPY)
 #
 # and prints seconds, rows/s, CPU use, peak RSS (from /usr/bin/time) and each
 # step's time over the floor's of the same round, then with several rounds
@@ -31,6 +35,10 @@ variants=(${BENCH_VARIANTS:-shared-number inline-text})
 repeat=${BENCH_REPEAT:-1}
 schema=sparkevents_bench
 
+if [ -n "${BENCH_PANDAS:-}" ] && ! /usr/bin/python3 -c 'import pandas, openpyxl, psycopg2' 2>/dev/null; then
+  echo "bench: installing pandas, openpyxl and psycopg2 (BENCH_PANDAS is set)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas python3-openpyxl python3-psycopg2 >/dev/null
+fi
 if [ ! -x /usr/bin/time ]; then
   echo "bench: installing time (for peak RSS)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
@@ -123,6 +131,10 @@ for rows in "${sizes[@]}"; do
         measure copy "$rows" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "\\copy bench_copy FROM '$csv' WITH (FORMAT csv)"
         psql_q -c "DROP TABLE bench_copy"
         rm -f "$csv"
+        if [ -n "${BENCH_PANDAS:-}" ] && ((rows <= ${BENCH_PANDAS_MAX_ROWS:-100000})); then
+          measure pandas "$rows" /usr/bin/python3 bench/pandas_import.py "$DATABASE_URL" "$book"
+          psql_q -c "DROP TABLE bench_pandas"
+        fi
       fi
 
       psql_q -c "DROP SCHEMA IF EXISTS $schema CASCADE"
