@@ -10,10 +10,11 @@ import (
 )
 
 // A first load into an empty spark_events is a bulk load: maintaining its
-// secondary indexes row by row costs the server about four times what
-// building them afresh from the loaded rows does (bench/README.md has the
-// figures), and on two cores that maintenance, not the parse, bounds the
-// import. So when the table is empty, Upsert drops those indexes in its
+// composite indexes row by row costs the server several times what
+// building them afresh from the loaded rows does (about 25 s against 4 s
+// for a million rows; bench/README.md has the figures), and on two cores
+// that maintenance, not the parse, bounds the import. So when the table is
+// empty, Upsert drops those indexes in its
 // transaction and creates them again, with the same definitions and
 // comments, before it returns. The drop needs an ACCESS EXCLUSIVE lock,
 // which blocks readers until the transaction ends; an empty table has

@@ -51,7 +51,7 @@ const ChunkRows = 16 << 10
 // if its occurrences differ, is rewritten on every load of the same events).
 //
 // When spark_events is empty, Upsert loads it in bulk: it drops the
-// secondary indexes and builds them again at the end (see bulk.go), which
+// composite indexes and builds them again at the end (see bulk.go), which
 // holds an ACCESS EXCLUSIVE lock on the table until tx ends.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
