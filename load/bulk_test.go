@@ -79,19 +79,7 @@ func TestUpsertIntoEmptyTableRebuildsIndexesAsTheyWere(t *testing.T) {
 	if before["spark_events_utc_day_idx"].Comment == "" {
 		t.Fatal("spark_events_utc_day_idx has no comment; the test needs one to check it is kept")
 	}
-	ctx := context.Background()
-	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
-	c, err := Upsert(ctx, tx, id, seq(makeEvents(500)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Inserted != 500 {
-		t.Fatalf("counts %+v, want 500 inserted", c)
-	}
-	checkLockTimeout(t, tx)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	loadFresh(t, pool, 500)
 	rebuilt := sameIndexes(t, before, eventIndexes(t, pool))
 	slices.Sort(rebuilt)
 	if !slices.Equal(rebuilt, bulkRebuilt) {
@@ -180,18 +168,7 @@ func TestBulkLoadFallsBackWhenTableInUse(t *testing.T) {
 	before := eventIndexes(t, pool)
 
 	start := time.Now()
-	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
-	c, err := Upsert(ctx, tx, id, seq(makeEvents(100)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Inserted != 100 {
-		t.Fatalf("counts %+v, want 100 inserted", c)
-	}
-	checkLockTimeout(t, tx)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	loadFresh(t, pool, 100)
 	if rebuilt := sameIndexes(t, before, eventIndexes(t, pool)); len(rebuilt) > 0 {
 		t.Errorf("with the table in use, the load rebuilt %v", rebuilt)
 	}
@@ -200,15 +177,29 @@ func TestBulkLoadFallsBackWhenTableInUse(t *testing.T) {
 	}
 }
 
-// checkLockTimeout fails if Upsert left its short lock_timeout in tx.
-func checkLockTimeout(t *testing.T, tx pgx.Tx) {
+// loadFresh loads n new events as one committed run and checks that all
+// were inserted and that Upsert did not leave its short lock_timeout in
+// the transaction.
+func loadFresh(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
+	ctx := context.Background()
+	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
+	c, err := Upsert(ctx, tx, id, seq(makeEvents(n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inserted != int64(n) {
+		t.Fatalf("counts %+v, want %d inserted", c, n)
+	}
 	var timeout string
-	if err := tx.QueryRow(context.Background(), "SHOW lock_timeout").Scan(&timeout); err != nil {
+	if err := tx.QueryRow(ctx, "SHOW lock_timeout").Scan(&timeout); err != nil {
 		t.Fatal(err)
 	}
 	if timeout != "0" {
 		t.Errorf("lock_timeout after Upsert is %s, want 0 as the session had it", timeout)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
