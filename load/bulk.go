@@ -19,8 +19,11 @@ import (
 // comments, before it returns. The drop needs an ACCESS EXCLUSIVE lock,
 // which blocks readers until the transaction ends; an empty table has
 // nothing to read, and Upsert waits at most bulkLockTimeout for the lock
-// before it loads the ordinary way instead. A failed load rolls the drop
-// back with everything else.
+// before it loads the ordinary way instead (a load that finds another one
+// bulk loading still waits for its commit, to create its staging table).
+// It also loads the ordinary way when its role does not own the table. A
+// failed load rolls the drop back with everything else, once the caller
+// rolls the transaction back.
 
 // bulkLockTimeout bounds the wait for the lock a bulk load needs. It is
 // longer than PostgreSQL's default deadlock_timeout (1 s), so of two loads
@@ -30,8 +33,9 @@ const bulkLockTimeout = "2s"
 
 // deferrableIndexesSQL lists the indexes of table $1 that a bulk load
 // drops and rebuilds: every valid one that enforces nothing (no primary
-// key, unique or exclusion constraint, which the load needs), lives in the
-// default tablespace (which pg_get_indexdef does not name) and leads with
+// key, unique or exclusion constraint, which the load needs), is not the
+// table's CLUSTER index, lives in the default tablespace (which
+// pg_get_indexdef does not name) and leads with
 // a plain column other than event_time. Indexes that lead with event_time
 // or an expression of it, such as (event_time) and the UTC day, take rows
 // at their right edge since exports come in time order: kept, they cost
@@ -49,7 +53,7 @@ JOIN pg_class c ON c.oid = i.indexrelid
 LEFT JOIN pg_description d ON d.objoid = i.indexrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 WHERE i.indrelid = $1::text::regclass
 	AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
-	AND i.indisvalid AND c.reltablespace = 0
+	AND i.indisvalid AND NOT i.indisclustered AND c.reltablespace = 0
 	AND i.indkey[0] <> 0
 	AND i.indkey[0] <> (SELECT attnum FROM pg_attribute WHERE attrelid = i.indrelid AND attname = 'event_time')
 ORDER BY c.relname`
@@ -65,39 +69,57 @@ type deferredIndex struct {
 // other than a lock timeout or deadlock is returned.
 func deferIndexes(ctx context.Context, tx pgx.Tx) ([]deferredIndex, error) {
 	// A savepoint, so that giving up releases every lock taken here,
-	// including the emptiness check's: two loads that both saw an empty
-	// table would otherwise wait on each other's locks until both time out.
+	// including the emptiness check's, and undoes the lock_timeout: two
+	// loads that both saw an empty table would otherwise wait on each
+	// other's locks until both time out.
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("bulk load: savepoint: %w", err)
 	}
 	defer sp.Rollback(ctx) // after Commit, a no-op
-
-	table := pgx.Identifier{eventsTable}.Sanitize()
-	empty, err := isEmpty(ctx, sp, table)
-	if err != nil || !empty {
-		return nil, err
+	giveUp := func() ([]deferredIndex, error) {
+		if err := sp.Rollback(ctx); err != nil {
+			return nil, fmt.Errorf("bulk load: roll back to savepoint: %w", err)
+		}
+		return nil, nil
 	}
+
 	var timeout string
 	if err := sp.QueryRow(ctx, "SELECT current_setting('lock_timeout')").Scan(&timeout); err != nil {
 		return nil, fmt.Errorf("bulk load: read lock_timeout: %w", err)
 	}
+	// Bound every wait here, the emptiness check's too: another bulk load
+	// holds the table until it commits.
 	if _, err := sp.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", bulkLockTimeout); err != nil {
 		return nil, fmt.Errorf("bulk load: set lock_timeout: %w", err)
 	}
+	table := pgx.Identifier{eventsTable}.Sanitize()
+	// DROP INDEX needs the table's owner (or a member of its role); a
+	// writer role that may only insert loads the ordinary way.
+	var empty, owner bool
+	err = sp.QueryRow(ctx, "SELECT NOT EXISTS (SELECT FROM "+table+"), pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = $1::text::regclass", table).Scan(&empty, &owner)
+	if inUse(err) || err == nil && (!empty || !owner) {
+		return giveUp()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bulk load: is %s empty: %w", table, err)
+	}
 	if _, err := sp.Exec(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01") {
-			return nil, nil // in use: load the ordinary way
+		if inUse(err) {
+			return giveUp()
 		}
 		return nil, fmt.Errorf("bulk load: lock %s: %w", table, err)
 	}
 	if _, err := sp.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", timeout); err != nil {
 		return nil, fmt.Errorf("bulk load: restore lock_timeout: %w", err)
 	}
-	// Rows committed while the lock was awaited count too.
-	if empty, err = isEmpty(ctx, sp, table); err != nil || !empty {
-		return nil, err
+	// Rows committed while the lock was awaited count too: under READ
+	// COMMITTED, the isolation the pipeline uses, each statement sees them.
+	if err := sp.QueryRow(ctx, "SELECT NOT EXISTS (SELECT FROM "+table+")").Scan(&empty); err != nil {
+		return nil, fmt.Errorf("bulk load: is %s empty: %w", table, err)
+	}
+	if !empty {
+		return giveUp()
 	}
 
 	rows, err := sp.Query(ctx, deferrableIndexesSQL, table)
@@ -124,16 +146,22 @@ func deferIndexes(ctx context.Context, tx pgx.Tx) ([]deferredIndex, error) {
 	return indexes, nil
 }
 
-func isEmpty(ctx context.Context, tx pgx.Tx, table string) (bool, error) {
-	var empty bool
-	if err := tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT FROM "+table+")").Scan(&empty); err != nil {
-		return false, fmt.Errorf("bulk load: is %s empty: %w", table, err)
-	}
-	return empty, nil
+// inUse reports whether err is a lock wait that timed out or deadlocked.
+func inUse(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
 }
 
 // rebuildIndexes creates the indexes deferIndexes dropped, as they were.
 func rebuildIndexes(ctx context.Context, tx pgx.Tx, indexes []deferredIndex) error {
+	if len(indexes) == 0 {
+		return nil
+	}
+	// Where they were: the default tablespace (see deferrableIndexesSQL),
+	// whatever default_tablespace the role or database sets.
+	if _, err := tx.Exec(ctx, "SELECT set_config('default_tablespace', '', true)"); err != nil {
+		return fmt.Errorf("bulk load: reset default_tablespace: %w", err)
+	}
 	for _, d := range indexes {
 		if _, err := tx.Exec(ctx, d.create); err != nil {
 			return fmt.Errorf("bulk load: create index %s again: %w", d.name, err)

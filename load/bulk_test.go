@@ -75,9 +75,13 @@ var bulkRebuilt = []string{"spark_events_service_time_idx", "spark_events_type_t
 
 func TestUpsertIntoEmptyTableRebuildsIndexesAsTheyWere(t *testing.T) {
 	pool := migrated(t)
+	// A comment on a rebuilt index, with characters that need quoting.
+	if _, err := pool.Exec(context.Background(), `COMMENT ON INDEX spark_events_user_time_idx IS 'it''s a "test" \ of quoting'`); err != nil {
+		t.Fatal(err)
+	}
 	before := eventIndexes(t, pool)
-	if before["spark_events_utc_day_idx"].Comment == "" {
-		t.Fatal("spark_events_utc_day_idx has no comment; the test needs one to check it is kept")
+	if before["spark_events_user_time_idx"].Comment != `it's a "test" \ of quoting` {
+		t.Fatalf("comment is %q", before["spark_events_user_time_idx"].Comment)
 	}
 	loadFresh(t, pool, 500)
 	rebuilt := sameIndexes(t, before, eventIndexes(t, pool))
@@ -141,6 +145,9 @@ func TestBulkLoadRolledBackKeepsIndexes(t *testing.T) {
 	if _, err := Upsert(ctx, tx, id, seq(makeEvents(100))); err != nil {
 		t.Fatal(err)
 	}
+	if rebuilt := sameIndexes(t, before, eventIndexes(t, tx)); len(rebuilt) != len(bulkRebuilt) {
+		t.Fatalf("in the transaction, indexes %v are new; want %v: it was no bulk load", rebuilt, bulkRebuilt)
+	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +185,15 @@ func TestBulkLoadFallsBackWhenTableInUse(t *testing.T) {
 }
 
 // loadFresh loads n new events as one committed run and checks that all
-// were inserted and that Upsert did not leave its short lock_timeout in
-// the transaction.
+// were inserted and that Upsert left the transaction's lock_timeout as it
+// found it.
 func loadFresh(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
 	ctx := context.Background()
 	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '7s'"); err != nil {
+		t.Fatal(err)
+	}
 	c, err := Upsert(ctx, tx, id, seq(makeEvents(n)))
 	if err != nil {
 		t.Fatal(err)
@@ -195,16 +205,18 @@ func loadFresh(t *testing.T, pool *pgxpool.Pool, n int) {
 	if err := tx.QueryRow(ctx, "SHOW lock_timeout").Scan(&timeout); err != nil {
 		t.Fatal(err)
 	}
-	if timeout != "0" {
-		t.Errorf("lock_timeout after Upsert is %s, want 0 as the session had it", timeout)
+	if timeout != "7s" {
+		t.Errorf("lock_timeout after Upsert is %s, want 7s as the transaction had it", timeout)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// Two loads of different tenants into the same empty table both succeed:
-// at most one of them loads in bulk.
+// Two loads of different tenants into the same empty table, started
+// together, both succeed and leave the indexes whole, whichever of them
+// gets the bulk load (or neither, when they deadlock on the lock and both
+// fall back).
 func TestConcurrentLoadsIntoEmptyTable(t *testing.T) {
 	pool := migrated(t)
 	before := eventIndexes(t, pool)
@@ -255,4 +267,53 @@ func loadTenant(pool *pgxpool.Pool, tenant string, n int) error {
 		return fmt.Errorf("tenant %s: counts %+v, want %d inserted", tenant, c, n)
 	}
 	return tx.Commit(ctx)
+}
+
+// A role that may write events but does not own the table cannot drop its
+// indexes: it loads the ordinary way, without waiting for a lock.
+func TestBulkLoadNeedsTableOwner(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	var db string
+	if err := pool.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	role := pgx.Identifier{db + "_writer"}.Sanitize()
+	schema := pgx.Identifier{testSchema}.Sanitize()
+	for _, q := range []string{
+		"CREATE ROLE " + role,
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		pool.Exec(ctx, "DROP OWNED BY "+role)
+		pool.Exec(ctx, "DROP ROLE "+role)
+	})
+	before := eventIndexes(t, pool)
+
+	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "test.xlsx"})
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+role); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, err := Upsert(ctx, tx, id, seq(makeEvents(100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the load took %v: it waited for a lock it cannot use", d)
+	}
+	if c.Inserted != 100 {
+		t.Fatalf("counts %+v, want 100 inserted", c)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt := sameIndexes(t, before, eventIndexes(t, pool)); len(rebuilt) > 0 {
+		t.Errorf("a role that does not own the table rebuilt %v", rebuilt)
+	}
 }

@@ -52,7 +52,9 @@ const ChunkRows = 16 << 10
 //
 // When spark_events is empty, Upsert loads it in bulk: it drops the
 // composite indexes and builds them again at the end (see bulk.go), which
-// holds an ACCESS EXCLUSIVE lock on the table until tx ends.
+// holds an ACCESS EXCLUSIVE lock on the table until tx ends. After an
+// error, tx must be rolled back, not committed: it may hold some chunks
+// and, in a bulk load, lack the dropped indexes.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
