@@ -84,16 +84,21 @@ func startCPUProfile(path string) (stop func()) {
 		return func() {}
 	}
 	f, err := os.Create(path)
-	if err == nil {
-		err = pprof.StartCPUProfile(f)
-	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sparkevents: cpu profile: %v\n", err)
 		return func() {}
 	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "sparkevents: cpu profile: %v\n", err)
+		f.Close()
+		os.Remove(path)
+		return func() {}
+	}
 	return func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "sparkevents: cpu profile: %v\n", err)
+		}
 	}
 }
 

@@ -45,7 +45,8 @@ def main(url, path):
         if pd.api.types.is_numeric_dtype(df["event_time"]):
             df["event_time"] = pd.to_datetime(df["event_time"], unit="D", origin="1899-12-30")
         else:
-            df["event_time"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601")
+            # ISO 8601 text; pandas 1.5 (Debian 12) has no format="ISO8601".
+            df["event_time"] = pd.to_datetime(df["event_time"], utc=True)
     df.insert(0, "event_id", range(len(df)))
     cols = ["event_id"] + list(COLUMNS.values()) + ["source"]
     buf = io.StringIO()

@@ -35,7 +35,13 @@ variants=(${BENCH_VARIANTS:-shared-number inline-text})
 repeat=${BENCH_REPEAT:-1}
 schema=sparkevents_bench
 
-if [ -n "${BENCH_PANDAS:-}" ] && ! /usr/bin/python3 -c 'import pandas, openpyxl, psycopg2' 2>/dev/null; then
+pandas=${BENCH_PANDAS:-0}
+[ "$pandas" = 0 ] && pandas=""
+if ! [[ $repeat =~ ^[1-9][0-9]*$ ]]; then
+  echo "bench: BENCH_REPEAT must be a positive number, not \"$repeat\"" >&2
+  exit 2
+fi
+if [ -n "$pandas" ] && ! /usr/bin/python3 -c 'import pandas, openpyxl, psycopg2' 2>/dev/null; then
   echo "bench: installing pandas, openpyxl and psycopg2 (BENCH_PANDAS is set)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas python3-openpyxl python3-psycopg2 >/dev/null
 fi
@@ -131,8 +137,12 @@ for rows in "${sizes[@]}"; do
         measure copy "$rows" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "\\copy bench_copy FROM '$csv' WITH (FORMAT csv)"
         psql_q -c "DROP TABLE bench_copy"
         rm -f "$csv"
-        if [ -n "${BENCH_PANDAS:-}" ] && ((rows <= ${BENCH_PANDAS_MAX_ROWS:-100000})); then
+        if [ -n "$pandas" ] && ((rows <= ${BENCH_PANDAS_MAX_ROWS:-100000})); then
           measure pandas "$rows" /usr/bin/python3 bench/pandas_import.py "$DATABASE_URL" "$book"
+          if ! grep -qx "rows=$rows" "$work/out"; then
+            echo "bench: pandas loaded $(cat "$work/out"), want rows=$rows" >&2
+            exit 1
+          fi
           psql_q -c "DROP TABLE bench_pandas"
         fi
       fi
