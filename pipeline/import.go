@@ -37,6 +37,9 @@ func (p *Pipeline) Import(ctx context.Context, opts ImportOptions, paths []strin
 	if err != nil {
 		return err
 	}
+	if pc.opts.TmpDir, err = p.tempDir(); err != nil {
+		return err
+	}
 	maxUnzipped := opts.Parse.MaxUnzipped
 	if maxUnzipped == 0 {
 		maxUnzipped = defaultMaxUnzipped
@@ -73,7 +76,12 @@ func (p *Pipeline) Import(ctx context.Context, opts ImportOptions, paths []strin
 
 func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseConfig, path string, maxUnzipped int64) FileResult {
 	r := FileResult{Path: path}
-	dir, err := os.MkdirTemp("", "sparkevents-import-")
+	tmp, err := p.tempDir()
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	dir, err := os.MkdirTemp(tmp, "import-")
 	if err != nil {
 		r.Err = err
 		return r

@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,9 +57,9 @@ func runChild() int {
 func startChild(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// A killed child cannot remove excelize's temporary files; keep them
-	// in the test's directory, which the test removes.
-	cmd.Env = append(os.Environ(), append(env, "TMPDIR="+t.TempDir())...)
+	// A killed child cannot remove its temporary files; keep them in the
+	// test's directory, which the test removes, unless env says otherwise.
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+t.TempDir()), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -101,7 +104,8 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	const indexes = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'spark_events'"
 	nIndexes := count(t, p, indexes)
 
-	cmd := startChild(t, childEnv+"=import", "CHILD_DATABASE_URL="+url, "CHILD_FILE="+path)
+	childTmp := t.TempDir()
+	cmd := startChild(t, "TMPDIR="+childTmp, childEnv+"=import", "CHILD_DATABASE_URL="+url, "CHILD_FILE="+path)
 	// Kill it while the rows are being copied in.
 	waitFor(t, "the COPY to start", 60*time.Second, func() bool {
 		return count(t, p, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%' AND datname = current_database()") > 0
@@ -119,12 +123,25 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	if got := count(t, p, indexes); got != nIndexes {
 		t.Fatalf("spark_events has %d indexes after the kill, had %d", got, nIndexes)
 	}
+	left, _ := filepath.Glob(filepath.Join(childTmp, workDirPattern))
+	if len(left) != 1 {
+		t.Fatalf("the killed import left %v, want its one run directory", left)
+	}
+	if files, _ := os.ReadDir(left[0]); len(files) < 2 {
+		t.Fatalf("the killed import's run directory holds %v, want its lock and temporary files", files)
+	}
+
+	// The next run in the same TMPDIR removes them.
+	t.Setenv("TMPDIR", childTmp)
 	var res FileResult
 	if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, func(r FileResult) { res = r }); err != nil {
 		t.Fatal(err)
 	}
 	if res.Counts.Inserted != n {
 		t.Fatalf("re-import inserted %d, want %d", res.Counts.Inserted, n)
+	}
+	if _, err := os.Stat(left[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the killed import's temporary files are still there (%v)", err)
 	}
 }
 

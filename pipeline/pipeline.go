@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -44,6 +45,10 @@ type Pipeline struct {
 	schema   string
 	log      *slog.Logger
 	progress Progress
+
+	workOnce sync.Once
+	work     *workDir
+	workErr  error
 }
 
 // Open connects to PostgreSQL. It does not migrate: writers call Migrate.
@@ -72,11 +77,24 @@ func Offline(cfg Config) *Pipeline {
 	return &Pipeline{schema: cfg.Schema, log: cfg.Logger, progress: cfg.Progress}
 }
 
-// Close releases the database connections.
+// Close releases the database connections and removes the temporary files.
 func (p *Pipeline) Close() {
 	if p.db != nil {
 		p.db.Close()
 	}
+	if p.work != nil {
+		p.work.remove()
+	}
+}
+
+// tempDir is the run's directory of temporary files (see workdir.go),
+// made on first use.
+func (p *Pipeline) tempDir() (string, error) {
+	p.workOnce.Do(func() { p.work, p.workErr = newWorkDir(p.log) })
+	if p.workErr != nil {
+		return "", p.workErr
+	}
+	return p.work.path, nil
 }
 
 // DB is the connection pool, for read-only consumers such as the analyst layer.

@@ -162,6 +162,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if err != nil {
 		return sum, err
 	}
+	if pc.opts.TmpDir, err = p.tempDir(); err != nil {
+		return sum, err
+	}
 	if opts.Spark.Logger == nil {
 		opts.Spark.Logger = p.log
 	}
@@ -310,7 +313,12 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 		f.err = fmt.Errorf("%w: %w", ErrSpark, err)
 		return f
 	}
-	if f.dir, err = os.MkdirTemp("", "sparkevents-job-"); err != nil {
+	tmp, err := p.tempDir()
+	if err != nil {
+		f.err = err
+		return f
+	}
+	if f.dir, err = os.MkdirTemp(tmp, "job-"); err != nil {
 		f.err = err
 		return f
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	// memory; bigger ones are unzipped to temporary files and streamed. 0
 	// means DefaultMaxXMLSize (or MaxUnzipSize, when that is smaller).
 	MaxXMLSize int64
+	// TmpDir is where those parts, and OpenReader's spooled copy, are
+	// written; empty means os.TempDir().
+	TmpDir string
 }
 
 // Workbook is an open XLSX workbook of Spark events. It is not safe for
@@ -95,7 +98,7 @@ func OpenReader(r io.Reader, opts Options) (*Workbook, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp("", "sparkevents-*.xlsx")
+	tmp, err := os.CreateTemp(w.opts.TmpDir, "sparkevents-*.xlsx")
 	if err != nil {
 		return nil, fmt.Errorf("open workbook: spool: %w", err)
 	}
@@ -188,6 +191,7 @@ func (w *Workbook) open() (*Workbook, error) {
 		RawCellValue:      true,
 		UnzipSizeLimit:    w.opts.MaxUnzipSize,
 		UnzipXMLSizeLimit: w.opts.MaxXMLSize,
+		TmpDir:            w.opts.TmpDir,
 	})
 	if err != nil {
 		if f != nil {

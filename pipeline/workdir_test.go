@@ -1,0 +1,73 @@
+package pipeline
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestSweepWorkDirsRemovesOnlyUnlocked(t *testing.T) {
+	tmp := t.TempDir()
+	mk := func(name string, lockFile bool) string {
+		dir := filepath.Join(tmp, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "excelize-123"), []byte("sheet"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if lockFile {
+			if err := os.WriteFile(filepath.Join(dir, workDirLock), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	dead := mk("sparkevents-run-dead", true)
+	live := mk("sparkevents-run-live", true)
+	unlocked := mk("sparkevents-run-nolock", false)
+	other := mk("sparkevents-import-old", true)
+
+	// A live run holds its lock through its own open file.
+	f, err := os.Open(filepath.Join(live, workDirLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+
+	sweepWorkDirs(tmp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for dir, want := range map[string]bool{dead: false, live: true, unlocked: true, other: true} {
+		_, err := os.Stat(dir)
+		if got := err == nil; got != want {
+			t.Errorf("%s exists: %v, want %v", filepath.Base(dir), got, want)
+		}
+	}
+}
+
+func TestWorkDirRemovedOnClose(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	p := Offline(Config{})
+	dir, err := p.tempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := p.tempDir()
+	if again != dir {
+		t.Errorf("second tempDir is %s, first %s", again, dir)
+	}
+	// Held: a sweep by another run leaves it alone.
+	sweepWorkDirs(filepath.Dir(dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("a sweep removed a live run's directory: %v", err)
+	}
+	p.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("after Close, %s: %v", dir, err)
+	}
+}
