@@ -33,11 +33,8 @@ func (p *Pipeline) Import(ctx context.Context, opts ImportOptions, paths []strin
 	if opts.Tenant == "" {
 		return fmt.Errorf("%w: --tenant is required", ErrUsage)
 	}
-	pc, err := opts.Parse.compile(opts.Tenant)
+	pc, err := p.parseConfig(opts.Parse, opts.Tenant)
 	if err != nil {
-		return err
-	}
-	if pc.opts.TmpDir, err = p.tempDir(); err != nil {
 		return err
 	}
 	maxUnzipped := opts.Parse.MaxUnzipped
@@ -76,12 +73,7 @@ func (p *Pipeline) Import(ctx context.Context, opts ImportOptions, paths []strin
 
 func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseConfig, path string, maxUnzipped int64) FileResult {
 	r := FileResult{Path: path}
-	tmp, err := p.tempDir()
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	dir, err := os.MkdirTemp(tmp, "import-")
+	dir, err := os.MkdirTemp(pc.opts.TmpDir, "import-")
 	if err != nil {
 		r.Err = err
 		return r

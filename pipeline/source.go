@@ -30,6 +30,17 @@ type parseConfig struct {
 	limit transform.RejectLimit
 }
 
+// parseConfig compiles o for tenant, with the run's directory of
+// temporary files.
+func (p *Pipeline) parseConfig(o ParseOptions, tenant string) (parseConfig, error) {
+	pc, err := o.compile(tenant)
+	if err != nil {
+		return pc, err
+	}
+	pc.opts.TmpDir, err = p.tempDir()
+	return pc, err
+}
+
 func (o ParseOptions) compile(tenant string) (parseConfig, error) {
 	pc := parseConfig{opts: transform.Options{Tenant: tenant, MaxUnzipSize: o.MaxUnzipped, DayFirst: o.DayFirst}}
 	if len(o.Columns) > 0 {
@@ -272,13 +283,19 @@ func (ps *parse) run(ctx context.Context, p *Pipeline, pc parseConfig) {
 	}
 }
 
-// close stops the parser, waits for it and closes the workbook.
-func (ps *parse) close() {
+// stop stops the parser and waits for it to end; its rejects, stats and
+// readErr are then final. It may be called more than once.
+func (ps *parse) stop() {
 	ps.cancel()
 	for range ps.batches {
-		// Drain so the parser goroutine ends before the workbook closes.
+		// Drain so the parser goroutine ends.
 	}
 	<-ps.parsed
+}
+
+// close stops the parser and closes the workbook.
+func (ps *parse) close() {
+	ps.stop()
 	if ps.wb != nil {
 		ps.wb.Close()
 		ps.wb = nil
@@ -319,10 +336,7 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 		}
 	}
 	c, err := load.Upsert(ctx, tx, runID, events)
-	ps.cancel()
-	for range ps.batches {
-	}
-	<-ps.parsed
+	ps.stop()
 	c.Rejected = int64(len(ps.rejects))
 	if err != nil {
 		// A parse error reaches Upsert through the iterator, as ErrInput.

@@ -158,11 +158,8 @@ type fetched struct {
 
 func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions, from, to time.Time) (sum Summary, err error) {
 	sum = Summary{From: from, To: to}
-	pc, err := opts.Parse.compile(opts.Tenant)
+	pc, err := p.parseConfig(opts.Parse, opts.Tenant)
 	if err != nil {
-		return sum, err
-	}
-	if pc.opts.TmpDir, err = p.tempDir(); err != nil {
 		return sum, err
 	}
 	if opts.Spark.Logger == nil {
@@ -217,7 +214,7 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 			fetchers.Add(1)
 			go func() {
 				defer fetchers.Done()
-				results[i] <- p.fetch(fctx, client, opts, w)
+				results[i] <- p.fetch(fctx, client, opts, pc.opts.TmpDir, w)
 			}()
 		}
 	}()
@@ -291,8 +288,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	return sum, nil
 }
 
-// fetch runs one export job and downloads its files.
-func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, w Window) (f fetched) {
+// fetch runs one export job and downloads its files into a new directory
+// under tmp.
+func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window) (f fetched) {
 	q := extract.Query{
 		// Spark's bounds may be exclusive or coarse: ask for a little more
 		// on both sides; the upsert absorbs what two windows both export.
@@ -311,11 +309,6 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 	files, err := client.Wait(ctx, job)
 	if err != nil {
 		f.err = fmt.Errorf("%w: %w", ErrSpark, err)
-		return f
-	}
-	tmp, err := p.tempDir()
-	if err != nil {
-		f.err = err
 		return f
 	}
 	if f.dir, err = os.MkdirTemp(tmp, "job-"); err != nil {
@@ -414,7 +407,7 @@ func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Clien
 	mid := w.Start.Add(w.End.Sub(w.Start) / 2).Truncate(time.Millisecond)
 	p.log.Info("export hit the page size: splitting the window", "tenant", opts.Tenant, "window", w.String(), "page_size", opts.PageSize)
 	for _, half := range []Window{{w.Start, mid}, {mid, w.End}} {
-		f := p.fetch(ctx, client, opts, half)
+		f := p.fetch(ctx, client, opts, pc.opts.TmpDir, half)
 		err := p.commitWindow(ctx, kind, client, opts, pc, half, f, sourceAhead{}, sum)
 		os.RemoveAll(f.dir)
 		if err != nil {
