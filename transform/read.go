@@ -59,6 +59,10 @@ type Stats struct {
 // time was written as text or as an Excel number; but any changed value (a
 // corrected description, a new extra column) gives a new ID.
 //
+// The callbacks are called one at a time and in row order, but on a
+// goroutine of Read's own: the excelize iteration, which bounds the speed
+// of an import, keeps the calling goroutine to itself.
+//
 // The *Event and *Reject are reused after the callback returns: callers copy
 // what they keep. A copy of the struct is enough, the byte slices in it are
 // never reused. An error returned by a callback stops Read and is returned,
@@ -137,43 +141,30 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string) (found bool, fi
 	)
 	// Next visits every row number, gaps included (they come back empty), so
 	// counting calls gives the row number Excel shows.
-	for rows.Next() {
+	for plan == nil && rows.Next() {
 		rowNum++
 		cells, err := rows.Columns()
 		if err != nil {
 			return false, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
 		}
-		blank := true
-		for i, c := range cells {
-			c = cleanText(c)
-			cells[i] = c
-			blank = blank && c == ""
-		}
-		if blank {
+		if cleanCells(cells) {
 			continue
 		}
-		if plan == nil {
-			if cols, ok := r.w.matcher.mapRow(cells); ok {
-				plan = r.w.newSheetPlan(sheet, cells, cols)
-				r.st.Sheets++
-				continue
-			}
-			if countNonEmpty(cells) > countNonEmpty(widest) {
-				widest, widestRow = slices.Clone(cells), rowNum
-			}
-			if nonEmpty++; nonEmpty == headerScanRows {
-				break
-			}
-			continue
+		if cols, ok := r.w.matcher.mapRow(cells); ok {
+			plan = r.w.newSheetPlan(sheet, cells, cols)
+			r.st.Sheets++
+			break
 		}
-		r.st.Rows++
-		if r.st.Rows%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return true, "", err
-			}
+		if countNonEmpty(cells) > countNonEmpty(widest) {
+			widest, widestRow = slices.Clone(cells), rowNum
 		}
-		if err := r.row(plan, rowNum, cells); err != nil {
-			return true, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+		if nonEmpty++; nonEmpty == headerScanRows {
+			break
+		}
+	}
+	if plan != nil {
+		if err := r.readData(ctx, plan, rows, rowNum); err != nil {
+			return true, "", err
 		}
 	}
 	if err := rows.Error(); err != nil {
@@ -195,6 +186,127 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string) (found bool, fi
 		}
 	}
 	return false, fmt.Sprintf("sheet %q has no header row (its row %d has %s)", sheet, widestRow, strings.Join(hs, ", ")), nil
+}
+
+// cleanCells cleans cells in place and reports whether all are empty.
+func cleanCells(cells []string) (blank bool) {
+	blank = true
+	for i, c := range cells {
+		c = cleanText(c)
+		cells[i] = c
+		blank = blank && c == ""
+	}
+	return blank
+}
+
+// rowBatch is data rows on their way from the parser to the converter.
+type rowBatch struct {
+	nums  []int      // Excel row numbers
+	cells [][]string // as excelize returned them, not yet cleaned
+}
+
+const (
+	// rowBatchSize rows go to the converter at a time: enough that a
+	// channel handoff costs nothing per row.
+	rowBatchSize = 256
+	// rowBatchesAhead bounds how far the parser runs ahead of the
+	// converter.
+	rowBatchesAhead = 4
+)
+
+// readData reads the data rows below the header at row headerRow. The
+// excelize iteration bounds an import, so it runs alone on this goroutine,
+// and a second one cleans and converts the rows and calls the callbacks:
+// on two cores that takes the conversion off the critical path. The
+// callbacks are still called one at a time, in row order.
+func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.Rows, headerRow int) error {
+	in := make(chan rowBatch, rowBatchesAhead)
+	free := make(chan rowBatch, rowBatchesAhead+2)
+	done := make(chan struct{})
+	var convErr error // the converter's, set before done is closed
+	go func() {
+		defer close(done)
+		convErr = r.convert(ctx, p, in, free)
+	}()
+
+	newBatch := func() rowBatch {
+		select {
+		case b := <-free:
+			return rowBatch{nums: b.nums[:0], cells: b.cells[:0]}
+		default:
+			return rowBatch{nums: make([]int, 0, rowBatchSize), cells: make([][]string, 0, rowBatchSize)}
+		}
+	}
+	// send hands b to the converter, or reports false when it has stopped.
+	send := func(b rowBatch) bool {
+		select {
+		case in <- b:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	var parseErr error
+	b := newBatch()
+	for rowNum := headerRow; rows.Next(); {
+		rowNum++
+		if rowNum%1024 == 0 {
+			if parseErr = ctx.Err(); parseErr != nil {
+				break
+			}
+		}
+		cells, err := rows.Columns()
+		if err != nil {
+			parseErr = fmt.Errorf("sheet %q row %d: %w", p.sheet, rowNum, err)
+			break
+		}
+		b.nums = append(b.nums, rowNum)
+		b.cells = append(b.cells, cells)
+		if len(b.nums) == rowBatchSize {
+			if !send(b) {
+				break
+			}
+			b = newBatch()
+		}
+	}
+	// The rows before a parse error are delivered too, as they were
+	// before the converter had its own goroutine.
+	if len(b.nums) > 0 {
+		send(b)
+	}
+	close(in)
+	<-done
+	// The converter's error comes first: it stopped the parse.
+	if convErr != nil {
+		return convErr
+	}
+	return parseErr
+}
+
+// convert turns the batches from in into events and rejects until in is
+// closed, a callback fails or ctx is canceled, and hands the emptied
+// batches back on free.
+func (r *rowReader) convert(ctx context.Context, p *sheetPlan, in <-chan rowBatch, free chan<- rowBatch) error {
+	for b := range in {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i, cells := range b.cells {
+			if cleanCells(cells) {
+				continue
+			}
+			r.st.Rows++
+			if err := r.row(p, b.nums[i], cells); err != nil {
+				return fmt.Errorf("sheet %q row %d: %w", p.sheet, b.nums[i], err)
+			}
+		}
+		clear(b.cells)
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	return nil
 }
 
 func countNonEmpty(cells []string) int {

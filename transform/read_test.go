@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 )
 
 func utc(s string) time.Time {
@@ -481,6 +483,34 @@ func TestReadCallbackErrorAndCancel(t *testing.T) {
 	}, nil)
 	if !errors.Is(err, context.Canceled) || st.Rows >= 3000 {
 		t.Errorf("cancel: got %v after %d rows, want context.Canceled before the end", err, st.Rows)
+	}
+}
+
+func TestReadParseErrorBelowHeader(t *testing.T) {
+	// A row number past Excel's last row is an error excelize reports while
+	// iterating; raised below the header, it must stop Read with the rows
+	// before it delivered, and name the sheet and row.
+	rows := [][]any{{"Timestamp", "Event Type"}}
+	for range 1000 {
+		rows = append(rows, []any{"2026-01-02", "SparkLogin"})
+	}
+	path := writeBook(t, false, testSheet{"Events", rows})
+	rewriteZip(t, path, func(name string, b []byte) []byte {
+		if strings.HasSuffix(name, "sheet1.xml") {
+			return bytes.Replace(b, []byte(`<row r="700"`), []byte(`<row r="2000000"`), 1)
+		}
+		return b
+	})
+	res := readBook(t, path, Options{})
+	if !errors.Is(res.err, excelize.ErrMaxRows) || !strings.Contains(res.err.Error(), `sheet "Events"`) {
+		t.Errorf("error %v, want excelize.ErrMaxRows naming the sheet", res.err)
+	}
+	// excelize meets the bad row number while it reads row 699.
+	if !strings.Contains(res.err.Error(), "row 699") {
+		t.Errorf("error %v, want it at row 699", res.err)
+	}
+	if len(res.events) != 697 || res.stats.Events != 697 || res.events[696].EventType != "SparkLogin" {
+		t.Errorf("%d events delivered, stats %+v; want the 697 rows above row 699", len(res.events), res.stats)
 	}
 }
 
