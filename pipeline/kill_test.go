@@ -99,8 +99,7 @@ func TestImportKilledMidwayLeavesNothing(t *testing.T) {
 	path := tempPath(t, "big.xlsx")
 	const n = 100000
 	writeWorkbook(t, path, eventRows(0, n, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
-	// The table is empty, so the import drops its secondary indexes to
-	// rebuild them at the end (load/bulk.go); the kill must not lose them.
+	// The kill must leave the table as it was, indexes included.
 	const indexes = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'spark_events'"
 	nIndexes := count(t, p, indexes)
 
