@@ -10,7 +10,8 @@
 # BENCH_REPEAT times, default 1, in turn, since a shared machine's speed
 # drifts from minute to minute):
 #
-#   floor      excelize Rows() iteration that only counts cells (bench/floor)
+#   floor      excelize Rows() iteration that only counts cells (bench/floor),
+#              under the import's collector settings (GOGC=400, 64 MiB limit)
 #   read       transform.Read with callbacks that do nothing (bench/floor -read)
 #   copy       psql \copy of the same rows as CSV into a table with a primary key
 #   import     sparkevents import --tenant bench FILE into an empty schema

@@ -1,7 +1,8 @@
 // Command floor is the benchmark's parse floor: it iterates every row of
 // every sheet with excelize's Rows() and only counts cells, with the options
-// transform opens workbooks with. sparkevents import cannot be faster than
-// this, since it reads through the same iterator.
+// transform opens workbooks with and the collector settings of sparkevents.
+// sparkevents import cannot be much faster than this, since it reads
+// through the same iterator.
 //
 //	go run ./bench/floor [-cpuprofile cpu.out] [-read] events.xlsx
 //
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -23,7 +25,22 @@ import (
 	"sparkevents/transform"
 )
 
+// The collector settings of sparkevents' main (main.go), so that the floor
+// and the import run under the same collector and their ratio is the cost
+// of what sparkevents adds to the iteration. GOGC and GOMEMLIMIT override
+// them here too.
+const (
+	gcPercent       = 400
+	softMemoryLimit = 64 << 20
+)
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	read := flag.Bool("read", false, "run transform.Read instead of the bare iteration")
 	flag.Parse()
