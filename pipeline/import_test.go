@@ -1,11 +1,17 @@
 package pipeline
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"sparkevents/transform"
 )
 
 func TestImportTwiceChangesNothing(t *testing.T) {
@@ -146,6 +152,70 @@ func TestImportUnreadableFileFailsAloneWithInputError(t *testing.T) {
 	}
 	if results[0].Err == nil || results[1].Err != nil || results[1].Counts.Inserted != 5 {
 		t.Fatalf("results = %+v, want the bad file failed and the good one loaded", results)
+	}
+}
+
+func TestImportMalformedSheetStoresNothing(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	path := tempPath(t, "broken.xlsx")
+	writeWorkbook(t, path, eventRows(0, 3000, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	// An unescaped control character in row 2000 breaks the sheet's XML
+	// from there on, as a faulty writer would.
+	breakSheet(t, path, `<row r="2000"`, `<row r="2000"><c r="A2000" t="inlineStr"><is><t>ev`+"\x01"+`</t></is></c></row><row r="2001"`)
+	err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, nil)
+	if !errors.Is(err, ErrInput) || !errors.Is(err, transform.ErrMalformed) {
+		t.Fatalf("err = %v, want ErrInput wrapping transform.ErrMalformed", err)
+	}
+	if n := count(t, p, "SELECT count(*) FROM spark_events"); n != 0 {
+		t.Errorf("%d events stored from a broken file, want 0", n)
+	}
+	if n := count(t, p, "SELECT count(*) FROM etl_runs WHERE status = 'failed' AND error LIKE '%malformed%'"); n != 1 {
+		t.Errorf("failed runs naming the malformed XML = %d, want 1", n)
+	}
+}
+
+// breakSheet rewrites the workbook at path, replacing the first old in its
+// first worksheet with new.
+func breakSheet(t *testing.T, path, old, new string) {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	replaced := false
+	for _, e := range zr.File {
+		rc, err := e.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name == "xl/worksheets/sheet1.xml" && bytes.Contains(b, []byte(old)) {
+			b, replaced = bytes.Replace(b, []byte(old), []byte(new), 1), true
+		}
+		w, err := zw.Create(e.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zr.Close()
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !replaced {
+		t.Fatalf("%s not found in the sheet", old)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -6,13 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -141,7 +145,13 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string) (found bool, fi
 	)
 	// Next visits every row number, gaps included (they come back empty), so
 	// counting calls gives the row number Excel shows.
-	for plan == nil && rows.Next() {
+	for plan == nil {
+		if !rows.Next() {
+			if err := checkEnd(rows, sheet, rowNum); err != nil {
+				return false, "", err
+			}
+			break
+		}
 		rowNum++
 		cells, err := rows.Columns()
 		if err != nil {
@@ -186,6 +196,46 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string) (found bool, fi
 		}
 	}
 	return false, fmt.Sprintf("sheet %q has no header row (its row %d has %s)", sheet, widestRow, strings.Join(hs, ", ")), nil
+}
+
+// ErrMalformed is wrapped by Read when a sheet's XML breaks off before its
+// end, for instance at a control character a writer failed to escape.
+var ErrMalformed = errors.New("malformed worksheet XML")
+
+// checkEnd tells a sheet that ended from one whose XML broke off near row
+// lastRow. excelize's Rows.Next takes an XML syntax error for the end of
+// the sheet, which would drop every later row without a word (its
+// maintainers keep it so: qax-os/excelize#53). So once Next returns false
+// this reads on with the same decoder: a sheet that really ended has only
+// its closing elements left, a broken one returns the syntax error again.
+func checkEnd(rows *excelize.Rows, sheet string, lastRow int) error {
+	if err := rows.Error(); err != nil {
+		return nil // reported by the caller, with its own message
+	}
+	dec := rowsDecoder(rows)
+	if dec == nil {
+		return nil
+	}
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sheet %q: %w near row %d (%v): the rows from there on cannot be read; fix the sheet or export it again", sheet, ErrMalformed, lastRow, err)
+		}
+	}
+}
+
+// rowsDecoder returns the XML decoder behind rows, which excelize does not
+// export, or nil if a later excelize has none by that name; the malformed
+// sheet test then fails, so an upgrade cannot turn the check off unseen.
+func rowsDecoder(rows *excelize.Rows) *xml.Decoder {
+	f := reflect.ValueOf(rows).Elem().FieldByName("decoder")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*xml.Decoder]() {
+		return nil
+	}
+	return *(**xml.Decoder)(unsafe.Pointer(f.UnsafeAddr()))
 }
 
 // cleanCells cleans cells in place and reports whether all are empty.
@@ -248,7 +298,11 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	}
 	var parseErr error
 	b := newBatch()
-	for rowNum := headerRow; rows.Next(); {
+	for rowNum := headerRow; ; {
+		if !rows.Next() {
+			parseErr = checkEnd(rows, p.sheet, rowNum)
+			break
+		}
 		rowNum++
 		if rowNum%1024 == 0 {
 			if parseErr = ctx.Err(); parseErr != nil {

@@ -514,6 +514,45 @@ func TestReadParseErrorBelowHeader(t *testing.T) {
 	}
 }
 
+func TestReadMalformedSheetXML(t *testing.T) {
+	// An unescaped control character makes the sheet's XML invalid from
+	// there on. excelize's iterator stops at it as if the sheet had ended;
+	// Read must fail instead of returning the rows above it as the whole.
+	rows := [][]any{{"Timestamp", "Event Type"}}
+	for range 1000 {
+		rows = append(rows, []any{"2026-01-02", "SparkLogin"})
+	}
+	for _, tt := range []struct {
+		name string
+		opts Options
+	}{
+		{"in memory", Options{}},
+		{"from a temp file", Options{MaxXMLSize: 4 << 10}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeBook(t, false, testSheet{"Events", rows})
+			rewriteZip(t, path, func(name string, b []byte) []byte {
+				if strings.HasSuffix(name, "sheet1.xml") {
+					bad := []byte(`<row r="700"><c r="A700" t="str"><v>bad` + "\x01" + `</v></c></row>`)
+					return bytes.Replace(b, []byte(`<row r="700"`), append(bad, `<row r="701"`...), 1)
+				}
+				return b
+			})
+			res := readBook(t, path, tt.opts)
+			if !errors.Is(res.err, ErrMalformed) || !strings.Contains(res.err.Error(), `sheet "Events"`) {
+				t.Fatalf("error %v, want ErrMalformed naming the sheet", res.err)
+			}
+			if !strings.Contains(res.err.Error(), "near row 700") {
+				t.Errorf("error %v, want it near row 700", res.err)
+			}
+		})
+	}
+	// The same sheet without the bad character reads whole.
+	if res := mustRead(t, writeBook(t, false, testSheet{"Events", rows}), Options{MaxXMLSize: 4 << 10}); len(res.events) != 1000 {
+		t.Errorf("%d events from the intact sheet, want 1000", len(res.events))
+	}
+}
+
 func TestReadLargeSheetStreamsFromTempFile(t *testing.T) {
 	// A MaxXMLSize far below the sheet's size makes excelize unzip the sheet
 	// and the shared strings to temporary files; the results must not change.
