@@ -222,7 +222,7 @@ func checkEnd(rows *excelize.Rows, sheet string, lastRow int) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("sheet %q: %w near row %d (%v): the rows from there on cannot be read; fix the sheet or export it again", sheet, ErrMalformed, lastRow, err)
+			return fmt.Errorf("sheet %q: %w near row %d (%v): rows from there on may be missing, so none are loaded; fix the sheet or export it again", sheet, ErrMalformed, lastRow, err)
 		}
 	}
 }
@@ -300,7 +300,13 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	b := newBatch()
 	for rowNum := headerRow; ; {
 		if !rows.Next() {
-			parseErr = checkEnd(rows, p.sheet, rowNum)
+			if parseErr = checkEnd(rows, p.sheet, rowNum); parseErr != nil {
+				// excelize returned the row the XML broke in cut short,
+				// as if whole: it is no row to convert or reject.
+				if n := len(b.nums); n > 0 && b.nums[n-1] == rowNum {
+					b.nums, b.cells = b.nums[:n-1], b.cells[:n-1]
+				}
+			}
 			break
 		}
 		rowNum++
@@ -330,7 +336,12 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	}
 	close(in)
 	<-done
-	// The converter's error comes first: it stopped the parse.
+	// A sheet that broke off fails as such, whatever its last rows made
+	// the converter do; otherwise the converter's error comes first: it
+	// stopped the parse.
+	if errors.Is(parseErr, ErrMalformed) {
+		return parseErr
+	}
 	if convErr != nil {
 		return convErr
 	}

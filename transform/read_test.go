@@ -533,7 +533,7 @@ func TestReadMalformedSheetXML(t *testing.T) {
 			path := writeBook(t, false, testSheet{"Events", rows})
 			rewriteZip(t, path, func(name string, b []byte) []byte {
 				if strings.HasSuffix(name, "sheet1.xml") {
-					bad := []byte(`<row r="700"><c r="A700" t="str"><v>bad` + "\x01" + `</v></c></row>`)
+					bad := []byte(`<row r="700"><c r="A700" t="str"><v>2026-01-02</v></c><c r="B700" t="str"><v>bad` + "\x01" + `</v></c></row>`)
 					return bytes.Replace(b, []byte(`<row r="700"`), append(bad, `<row r="701"`...), 1)
 				}
 				return b
@@ -544,6 +544,11 @@ func TestReadMalformedSheetXML(t *testing.T) {
 			}
 			if !strings.Contains(res.err.Error(), "near row 700") {
 				t.Errorf("error %v, want it near row 700", res.err)
+			}
+			// Row 700 comes back from excelize cut short: it must not
+			// become a reject (or an event) of its own.
+			if len(res.rejects) != 0 || len(res.events) > 698 {
+				t.Errorf("%d rejects and %d events from the broken sheet, want none beyond the 698 rows above row 700", len(res.rejects), len(res.events))
 			}
 		})
 	}
