@@ -77,9 +77,8 @@ func TestUpsertNewPeriodStoredInOrder(t *testing.T) {
 	}
 }
 
-// An event whose ID is stored with another time makes the insert of its
-// period's chunk fail on the primary key: the chunk is merged instead, in
-// the same transaction, and the event is updated.
+// An event whose ID is stored with another time is skipped by the insert
+// of its period's chunk: the chunk is merged too, and the event updated.
 func TestUpsertStoredIDWithNewTime(t *testing.T) {
 	pool := migrated(t)
 	old := makeEvents(1)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"sparkevents/transform"
@@ -52,9 +51,9 @@ const ChunkRows = 16 << 10
 // if its occurrences differ, is rewritten on every load of the same events).
 //
 // A chunk of new events, one whose time range holds no stored event and
-// whose keys are distinct, skips the merge: a plain INSERT ... SELECT
-// stores it, in the order it came, for much less of the server's work (see
-// insertSQL). So a first import, or a backfill of a period not loaded yet,
+// whose keys are distinct, skips the merge: an INSERT ... SELECT ... ON
+// CONFLICT DO NOTHING stores it, in the order it came, for much less of the
+// server's work (see insertSQL). So a first import, or a backfill of a period not loaded yet,
 // keeps every index as it is and still loads at about the speed of the
 // parse. After an error, tx must be rolled back, not committed: it may hold
 // some chunks.
@@ -107,11 +106,13 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 		if copied == 0 {
 			break
 		}
-		if n, ok, err := insertNew(ctx, tx, probe, insert, src.first, src.last, runID, stamp); err != nil {
+		n, done, err := insertNew(ctx, tx, probe, insert, src.first, src.last, runID, stamp, copied)
+		if err != nil {
 			return Counts{}, fmt.Errorf("upsert events: insert into %s: %w", eventsTable, err)
-		} else if ok {
+		}
+		c.Inserted += n
+		if done {
 			c.Read += copied
-			c.Inserted += n
 			continue
 		}
 		// No ANALYZE of the staging table: the plan is fixed by the SQL
@@ -238,26 +239,30 @@ func periodStoredSQL(table string) string {
 }
 
 // insertSQL stores the staged chunk in table as new rows, in the order they
-// came. It neither sorts the chunk nor looks its keys up, which the merge
-// does for each: per million rows it cost 23 s of server time with all
-// five indexes, where the merge cost 25.7 s with only two of them. On two
-// cores that is what lets a first import keep every index and still hide
-// most of the database work behind the parse (bench/README.md has the
-// figures). The table's primary key fails it when a key is already stored
-// or staged twice. $1 is the run ID, $2 the call's loaded_at stamp. table
+// came, skipping a row whose key is stored already or earlier in the chunk.
+// It neither sorts the chunk nor compares its rows with stored ones, which
+// the merge does for each: per million rows it cost about 23 s of server
+// time with all five indexes, where the merge cost 25.7 s with only two of
+// them. On two cores that is what lets a first import keep every index and
+// still hide most of the database work behind the parse (bench/README.md
+// has the figures). $1 is the run ID, $2 the call's loaded_at stamp. table
 // and staging must be sanitized identifiers.
 func insertSQL(table, staging string) string {
 	cols := strings.Join(append(keyColumns(), dataColumns()...), ", ")
 	return "INSERT INTO " + table + " (" + cols + ", first_run_id, last_run_id, loaded_at)\n" +
-		"SELECT " + cols + ", $1, $1, $2 FROM " + staging
+		"SELECT " + cols + ", $1, $1, $2 FROM " + staging + "\n" +
+		"ON CONFLICT (" + strings.Join(keyColumns(), ", ") + ") DO NOTHING"
 }
 
-// insertNew stores the staged chunk, whose events' times span [first,
-// last], with insert (see insertSQL) when its period holds no stored event,
-// and reports whether it did. It runs the insert in a savepoint: when a key
-// turns out to be stored after all, or staged twice, the insert is undone
-// and the chunk is left to the merge, which the caller then runs.
-func insertNew(ctx context.Context, tx pgx.Tx, probe, insert string, first, last time.Time, runID int64, stamp time.Time) (inserted int64, ok bool, err error) {
+// insertNew inserts the staged chunk, whose events' times span [first,
+// last], with insert (see insertSQL) when its period holds no stored event.
+// It returns how many rows it inserted, and done when that was every staged
+// row. Otherwise some key was stored after all (an ID Spark gave again with
+// another time, or one another transaction stored meanwhile) or staged
+// twice, and the caller merges the chunk: the merge takes the rows inserted
+// here for rows this call wrote, and brings each key to its last occurrence.
+// No savepoint is needed, so a long load opens no subtransactions.
+func insertNew(ctx context.Context, tx pgx.Tx, probe, insert string, first, last time.Time, runID int64, stamp time.Time, staged int64) (inserted int64, done bool, err error) {
 	var stored bool
 	if err := tx.QueryRow(ctx, probe, first, last).Scan(&stored); err != nil {
 		return 0, false, fmt.Errorf("look for stored events from %s to %s: %w", first.Format(time.RFC3339), last.Format(time.RFC3339), err)
@@ -265,26 +270,11 @@ func insertNew(ctx context.Context, tx pgx.Tx, probe, insert string, first, last
 	if stored {
 		return 0, false, nil
 	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("savepoint: %w", err)
-	}
-	defer sp.Rollback(ctx) // after Commit, a no-op
-	tag, err := sp.Exec(ctx, insert, runID, stamp)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-		if err := sp.Rollback(ctx); err != nil {
-			return 0, false, fmt.Errorf("roll back to savepoint: %w", err)
-		}
-		return 0, false, nil
-	}
+	tag, err := tx.Exec(ctx, insert, runID, stamp)
 	if err != nil {
 		return 0, false, err
 	}
-	if err := sp.Commit(ctx); err != nil {
-		return 0, false, fmt.Errorf("release savepoint: %w", err)
-	}
-	return tag.RowsAffected(), true, nil
+	return tag.RowsAffected(), tag.RowsAffected() == staged, nil
 }
 
 // eventSource feeds an event iterator to CopyFrom. Values hands pgx pointers
