@@ -50,12 +50,12 @@ const ChunkRows = 16 << 10
 // it is not recognized and counts unchanged once per chunk it is in (and,
 // if its occurrences differ, is rewritten on every load of the same events).
 //
-// A chunk of new events, one whose time range holds no stored event and
-// whose keys are distinct, skips the merge: an INSERT ... SELECT ... ON
-// CONFLICT DO NOTHING stores it, in the order it came, for much less of the
-// server's work (see insertSQL). So a first import, or a backfill of a period not loaded yet,
-// keeps every index as it is and still loads at about the speed of the
-// parse. After an error, tx must be rolled back, not committed: it may hold
+// A chunk whose time range holds no stored event is stored instead with an
+// INSERT ... SELECT ... ON CONFLICT DO NOTHING, in the order it came, for
+// much less of the server's work (see insertSQL); only when that skips a
+// row is the chunk merged too. So a first import, or a backfill of a
+// period not loaded yet, keeps every index as it is and still loads at
+// about the speed of the parse. After an error, tx must be rolled back, not committed: it may hold
 // some chunks.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.

@@ -250,8 +250,10 @@ func cleanCells(cells []string) (blank bool) {
 }
 
 // rowBatch is data rows on their way from the parser to the converter.
+// Next visits every row number, so they are consecutive: cells[i] is row
+// first+i.
 type rowBatch struct {
-	nums  []int      // Excel row numbers
+	first int        // Excel row number of cells[0]
 	cells [][]string // as excelize returned them, not yet cleaned
 }
 
@@ -282,9 +284,9 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	newBatch := func() rowBatch {
 		select {
 		case b := <-free:
-			return rowBatch{nums: b.nums[:0], cells: b.cells[:0]}
+			return rowBatch{cells: b.cells[:0]}
 		default:
-			return rowBatch{nums: make([]int, 0, rowBatchSize), cells: make([][]string, 0, rowBatchSize)}
+			return rowBatch{cells: make([][]string, 0, rowBatchSize)}
 		}
 	}
 	// send hands b to the converter, or reports false when it has stopped.
@@ -301,10 +303,11 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	for rowNum := headerRow; ; {
 		if !rows.Next() {
 			if parseErr = checkEnd(rows, p.sheet, rowNum); parseErr != nil {
-				// excelize returned the row the XML broke in cut short,
-				// as if whole: it is no row to convert or reject.
-				if n := len(b.nums); n > 0 && b.nums[n-1] == rowNum {
-					b.nums, b.cells = b.nums[:n-1], b.cells[:n-1]
+				// excelize returned the row the XML broke in, the last
+				// one read, cut short as if whole: it is no row to
+				// convert or reject.
+				if n := len(b.cells); n > 0 {
+					b.cells = b.cells[:n-1]
 				}
 			}
 			break
@@ -320,9 +323,11 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 			parseErr = fmt.Errorf("sheet %q row %d: %w", p.sheet, rowNum, err)
 			break
 		}
-		b.nums = append(b.nums, rowNum)
+		if len(b.cells) == 0 {
+			b.first = rowNum
+		}
 		b.cells = append(b.cells, cells)
-		if len(b.nums) == rowBatchSize {
+		if len(b.cells) == rowBatchSize {
 			if !send(b) {
 				break
 			}
@@ -331,7 +336,7 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	}
 	// The rows before a parse error are delivered too, as they were
 	// before the converter had its own goroutine.
-	if len(b.nums) > 0 {
+	if len(b.cells) > 0 {
 		send(b)
 	}
 	close(in)
@@ -361,8 +366,8 @@ func (r *rowReader) convert(ctx context.Context, p *sheetPlan, in <-chan rowBatc
 				continue
 			}
 			r.st.Rows++
-			if err := r.row(p, b.nums[i], cells); err != nil {
-				return fmt.Errorf("sheet %q row %d: %w", p.sheet, b.nums[i], err)
+			if err := r.row(p, b.first+i, cells); err != nil {
+				return fmt.Errorf("sheet %q row %d: %w", p.sheet, b.first+i, err)
 			}
 		}
 		clear(b.cells)
