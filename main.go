@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"sparkevents/analyst"
+	"sparkevents/internal/gctune"
 	"sparkevents/pipeline"
 )
 
@@ -40,29 +40,10 @@ const (
 	exitInterrupted = 130
 )
 
-// The import allocates garbage at a great rate (excelize decodes every
-// cell through encoding/xml) and keeps little alive, so the collector's
-// default, a cycle each time the heap doubles, runs it every few
-// megabytes, and each cycle takes CPU from the parse, which is what bounds
-// an import. gcPercent lets the heap grow to five times the live data
-// between cycles, and softMemoryLimit caps it, so the RSS stays flat
-// whatever the size of the workbook. Measured with the 1M-row workbook of
-// bench/run.sh, alternating runs: the excelize floor took 10-30% less time
-// with 400 than with 100, the import about 7% less, at about 74 MiB RSS
-// instead of 43. The limit is soft (the runtime may exceed it rather than
-// fail); GOGC and GOMEMLIMIT override these.
-const (
-	gcPercent       = 400
-	softMemoryLimit = 64 << 20
-)
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(softMemoryLimit)
-	}
+	// GOGC=400 under a 64 MiB soft limit unless the environment says
+	// otherwise (see internal/gctune).
+	gctune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile := startCPUProfile(os.Getenv("SPARKEVENTS_CPUPROFILE"))

@@ -16,31 +16,17 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
 	"github.com/xuri/excelize/v2"
 
+	"sparkevents/internal/gctune"
 	"sparkevents/transform"
 )
 
-// The collector settings of sparkevents' main (main.go), so that the floor
-// and the import run under the same collector and their ratio is the cost
-// of what sparkevents adds to the iteration. GOGC and GOMEMLIMIT override
-// them here too.
-const (
-	gcPercent       = 400
-	softMemoryLimit = 64 << 20
-)
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(softMemoryLimit)
-	}
+	gctune.Apply()
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	read := flag.Bool("read", false, "run transform.Read instead of the bare iteration")
 	flag.Parse()
