@@ -1,16 +1,14 @@
 package pipeline
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"sparkevents/internal/ziptest"
 	"sparkevents/transform"
 )
 
@@ -179,43 +177,15 @@ func TestImportMalformedSheetStoresNothing(t *testing.T) {
 // first worksheet with new.
 func breakSheet(t *testing.T, path, old, new string) {
 	t.Helper()
-	zr, err := zip.OpenReader(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	zw := zip.NewWriter(&out)
 	replaced := false
-	for _, e := range zr.File {
-		rc, err := e.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name == "xl/worksheets/sheet1.xml" && bytes.Contains(b, []byte(old)) {
+	ziptest.Rewrite(t, path, func(name string, b []byte) []byte {
+		if name == "xl/worksheets/sheet1.xml" && bytes.Contains(b, []byte(old)) {
 			b, replaced = bytes.Replace(b, []byte(old), []byte(new), 1), true
 		}
-		w, err := zw.Create(e.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	zr.Close()
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+		return b
+	})
 	if !replaced {
 		t.Fatalf("%s not found in the sheet", old)
-	}
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"sparkevents/internal/ziptest"
 )
 
 func utc(s string) time.Time {
@@ -326,7 +328,7 @@ func TestReadStripsNUL(t *testing.T) {
 	}})
 	// Excel writes control characters as _xHHHH_ escapes; excelize will not
 	// write a NUL itself, so put the escape into the XML by hand.
-	rewriteZip(t, path, func(name string, b []byte) []byte {
+	ziptest.Rewrite(t, path, func(name string, b []byte) []byte {
 		return bytes.ReplaceAll(b, []byte("@NUL@"), []byte("_x0000_"))
 	})
 	res := mustRead(t, path, Options{})
@@ -495,7 +497,7 @@ func TestReadParseErrorBelowHeader(t *testing.T) {
 		rows = append(rows, []any{"2026-01-02", "SparkLogin"})
 	}
 	path := writeBook(t, false, testSheet{"Events", rows})
-	rewriteZip(t, path, func(name string, b []byte) []byte {
+	ziptest.Rewrite(t, path, func(name string, b []byte) []byte {
 		if strings.HasSuffix(name, "sheet1.xml") {
 			return bytes.Replace(b, []byte(`<row r="700"`), []byte(`<row r="2000000"`), 1)
 		}
@@ -531,7 +533,7 @@ func TestReadMalformedSheetXML(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeBook(t, false, testSheet{"Events", rows})
-			rewriteZip(t, path, func(name string, b []byte) []byte {
+			ziptest.Rewrite(t, path, func(name string, b []byte) []byte {
 				if strings.HasSuffix(name, "sheet1.xml") {
 					bad := []byte(`<row r="700"><c r="A700" t="str"><v>2026-01-02</v></c><c r="B700" t="str"><v>bad` + "\x01" + `</v></c></row>`)
 					return bytes.Replace(b, []byte(`<row r="700"`), append(bad, `<row r="701"`...), 1)
@@ -579,7 +581,7 @@ func TestOpenZipBomb(t *testing.T) {
 		{"Timestamp", "Event Type", "Description"},
 		{"2026-01-02", "SparkLogin", strings.Repeat("a", 32000)},
 	}})
-	rewriteZip(t, path, func(name string, b []byte) []byte {
+	ziptest.Rewrite(t, path, func(name string, b []byte) []byte {
 		if name == "xl/sharedStrings.xml" {
 			return bytes.Replace(b, []byte(strings.Repeat("a", 32000)), []byte(strings.Repeat("a", 512<<10)), 1)
 		}
