@@ -56,9 +56,10 @@ type Stats struct {
 // without one). Cells are read as Excel stores them, so a date in an extra
 // column appears as its serial number.
 //
-// EventID is the row's Event ID column value when it has one, else "h:" and
-// 32 hex digits of a SHA-256 over the tenant, the normalized fields and the
-// non-empty attributes ordered by header. The same event therefore gets the
+// EventID is the row's Event ID column value when it has one, else "h:",
+// the event's UTC time and 32 hex digits of a SHA-256 over the tenant, the
+// normalized fields and the non-empty attributes ordered by header, as in
+// "h:20260102T030405.678000Z:1f0e…". The same event therefore gets the
 // same ID when downloaded again, whatever the column order and whether its
 // time was written as text or as an Excel number; but any changed value (a
 // corrected description, a new extra column) gives a new ID.
@@ -548,6 +549,19 @@ func (r *rowReader) rawJSON(p *sheetPlan, cells []string) []byte {
 	return bytes.Clone(append(b, '}'))
 }
 
+// A hash ID is hashIDPrefix, the event's UTC time to the microsecond in
+// the hashIDTime layout, and 32 hex digits of the hash. The time leads so
+// that IDs sort by time: an export comes in time order, so its new keys go
+// to the right edge of the primary key index instead of all over it, which
+// cut PostgreSQL's work per inserted row by a third (bench/README.md). The
+// time is part of the hashed content, so it adds no identity of its own.
+// migrations/00003_time_ordered_hash_ids.sql rewrites IDs of the earlier
+// layout, "h:" and the 32 hex digits alone, and must build the same time.
+const (
+	hashIDPrefix = "h:"
+	hashIDTime   = "20060102T150405.000000Z:"
+)
+
 // hashID identifies an event that has no ID column value by a hash of its
 // normalized content: the tenant, every field but event_id, and the non-empty
 // attributes ordered by header. Column order does not matter, and an empty
@@ -591,10 +605,11 @@ func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
 	}
 	r.canon = b
 	sum := sha256.Sum256(b)
-	var id [2 + 32]byte
-	copy(id[:], "h:")
-	hex.Encode(id[2:], sum[:16])
-	return string(id[:])
+	var id [len(hashIDPrefix) + len(hashIDTime) + 32]byte
+	b = append(id[:0], hashIDPrefix...)
+	b = e.EventTime.UTC().AppendFormat(b, hashIDTime)
+	b = hex.AppendEncode(b, sum[:16])
+	return string(b)
 }
 
 func appendPart(b []byte, s string) []byte {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -393,8 +394,13 @@ func TestReadEventID(t *testing.T) {
 		return res.events[0].EventID
 	}
 	base := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", nil)
-	if !strings.HasPrefix(base, "h:") || len(base) != 34 {
-		t.Fatalf("hash ID %q, want h: and 32 hex digits", base)
+	if !regexp.MustCompile(`^h:20260102T030405\.678000Z:[0-9a-f]{32}$`).MatchString(base) {
+		t.Fatalf("hash ID %q, want h:, the UTC time to the microsecond and 32 hex digits", base)
+	}
+	// The time leads, so IDs sort as their events do; nanoseconds are cut.
+	finer := hashOf(t, []int{0, 1, 2, 3, 4}, "acme", func(r []any) { r[0] = "2026-01-02T05:04:05.678000999+02:00" })
+	if !strings.HasPrefix(finer, "h:20260102T030405.678000Z:") || finer == base {
+		t.Errorf("a time 999 ns later, written in another zone: hash ID %q, want the same UTC time to the microsecond and another hash than %q", finer, base)
 	}
 	if got := hashOf(t, []int{4, 2, 0, 3, 1}, "acme", nil); got != base {
 		t.Errorf("column order changed the hash: %s vs %s", got, base)
