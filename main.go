@@ -36,7 +36,7 @@ const (
 	exitLocked      = 3 // another sync or backfill of the tenant is running
 	exitInput       = 4 // a workbook was unreadable or had too many bad rows
 	exitSpark       = 5 // the Spark API refused a request or an export job failed
-	exitDatabase    = 6 // PostgreSQL unreachable, or the schema could not be migrated
+	exitDatabase    = 6 // PostgreSQL unreachable, or the schema could not be migrated (or is newer than this binary)
 	exitInterrupted = 130
 )
 

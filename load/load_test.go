@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"iter"
@@ -256,6 +257,27 @@ func TestMigrateRefusesPoolOfOtherSchema(t *testing.T) {
 	}
 	if n := count(t, pool, "SELECT count(*) FROM pg_namespace WHERE nspname = 'three'"); n != 0 {
 		t.Error("refused MigrateUp left schema three behind")
+	}
+}
+
+func TestMigrateUpRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	files := embeddedMigrations(t)
+	// A newer release applied a migration this one does not have.
+	newer := len(files) + 1
+	if _, err := pool.Exec(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", newer); err != nil {
+		t.Fatal(err)
+	}
+	err := MigrateUp(ctx, pool, testSchema)
+	if !errors.Is(err, ErrSchemaNewer) || !strings.Contains(err.Error(), fmt.Sprintf("migration %d", newer)) || !strings.Contains(err.Error(), "upgrade sparkevents") {
+		t.Fatalf("MigrateUp on a schema at migration %d = %v, want ErrSchemaNewer naming it and what to do", newer, err)
+	}
+	if _, err := pool.Exec(ctx, "DELETE FROM goose_db_version WHERE version_id = $1", newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := MigrateUp(ctx, pool, testSchema); err != nil {
+		t.Fatalf("MigrateUp at the known version: %v", err)
 	}
 }
 

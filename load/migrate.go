@@ -38,8 +38,27 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		if _, err := p.Up(ctx); err != nil {
 			return fmt.Errorf("migrate schema %s up: %w", schema, err)
 		}
-		return nil
+		return checkNotNewer(ctx, p, schema)
 	})
+}
+
+// ErrSchemaNewer reports a schema migrated by a newer sparkevents.
+var ErrSchemaNewer = errors.New("schema is newer than this sparkevents")
+
+// checkNotNewer fails when the schema has a migration this binary does not
+// know. goose would carry on, but what this binary writes may no longer
+// fit: since migration 3, for example, hash IDs lead with the event's time,
+// and an older binary would store every such event again under its old ID.
+func checkNotNewer(ctx context.Context, p *goose.Provider, schema string) error {
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version of %s: %w", schema, err)
+	}
+	sources := p.ListSources()
+	if known := sources[len(sources)-1].Version; v > known {
+		return fmt.Errorf("schema %s has migration %d, and this sparkevents knows migrations up to %d: upgrade sparkevents before writing with it: %w", schema, v, known, ErrSchemaNewer)
+	}
+	return nil
 }
 
 // MigrateDown rolls back the most recently applied migration.
