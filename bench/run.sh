@@ -88,19 +88,28 @@ echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at sta
 results=$work/results
 : >"$results"
 
+# steal is the CPU time, in seconds over all CPUs, that the hypervisor gave
+# to others while this machine's CPUs wanted to run (/proc/stat). On a
+# shared machine it tells a slow round from a slow step: the import needs
+# both cores, the floor one, so steal costs the import more.
+hz=$(getconf CLK_TCK)
+steal() { awk -v hz="$hz" '/^cpu /{printf "%.2f", $9 / hz}' /proc/stat; }
+
 # measure NAME ROWS CMD...: runs CMD under /usr/bin/time and records
-# seconds, CPU and peak RSS; CMD's stdout goes to $work/out.
+# seconds, CPU, peak RSS and steal; CMD's stdout goes to $work/out.
 measure() {
-  local name=$1 rows=$2
+  local name=$1 rows=$2 s0 stolen
   shift 2
+  s0=$(steal)
   if ! /usr/bin/time -f '%e %P %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err"; then
     echo "bench: $name failed:" >&2
     cat "$work/out" "$work/err" >&2
     exit 1
   fi
+  stolen=$(awk -v a="$s0" -v b="$(steal)" 'BEGIN {printf "%.1f", b - a}')
   read -r secs cpu rss <"$work/time"
-  echo "$label $name $rows $secs $cpu $rss" >>"$results"
-  printf '  %-9s %8.2f s  %s CPU  %6d MiB\n' "$name" "$secs" "$cpu" $((rss / 1024))
+  echo "$label $name $rows $secs $cpu $rss $stolen" >>"$results"
+  printf '  %-9s %8.2f s  %s CPU  %6d MiB  steal %s s\n' "$name" "$secs" "$cpu" $((rss / 1024)) "$stolen"
 }
 
 # check_import WANT_INSERTED WANT_UNCHANGED: the import's summary line.
@@ -163,12 +172,12 @@ done
 
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
-# results: ROWS VARIANT ROUND STEP ROWS SECONDS CPU RSS_KIB. Each step's
+# results: ROWS VARIANT ROUND STEP ROWS SECONDS CPU RSS_KIB STEAL. Each step's
 # ratio is to the floor of its own round; with several rounds, a median
 # line per step follows, its ratio the median time over the median floor.
 awk '
   { round = $1 " " $2 " " $3; secs[round, $4] = $6 }
-  { n++; rr[n] = round; st[n] = $4; r[n] = $1; v[n] = $2; rd[n] = $3; s[n] = $6; c[n] = $7; m[n] = $8 / 1024 }
+  { n++; rr[n] = round; st[n] = $4; r[n] = $1; v[n] = $2; rd[n] = $3; s[n] = $6; c[n] = $7; m[n] = $8 / 1024; x[n] = $9 }
   { group = $1 " " $2 " " $4; if (!(group in cnt)) order[++ng] = group
     cnt[group]++; vals[group, cnt[group]] = $6; rowsof[group] = $5 }
   function median(g,   i, j, k, t, a) {
@@ -177,10 +186,10 @@ awk '
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
   END {
-    printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s %s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "×FLOOR"
+    printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s %s %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "×FLOOR", "STEAL_S"
     for (i = 1; i <= n; i++) {
       f = secs[rr[i], "floor"]
-      printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8.1f %7.2f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0
+      printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8.1f %7.2f %7.1f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0, x[i]
     }
     if (rep > 1) {
       for (i = 1; i <= ng; i++) {
