@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TestHashIDMigration checks that migration 00003, which rewrites hash IDs
@@ -87,6 +90,15 @@ func TestHashIDMigration(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("after migrating up, %d events, want %d", len(got), len(want))
+	}
+
+	// A writer of an earlier release is refused, not let store the same
+	// events again under their old IDs.
+	_, err := p.db.Exec(ctx, `INSERT INTO spark_events (tenant, event_id, event_time, event_type, first_run_id, last_run_id)
+		VALUES ('acme', 'h:0123456789abcdef0123456789abcdef', now(), 'SparkLogin', 1, 1)`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" || pgErr.ConstraintName != "spark_events_hash_id_has_time" {
+		t.Errorf("insert of an old-layout hash ID after the migration: %v, want a check violation", err)
 	}
 
 	var res []FileResult
