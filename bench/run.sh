@@ -186,7 +186,8 @@ awk '
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
   END {
-    printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s %s %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "×FLOOR", "STEAL_S"
+    # "×" is two bytes, which printf widths count: pad the header by hand.
+    printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s  ×FLOOR %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "STEAL_S"
     for (i = 1; i <= n; i++) {
       f = secs[rr[i], "floor"]
       printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8.1f %7.2f %7.1f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0, x[i]

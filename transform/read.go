@@ -112,6 +112,7 @@ type rowReader struct {
 	rej   Reject
 	buf   []byte // JSON being built
 	canon []byte // canonical form being hashed
+	id    []byte // hash ID being built; a stack array would escape through AppendFormat
 	kvs   []keyValue
 }
 
@@ -605,11 +606,11 @@ func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
 	}
 	r.canon = b
 	sum := sha256.Sum256(b)
-	var id [len(hashIDPrefix) + len(hashIDTime) + 32]byte
-	b = append(id[:0], hashIDPrefix...)
-	b = e.EventTime.UTC().AppendFormat(b, hashIDTime)
-	b = hex.AppendEncode(b, sum[:16])
-	return string(b)
+	id := append(r.id[:0], hashIDPrefix...)
+	id = e.EventTime.UTC().AppendFormat(id, hashIDTime)
+	id = hex.AppendEncode(id, sum[:16])
+	r.id = id
+	return string(id)
 }
 
 func appendPart(b []byte, s string) []byte {
