@@ -177,15 +177,26 @@ func (p *timeParser) parse(s string) (time.Time, error) {
 		}
 	}
 	if t, err := time.ParseInLocation(p.layouts[p.last], text, loc); err == nil {
-		return t.UTC(), nil
+		return inYearRange(t.UTC(), s)
 	}
 	for i, l := range p.layouts {
 		if t, err := time.ParseInLocation(l, text, loc); err == nil {
 			p.last = i
-			return t.UTC(), nil
+			return inYearRange(t.UTC(), s)
 		}
 	}
 	return time.Time{}, fmt.Errorf("cannot parse %s as a time", quoteShort(s))
+}
+
+// inYearRange refuses a UTC time before year 1, which text such as
+// "0000-06-01" or "0001-01-01T00:30+01:00" gives. No event is that old,
+// and Go and PostgreSQL write year 0 differently (0000 and 0001 BC), so
+// migration 00003 would give such an event another hash ID than Go does.
+func inYearRange(t time.Time, s string) (time.Time, error) {
+	if t.Year() < 1 {
+		return time.Time{}, fmt.Errorf("%s is before year 1", quoteShort(s))
+	}
+	return t, nil
 }
 
 // quoteShort quotes s for a message, cut to a readable length.

@@ -81,6 +81,7 @@ func TestTimeParserLayouts(t *testing.T) {
 		{"3/2/2026 3:08 PM", "2026-03-02T15:08:00Z"},
 		{"03/02/2026 15:08:00.250", "2026-03-02T15:08:00.25Z"},
 		{"2026-03-02 15:08:00 GMT", "2026-03-02T15:08:00Z"},
+		{"0001-01-01T00:30:00Z", "0001-01-01T00:30:00Z"},
 	}
 	for _, tt := range tests {
 		got, err := p.parse(tt.in)
@@ -88,7 +89,7 @@ func TestTimeParserLayouts(t *testing.T) {
 			t.Errorf("parse(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"yesterday", "2026-13-01", "31/31/2020", "NaN", "Inf", "0x1p4", "2026-03-02 15:08:00 CET", "1e9"} {
+	for _, bad := range []string{"yesterday", "2026-13-01", "31/31/2020", "NaN", "Inf", "0x1p4", "2026-03-02 15:08:00 CET", "1e9", "0000-06-01", "0001-01-01T00:30:00+01:00"} {
 		if got, err := p.parse(bad); err == nil {
 			t.Errorf("parse(%q) = %v, want an error", bad, got)
 		}
