@@ -55,8 +55,8 @@ const ChunkRows = 16 << 10
 // much less of the server's work (see insertSQL); only when that skips a
 // row is the chunk merged too. So a first import, or a backfill of a
 // period not loaded yet, keeps every index as it is and still loads at
-// about the speed of the parse. After an error, tx must be rolled back, not committed: it may hold
-// some chunks.
+// about the speed of the parse. After an error, tx must be rolled back, not
+// committed: it may hold some chunks.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
@@ -242,10 +242,10 @@ func periodStoredSQL(table string) string {
 // came, skipping a row whose key is stored already or earlier in the chunk.
 // It neither sorts the chunk nor compares its rows with stored ones, which
 // the merge does for each: per million rows it cost about 23 s of server
-// time with all five indexes, where the merge cost 25.7 s with only two of
-// them. On two cores that is what lets a first import keep every index and
-// still hide most of the database work behind the parse (bench/README.md
-// has the figures). $1 is the run ID, $2 the call's loaded_at stamp. table
+// time with all five indexes (18-19 s since hash IDs lead with the event's
+// time), where the merge cost 25.7 s with only two of them. On two cores
+// that is what lets a first import keep every index and still hide most of
+// the database work behind the parse (bench/README.md has the figures). $1 is the run ID, $2 the call's loaded_at stamp. table
 // and staging must be sanitized identifiers.
 func insertSQL(table, staging string) string {
 	cols := strings.Join(append(keyColumns(), dataColumns()...), ", ")

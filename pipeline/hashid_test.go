@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,7 +113,7 @@ func TestHashIDMigration(t *testing.T) {
 
 func hasPrefix(ids map[string]time.Time, prefix string) bool {
 	for id := range ids {
-		if len(id) >= len(prefix) && id[:len(prefix)] == prefix {
+		if strings.HasPrefix(id, prefix) {
 			return true
 		}
 	}

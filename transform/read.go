@@ -579,7 +579,8 @@ func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
 	b := append(r.canon[:0], "v1"...)
 	b = appendPart(b, e.Tenant)
 	// Fixed width, so no length prefix is needed.
-	b = e.EventTime.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
+	utc := e.EventTime.UTC()
+	b = utc.AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
 	for _, s := range [...]string{e.EventType, e.UserName, e.FolderID, e.FolderName,
 		e.ServiceName, e.ServiceVersion, e.Description, e.IPAddress} {
 		b = appendPart(b, s)
@@ -607,7 +608,7 @@ func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
 	r.canon = b
 	sum := sha256.Sum256(b)
 	id := append(r.id[:0], hashIDPrefix...)
-	id = e.EventTime.UTC().AppendFormat(id, hashIDTime)
+	id = utc.AppendFormat(id, hashIDTime)
 	id = hex.AppendEncode(id, sum[:16])
 	r.id = id
 	return string(id)
