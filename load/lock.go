@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -49,4 +50,37 @@ func LockTenant(ctx context.Context, pool *pgxpool.Pool, schema, tenant string) 
 			conn.Release()
 		})
 	}, nil
+}
+
+// LockEvents takes a transaction-level advisory lock on tenant's events
+// within schema, waiting for it, so that the loads of one tenant write one
+// after the other. Two loads of overlapping events would otherwise wait on
+// each other's uncommitted keys, each in its own order (a new period is
+// inserted in file order, a merge in key order), until PostgreSQL aborts one
+// as a deadlock. LockTenant keeps two syncs apart for their whole run; this
+// lock also orders imports, which take no LockTenant, against each other
+// and against syncs. Loads of different tenants never share a key and do
+// not wait.
+//
+// onWait, when not nil, is called before waiting if another transaction
+// holds the lock. The lock is released when tx ends, so a killed process
+// frees it as soon as the server notices the lost session.
+func LockEvents(ctx context.Context, tx pgx.Tx, schema, tenant string, onWait func()) error {
+	// NUL cannot occur in a PostgreSQL name or text value, so no schema and
+	// tenant pair shares another's key, nor LockTenant's.
+	key := lockKey("events\x00" + schema + "\x00" + tenant)
+	var got bool
+	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", key).Scan(&got); err != nil {
+		return fmt.Errorf("lock events of tenant %s: %w", tenant, err)
+	}
+	if got {
+		return nil
+	}
+	if onWait != nil {
+		onWait()
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key); err != nil {
+		return fmt.Errorf("wait for another load of tenant %s: %w", tenant, err)
+	}
+	return nil
 }

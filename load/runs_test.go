@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"sparkevents/transform"
 )
 
@@ -305,5 +307,99 @@ func TestRunsAndStatus(t *testing.T) {
 	if g.Events != 0 || g.LastEvent != nil || g.Watermark == nil || !g.Watermark.Equal(baseTime.Add(time.Hour)) ||
 		g.RejectsLastDay != 0 || g.LastRun == nil || g.LastRun.ID != sync || g.LastRun.Status != "succeeded" {
 		t.Errorf("globex status = %+v (last run %+v)", g, g.LastRun)
+	}
+}
+
+// A second load of a tenant waits for the first's transaction to end, and is
+// told so first; other tenants, other schemas and LockTenant do not wait,
+// and a canceled wait returns.
+func TestLockEvents(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	begin := func() pgx.Tx {
+		t.Helper()
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback(context.Background()) })
+		return tx
+	}
+	noWait := func(schema, tenant string) func() {
+		return func() { t.Errorf("lock of %s/%s waited", schema, tenant) }
+	}
+
+	tx1 := begin()
+	if err := LockEvents(ctx, tx1, testSchema, "acme", noWait(testSchema, "acme")); err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range [][2]string{{testSchema, "globex"}, {"other_schema", "acme"}} {
+		tx := begin()
+		if err := LockEvents(ctx, tx, other[0], other[1], noWait(other[0], other[1])); err != nil {
+			t.Errorf("lock of %s/%s: %v", other[0], other[1], err)
+		}
+		tx.Rollback(ctx)
+	}
+	if unlock, err := LockTenant(ctx, pool, testSchema, "acme"); err != nil {
+		t.Errorf("LockTenant while a load holds the events lock: %v", err)
+	} else {
+		unlock()
+	}
+
+	tx2 := begin()
+	waiting := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- LockEvents(ctx, tx2, testSchema, "acme", func() { close(waiting) }) }()
+	select {
+	case <-waiting:
+	case err := <-done:
+		t.Fatalf("second lock of acme returned %v while the first transaction was open", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("second lock of acme neither waited nor returned")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for count(t, pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second lock never waited in the server")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("second lock of acme returned %v while the first transaction was open", err)
+	default:
+	}
+	if err := tx1.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("second lock of acme after the first committed: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("second lock of acme still waiting after the first committed")
+	}
+
+	tx3, tx4 := begin(), begin()
+	if err := LockEvents(ctx, tx3, testSchema, "initech", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Cancel once the server shows the wait, so it is the wait that ends.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := LockEvents(cctx, tx4, testSchema, "initech", func() {
+		go func() {
+			defer cancel()
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				var waits int
+				if pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waits) == nil && waits > 0 {
+					return
+				}
+			}
+		}()
+	})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "initech") {
+		t.Errorf("canceled wait = %v, want context.Canceled naming the tenant", err)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,5 +255,55 @@ func TestImportDayFirst(t *testing.T) {
 		if !got.Equal(tt.want) {
 			t.Errorf("day first %v: event_time %s, want %s", tt.dayFirst, got.UTC(), tt.want)
 		}
+	}
+}
+
+// Two imports of one tenant's new events, started together with the rows in
+// opposite orders, both succeed: the second waits for the first to commit
+// and finds every event stored. Without a lock per tenant they would insert
+// toward each other and PostgreSQL would abort one as a deadlock.
+func TestConcurrentImportsOfOneTenantTakeTurns(t *testing.T) {
+	p1, url := newTestPipeline(t)
+	ctx := context.Background()
+	p2, err := Open(ctx, Config{DatabaseURL: url, Schema: "sparkevents", Logger: testLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	const n = 12000
+	rows := eventRows(0, n, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	forward, backward := tempPath(t, "forward.xlsx"), tempPath(t, "backward.xlsx")
+	writeWorkbook(t, forward, rows)
+	slices.Reverse(rows)
+	writeWorkbook(t, backward, rows)
+
+	var (
+		wg      sync.WaitGroup
+		errs    [2]error
+		results [2]FileResult
+	)
+	for i, run := range []struct {
+		p    *Pipeline
+		path string
+	}{{p1, forward}, {p2, backward}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run.p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{run.path}, func(r FileResult) { results[i] = r })
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("import %d: %v", i+1, err)
+		}
+	}
+	inserted := results[0].Counts.Inserted + results[1].Counts.Inserted
+	unchanged := results[0].Counts.Unchanged + results[1].Counts.Unchanged
+	if inserted != n || unchanged != n {
+		t.Errorf("counts %+v and %+v: want one import to insert all %d events and the other to find them unchanged", results[0].Counts, results[1].Counts, n)
+	}
+	if got := count(t, p1, "SELECT count(*) FROM spark_events"); got != n {
+		t.Errorf("%d events stored, want %d", got, n)
 	}
 }

@@ -138,6 +138,11 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 			defer cancel()
 			tx.Rollback(cctx)
 		}()
+		if err := load.LockEvents(ctx, tx, p.schema, run.Tenant, func() {
+			p.log.Info("waiting for another load of the tenant to commit", "tenant", run.Tenant, "source", run.Source)
+		}); err != nil {
+			return fmt.Errorf("%w: %w", ErrDatabase, err)
+		}
 		if res.RunID, err = load.BeginRun(ctx, tx, run); err != nil {
 			return fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
