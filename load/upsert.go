@@ -245,8 +245,9 @@ func periodStoredSQL(table string) string {
 // time with all five indexes (18-19 s since hash IDs lead with the event's
 // time), where the merge cost 25.7 s with only two of them. On two cores
 // that is what lets a first import keep every index and still hide most of
-// the database work behind the parse (bench/README.md has the figures). $1 is the run ID, $2 the call's loaded_at stamp. table
-// and staging must be sanitized identifiers.
+// the database work behind the parse (bench/README.md has the figures).
+// $1 is the run ID, $2 the call's loaded_at stamp. table and staging must
+// be sanitized identifiers.
 func insertSQL(table, staging string) string {
 	cols := strings.Join(append(keyColumns(), dataColumns()...), ", ")
 	return "INSERT INTO " + table + " (" + cols + ", first_run_id, last_run_id, loaded_at)\n" +
