@@ -32,9 +32,9 @@ const (
 	stagingTable = "spark_events_stage"
 )
 
-// ChunkRows is how many events Upsert stages before merging them into
-// spark_events. The merge of one chunk runs on the server while the caller
-// produces the next, so a parse and a load overlap. Smaller chunks hide more
+// ChunkRows is how many events Upsert holds, copied, and then stores in
+// spark_events at once. The server's work on one chunk runs while the
+// caller produces the next, so a parse and a load overlap. Smaller chunks hide more
 // of the merge behind the parse but pay the per-statement cost more often;
 // bench/README.md has the measurements behind this value.
 const ChunkRows = 16 << 10
@@ -50,13 +50,18 @@ const ChunkRows = 16 << 10
 // it is not recognized and counts unchanged once per chunk it is in (and,
 // if its occurrences differ, is rewritten on every load of the same events).
 //
-// A chunk whose time range holds no stored event is stored instead with an
-// INSERT ... SELECT ... ON CONFLICT DO NOTHING, in the order it came, for
-// much less of the server's work (see insertSQL); only when that skips a
-// row is the chunk merged too. So a first import, or a backfill of a
-// period not loaded yet, keeps every index as it is and still loads at
-// about the speed of the parse. After an error, tx must be rolled back, not
-// committed: it may hold some chunks.
+// A chunk whose time range holds no stored event is stored instead in the
+// order it came, for much less of the server's work. When its IDs are all
+// content hashes (Event.HashedID), which include the time, none can be
+// stored already, and unless one comes twice the chunk is copied straight
+// into spark_events; otherwise it is staged and inserted with ON CONFLICT
+// DO NOTHING (see insertSQL), and merged too only when that skips a row.
+// So a first import, or a backfill of a period not loaded yet, keeps every
+// index as it is and still loads at about the speed of the parse. The
+// straight copy relies on no other transaction storing the same new
+// events meanwhile: callers that may load a tenant's events at once must
+// hold LockEvents. After an error, tx must be rolled back, not committed:
+// it may hold some chunks.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
@@ -78,42 +83,66 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 		return Counts{}, fmt.Errorf("upsert events: read clock: %w", err)
 	}
 
-	table := pgx.Identifier{eventsTable}.Sanitize()
-	insert := insertSQL(table, staging.Sanitize())
-	probe := periodStoredSQL(table)
-	src := newEventSource(events, chunkRows)
-	defer src.stop()
-	merge := upsertSQL(table, staging.Sanitize())
+	table := pgx.Identifier{eventsTable}
+	insert := insertSQL(table.Sanitize(), staging.Sanitize())
+	probe := periodStoredSQL(table.Sanitize())
+	merge := upsertSQL(table.Sanitize(), staging.Sanitize())
 	truncate := "TRUNCATE " + staging.Sanitize()
-	var c Counts
-	for chunk := 0; !src.done; chunk++ {
-		if chunk > 0 {
+	next, stop := iter.Pull2(events)
+	defer stop()
+	ch := &chunk{limit: chunkRows, runID: runID, stamp: stamp}
+	var (
+		c      Counts
+		staged bool // the staging table holds an earlier chunk
+	)
+	for {
+		n, err := ch.fill(next)
+		if err != nil {
+			return Counts{}, fmt.Errorf("upsert events: read event %d: %w", ch.read+1, err)
+		}
+		if n == 0 {
+			break
+		}
+		c.Read += int64(n)
+		var stored bool
+		if err := tx.QueryRow(ctx, probe, ch.first, ch.last).Scan(&stored); err != nil {
+			return Counts{}, fmt.Errorf("upsert events: look for stored events from %s to %s: %w", ch.first.Format(time.RFC3339), ch.last.Format(time.RFC3339), err)
+		}
+		if !stored && ch.allNew() {
+			copied, err := tx.CopyFrom(ctx, table, insertColumns(), ch.rows(false))
+			if err != nil {
+				return Counts{}, fmt.Errorf("upsert events: copy into %s: %w", eventsTable, err)
+			}
+			if copied != int64(n) {
+				return Counts{}, fmt.Errorf("upsert events: copied %d rows into %s, read %d events", copied, eventsTable, n)
+			}
+			c.Inserted += copied
+			continue
+		}
+		if staged {
 			if _, err := tx.Exec(ctx, truncate); err != nil {
 				return Counts{}, fmt.Errorf("upsert events: empty staging table: %w", err)
 			}
 		}
-		src.chunk = 0
-		copied, err := tx.CopyFrom(ctx, staging, stagingColumns(), src)
-		if src.err != nil {
-			return Counts{}, fmt.Errorf("upsert events: read event %d: %w", src.n+1, src.err)
-		}
+		staged = true
+		copied, err := tx.CopyFrom(ctx, staging, stagingColumns(), ch.rows(true))
 		if err != nil {
 			return Counts{}, fmt.Errorf("upsert events: copy to staging table: %w", err)
 		}
-		if copied != int64(src.chunk) {
-			return Counts{}, fmt.Errorf("upsert events: copied %d rows to the staging table, read %d events", copied, src.chunk)
+		if copied != int64(n) {
+			return Counts{}, fmt.Errorf("upsert events: copied %d rows to the staging table, read %d events", copied, n)
 		}
-		if copied == 0 {
-			break
-		}
-		n, done, err := insertNew(ctx, tx, probe, insert, src.first, src.last, runID, stamp, copied)
-		if err != nil {
-			return Counts{}, fmt.Errorf("upsert events: insert into %s: %w", eventsTable, err)
-		}
-		c.Inserted += n
-		if done {
-			c.Read += copied
-			continue
+		if !stored {
+			// New keys but for some the chunk holds twice, or IDs from the
+			// workbook, which may be stored already with another time.
+			tag, err := tx.Exec(ctx, insert, runID, stamp)
+			if err != nil {
+				return Counts{}, fmt.Errorf("upsert events: insert into %s: %w", eventsTable, err)
+			}
+			c.Inserted += tag.RowsAffected()
+			if tag.RowsAffected() == copied {
+				continue
+			}
 		}
 		// No ANALYZE of the staging table: the plan is fixed by the SQL
 		// (see upsertSQL), and ANALYZE cost 0.2-0.3 s per 100k rows.
@@ -122,7 +151,6 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 			return Counts{}, fmt.Errorf("upsert events: merge into %s: %w", eventsTable, err)
 		}
 		updated := written - inserted - againWritten
-		c.Read += copied
 		c.Inserted += inserted
 		c.Updated += updated
 		c.Unchanged += distinct - again - inserted - updated
@@ -142,6 +170,12 @@ func dropStaging(ctx context.Context, tx pgx.Tx, staging pgx.Identifier) error {
 
 func stagingColumns() []string {
 	return append(append(keyColumns(), dataColumns()...), "ordinal")
+}
+
+// insertColumns are what a chunk of new events is copied into spark_events
+// with.
+func insertColumns() []string {
+	return append(append(keyColumns(), dataColumns()...), "first_run_id", "last_run_id", "loaded_at")
 }
 
 // stagingDDL copies the event table's column types, so the merge compares
@@ -255,93 +289,115 @@ func insertSQL(table, staging string) string {
 		"ON CONFLICT (" + strings.Join(keyColumns(), ", ") + ") DO NOTHING"
 }
 
-// insertNew inserts the staged chunk, whose events' times span [first,
-// last], with insert (see insertSQL) when its period holds no stored event.
-// It returns how many rows it inserted, and done when that was every staged
-// row. Otherwise some key was stored after all (an ID Spark gave again with
-// another time, or one another transaction stored meanwhile) or staged
-// twice, and the caller merges the chunk: the merge takes the rows inserted
-// here for rows this call wrote, and brings each key to its last occurrence.
-// No savepoint is needed, so a long load opens no subtransactions.
-func insertNew(ctx context.Context, tx pgx.Tx, probe, insert string, first, last time.Time, runID int64, stamp time.Time, staged int64) (inserted int64, done bool, err error) {
-	var stored bool
-	if err := tx.QueryRow(ctx, probe, first, last).Scan(&stored); err != nil {
-		return 0, false, fmt.Errorf("look for stored events from %s to %s: %w", first.Format(time.RFC3339), last.Format(time.RFC3339), err)
-	}
-	if stored {
-		return 0, false, nil
-	}
-	tag, err := tx.Exec(ctx, insert, runID, stamp)
-	if err != nil {
-		return 0, false, err
-	}
-	return tag.RowsAffected(), tag.RowsAffected() == staged, nil
-}
+// chunk is up to limit events read from Upsert's iterator, copied, since
+// the iterator may reuse an event's memory once the next one is asked for.
+// Its rows feed CopyFrom: Values hands pgx pointers to the current event's
+// fields wrapped in types that encode themselves, so a row costs no
+// allocation beyond the attributes.
+type chunk struct {
+	limit int
+	runID int64
+	stamp time.Time
 
-// eventSource feeds an event iterator to CopyFrom. Values hands pgx pointers
-// to the current event's fields wrapped in types that encode themselves, so
-// a row costs no allocation beyond the attributes.
-type eventSource struct {
-	next  func() (*transform.Event, error, bool)
-	stop  func()
-	n     int64 // events consumed
-	err   error // from the iterator, or a nil event
-	limit int   // events per chunk
-	chunk int   // events consumed in this chunk
-	done  bool  // the iterator is exhausted, or failed
-	// first and last are the earliest and latest event time in this chunk.
+	events []transform.Event
+	read   int64 // events read in every chunk so far
+	// first and last are the earliest and latest event time in the chunk.
 	first, last time.Time
+	hashed      bool // every event's ID is a content hash (HashedID)
+	keys        map[eventKey]struct{}
 
-	ev          *transform.Event
-	ordinal     ordinalValue
+	// The row CopyFrom is at, and the values it is handed.
+	i           int
+	staging     bool
 	values      []any
+	ordinal     ordinalValue
+	run         ordinalValue
+	loadedAt    timestamptz
 	emptyObject []byte
 }
 
-func newEventSource(events iter.Seq2[*transform.Event, error], limit int) *eventSource {
-	next, stop := iter.Pull2(events)
-	return &eventSource{
-		next:        next,
-		stop:        stop,
-		limit:       limit,
-		values:      make([]any, len(stagingColumns())),
-		emptyObject: []byte(`{}`),
+type eventKey struct{ tenant, id string }
+
+// fill reads the next chunk of events. It returns how many it read, 0 at the
+// end of the events.
+func (c *chunk) fill(next func() (*transform.Event, error, bool)) (int, error) {
+	clear(c.events) // let the last chunk's strings go
+	c.events = c.events[:0]
+	c.hashed = true
+	for len(c.events) < c.limit {
+		ev, err, ok := next()
+		if !ok {
+			break
+		}
+		if err == nil && ev == nil {
+			err = errors.New("nil event")
+		}
+		if err != nil {
+			return 0, err
+		}
+		c.read++
+		if len(c.events) == 0 || ev.EventTime.Before(c.first) {
+			c.first = ev.EventTime
+		}
+		if len(c.events) == 0 || ev.EventTime.After(c.last) {
+			c.last = ev.EventTime
+		}
+		c.hashed = c.hashed && ev.HashedID
+		c.events = append(c.events, *ev)
 	}
+	return len(c.events), nil
 }
 
-// Next ends the copy of a chunk after limit events; the next CopyFrom
-// continues where it stopped.
-func (s *eventSource) Next() bool {
-	if s.done || s.chunk == s.limit {
+// allNew reports whether every event of a chunk whose time range holds no
+// stored event has a key that is stored nowhere, and that no key comes
+// twice: the chunk can then be copied straight into spark_events. A
+// hashed ID includes the event's time, so if it were stored it would be in
+// the chunk's time range; an ID from the workbook may be stored with
+// another time, and only the merge can tell.
+func (c *chunk) allNew() bool {
+	if !c.hashed {
 		return false
 	}
-	ev, err, ok := s.next()
-	if !ok {
-		s.done = true
-		return false
+	if c.keys == nil {
+		c.keys = make(map[eventKey]struct{}, len(c.events))
 	}
-	if err == nil && ev == nil {
-		err = errors.New("nil event")
+	clear(c.keys)
+	for i := range c.events {
+		k := eventKey{c.events[i].Tenant, c.events[i].EventID}
+		if _, dup := c.keys[k]; dup {
+			return false
+		}
+		c.keys[k] = struct{}{}
 	}
-	if err != nil {
-		s.err, s.done = err, true
-		return false
-	}
-	s.ev = ev
-	s.n++
-	if s.chunk == 0 || ev.EventTime.Before(s.first) {
-		s.first = ev.EventTime
-	}
-	if s.chunk == 0 || ev.EventTime.After(s.last) {
-		s.last = ev.EventTime
-	}
-	s.chunk++
-	s.ordinal = ordinalValue(s.n)
 	return true
 }
 
-func (s *eventSource) Values() ([]any, error) {
-	ev, v := s.ev, s.values
+// rows returns c as a CopyFrom source from its first event: in
+// stagingColumns when staging, else in insertColumns.
+func (c *chunk) rows(staging bool) pgx.CopyFromSource {
+	c.i, c.staging = -1, staging
+	n := len(insertColumns())
+	if staging {
+		n = len(stagingColumns())
+	}
+	if cap(c.values) < n {
+		c.values = make([]any, n)
+	}
+	c.values = c.values[:n]
+	if c.emptyObject == nil {
+		c.emptyObject = []byte(`{}`)
+	}
+	c.run, c.loadedAt = ordinalValue(c.runID), timestamptz(c.stamp)
+	return c
+}
+
+func (c *chunk) Next() bool {
+	c.i++
+	return c.i < len(c.events)
+}
+
+func (c *chunk) Values() ([]any, error) {
+	ev, v := &c.events[c.i], c.values
 	v[0] = (*requiredText)(&ev.Tenant)
 	v[1] = (*requiredText)(&ev.EventID)
 	v[2] = (*timestamptz)(&ev.EventTime)
@@ -354,15 +410,22 @@ func (s *eventSource) Values() ([]any, error) {
 	v[9] = (*optionalText)(&ev.Description)
 	v[10] = (*optionalText)(&ev.IPAddress)
 	if len(ev.Attributes) == 0 {
-		v[11] = s.emptyObject
+		v[11] = c.emptyObject
 	} else {
 		v[11] = []byte(ev.Attributes)
 	}
-	v[12] = &s.ordinal
+	if c.staging {
+		// Ordinals count from 1 over the whole Upsert call, so the merge
+		// can tell which of a key's occurrences came last.
+		c.ordinal = ordinalValue(c.read - int64(len(c.events)) + int64(c.i) + 1)
+		v[12] = &c.ordinal
+	} else {
+		v[12], v[13], v[14] = &c.run, &c.run, &c.loadedAt
+	}
 	return v, nil
 }
 
-func (s *eventSource) Err() error { return s.err }
+func (c *chunk) Err() error { return nil }
 
 // The types below let pgx encode event fields through pointers without
 // boxing each value in an interface.

@@ -11,8 +11,11 @@ import (
 // Event is one normalized Spark user event: the record every other step of
 // the pipeline shares.
 type Event struct {
-	Tenant         string
-	EventID        string // the workbook's ID, or a stable content hash when it has none
+	Tenant  string
+	EventID string // the workbook's ID, or a stable content hash when it has none
+	// HashedID reports that EventID is the content hash: it includes
+	// EventTime, so two events with the same hashed ID have the same time.
+	HashedID       bool
 	EventTime      time.Time
 	EventType      string
 	UserName       string

@@ -492,7 +492,7 @@ func (r *rowReader) row(p *sheetPlan, rowNum int, cells []string) error {
 	if id := p.value(cells, fieldEventID); id != "" {
 		e.EventID = id
 	} else {
-		e.EventID = r.hashID(p, cells)
+		e.EventID, e.HashedID = r.hashID(p, cells), true
 	}
 	r.st.Events++
 	if r.event == nil {
