@@ -63,11 +63,17 @@ func LockTenant(ctx context.Context, pool *pgxpool.Pool, schema, tenant string) 
 // not wait.
 //
 // onWait, when not nil, is called before waiting if another transaction
-// holds the lock. The lock is released when tx ends, so a killed process
-// frees it as soon as the server notices the lost session.
+// holds the lock. The wait has no limit of its own: cancel ctx, or set
+// lock_timeout (PGOPTIONS), to bound it. The lock is released when tx
+// ends: a killed process frees it as soon as the server notices the lost
+// session, which for a host that vanished without closing its
+// connections takes until TCP keepalives give up. tx must be READ
+// COMMITTED, so that what the other load committed is visible once the
+// lock is granted.
 func LockEvents(ctx context.Context, tx pgx.Tx, schema, tenant string, onWait func()) error {
-	// NUL cannot occur in a PostgreSQL name or text value, so no schema and
-	// tenant pair shares another's key, nor LockTenant's.
+	// NUL cannot occur in a PostgreSQL name or text value, so no two schema
+	// and tenant pairs, nor LockTenant's names, hash the same bytes; a
+	// collision of the 64-bit hashes would only make unrelated loads wait.
 	key := lockKey("events\x00" + schema + "\x00" + tenant)
 	var got bool
 	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", key).Scan(&got); err != nil {

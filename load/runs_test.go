@@ -346,6 +346,14 @@ func TestLockEvents(t *testing.T) {
 		unlock()
 	}
 
+	// waits reports whether the session of tx is waiting for an advisory
+	// lock; pg_locks is cluster-wide and other tests may be waiting too.
+	waits := func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		var n int
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1", tx.Conn().PgConn().PID()).Scan(&n)
+		return n > 0, err
+	}
+
 	tx2 := begin()
 	waiting := make(chan struct{})
 	done := make(chan error, 1)
@@ -357,12 +365,17 @@ func TestLockEvents(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("second lock of acme neither waited nor returned")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for count(t, pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 0 {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		w, err := waits(ctx, tx2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the second lock never waited in the server")
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	select {
 	case err := <-done:
@@ -381,6 +394,9 @@ func TestLockEvents(t *testing.T) {
 		t.Fatal("second lock of acme still waiting after the first committed")
 	}
 
+	if err := tx2.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 	tx3, tx4 := begin(), begin()
 	if err := LockEvents(ctx, tx3, testSchema, "initech", nil); err != nil {
 		t.Fatal(err)
@@ -391,11 +407,13 @@ func TestLockEvents(t *testing.T) {
 	err := LockEvents(cctx, tx4, testSchema, "initech", func() {
 		go func() {
 			defer cancel()
-			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				var waits int
-				if pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waits) == nil && waits > 0 {
+			wctx, stop := context.WithTimeout(ctx, 30*time.Second)
+			defer stop()
+			for wctx.Err() == nil {
+				if w, err := waits(wctx, tx4); err != nil || w {
 					return
 				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		}()
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"sparkevents/transform"
@@ -19,7 +20,7 @@ func keyColumns() []string { return []string{"tenant", "event_id"} }
 
 // dataColumns are everything a load may change. The staging table has
 // keyColumns, dataColumns and ordinal, in that order, matching
-// eventSource.Values.
+// chunk.Values.
 func dataColumns() []string {
 	return []string{
 		"event_time", "event_type", "user_name", "folder_id", "folder_name",
@@ -32,16 +33,21 @@ const (
 	stagingTable = "spark_events_stage"
 )
 
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
 // ChunkRows is how many events Upsert holds, copied, and then stores in
 // spark_events at once. The server's work on one chunk runs while the
-// caller produces the next, so a parse and a load overlap. Smaller chunks hide more
-// of the merge behind the parse but pay the per-statement cost more often;
-// bench/README.md has the measurements behind this value.
+// caller produces the next, so a parse and a load overlap. Smaller chunks
+// hide more of the server's work behind the parse but pay the
+// per-statement cost more often; bench/README.md has the measurements
+// behind this value.
 const ChunkRows = 16 << 10
 
 // Upsert loads events into spark_events for run runID and reports what
-// changed. It copies the events into a temporary staging table in chunks of
-// ChunkRows, and merges each chunk with one INSERT ... ON CONFLICT. Before
+// changed. It reads the events in chunks of ChunkRows; a chunk that may
+// hold stored events is copied into a temporary staging table and merged
+// with one INSERT ... ON CONFLICT. Before
 // the merge, each staged event is looked up by key, so an event stored with
 // the same data is left alone: re-loading the same events writes no tuple
 // and takes no row lock. When a key occurs more than once, the last
@@ -106,10 +112,14 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 		c.Read += int64(n)
 		var stored bool
 		if err := tx.QueryRow(ctx, probe, ch.first, ch.last).Scan(&stored); err != nil {
-			return Counts{}, fmt.Errorf("upsert events: look for stored events from %s to %s: %w", ch.first.Format(time.RFC3339), ch.last.Format(time.RFC3339), err)
+			return Counts{}, fmt.Errorf("upsert events: look for stored events from %s to %s: %w", ch.first.Format(time.RFC3339Nano), ch.last.Format(time.RFC3339Nano), err)
 		}
 		if !stored && ch.allNew() {
 			copied, err := tx.CopyFrom(ctx, table, insertColumns(), ch.rows(false))
+			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+				return Counts{}, fmt.Errorf("upsert events: copy into %s: an event of %s to %s was stored meanwhile by another load that did not hold the tenant lock (an older sparkevents, or another program); stop it or upgrade it, and load again: %w",
+					eventsTable, ch.first.Format(time.RFC3339Nano), ch.last.Format(time.RFC3339Nano), err)
+			}
 			if err != nil {
 				return Counts{}, fmt.Errorf("upsert events: copy into %s: %w", eventsTable, err)
 			}

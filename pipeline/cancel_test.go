@@ -31,7 +31,9 @@ func TestImportCancelledMidwayRollsBack(t *testing.T) {
 		t.Fatalf("%d events kept from a cancelled import", n)
 	}
 	if n := count(t, p, "SELECT count(*) FROM etl_runs WHERE status = 'failed' AND error ILIKE '%cancel%'"); n != 1 {
-		t.Fatalf("failed runs mentioning the cancel = %d, want 1", n)
+		var runs string
+		p.db.QueryRow(context.Background(), "SELECT string_agg(status || ': ' || coalesce(error, ''), '; ') FROM etl_runs").Scan(&runs)
+		t.Fatalf("failed runs mentioning the cancel = %d, want 1 (runs: %s)", n, runs)
 	}
 }
 

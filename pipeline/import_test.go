@@ -260,50 +260,71 @@ func TestImportDayFirst(t *testing.T) {
 
 // Two imports of one tenant's new events, started together with the rows in
 // opposite orders, both succeed: the second waits for the first to commit
-// and finds every event stored. Without a lock per tenant they would insert
-// toward each other and PostgreSQL would abort one as a deadlock.
+// and finds every event stored. Without a lock per tenant, events with IDs
+// would be inserted toward each other until PostgreSQL aborted one as a
+// deadlock, and hashed events, copied straight into the table, would fail
+// on a duplicate key.
 func TestConcurrentImportsOfOneTenantTakeTurns(t *testing.T) {
-	p1, url := newTestPipeline(t)
-	ctx := context.Background()
-	p2, err := Open(ctx, Config{DatabaseURL: url, Schema: "sparkevents", Logger: testLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
-	const n = 12000
-	rows := eventRows(0, n, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-	forward, backward := tempPath(t, "forward.xlsx"), tempPath(t, "backward.xlsx")
-	writeWorkbook(t, forward, rows)
-	slices.Reverse(rows)
-	writeWorkbook(t, backward, rows)
+	for _, tc := range []struct {
+		name   string
+		hashed bool
+	}{{"workbook IDs", false}, {"hashed IDs", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p1, url := newTestPipeline(t)
+			ctx := context.Background()
+			p2, err := Open(ctx, Config{DatabaseURL: url, Schema: "sparkevents", Logger: testLogger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p2.Close()
+			const n = 12000
+			rows := eventRows(0, n, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+			if tc.hashed {
+				for _, r := range rows {
+					r[0] = ""
+				}
+			}
+			forward, backward := tempPath(t, "forward.xlsx"), tempPath(t, "backward.xlsx")
+			writeWorkbook(t, forward, rows)
+			slices.Reverse(rows)
+			writeWorkbook(t, backward, rows)
 
-	var (
-		wg      sync.WaitGroup
-		errs    [2]error
-		results [2]FileResult
-	)
-	for i, run := range []struct {
-		p    *Pipeline
-		path string
-	}{{p1, forward}, {p2, backward}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = run.p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{run.path}, func(r FileResult) { results[i] = r })
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("import %d: %v", i+1, err)
-		}
-	}
-	inserted := results[0].Counts.Inserted + results[1].Counts.Inserted
-	unchanged := results[0].Counts.Unchanged + results[1].Counts.Unchanged
-	if inserted != n || unchanged != n {
-		t.Errorf("counts %+v and %+v: want one import to insert all %d events and the other to find them unchanged", results[0].Counts, results[1].Counts, n)
-	}
-	if got := count(t, p1, "SELECT count(*) FROM spark_events"); got != n {
-		t.Errorf("%d events stored, want %d", got, n)
+			var (
+				wg      sync.WaitGroup
+				errs    [2]error
+				results [2]FileResult
+			)
+			for i, run := range []struct {
+				p    *Pipeline
+				path string
+			}{{p1, forward}, {p2, backward}} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = run.p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{run.path}, func(r FileResult) { results[i] = r })
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("import %d: %v", i+1, err)
+				}
+			}
+			a, b := results[0].Counts, results[1].Counts
+			if a.Inserted < b.Inserted {
+				a, b = b, a
+			}
+			if a.Inserted != n || a.Unchanged != 0 || b.Inserted != 0 || b.Unchanged != n {
+				t.Errorf("counts %+v and %+v: want one import to insert all %d events and the other to find them all unchanged", results[0].Counts, results[1].Counts, n)
+			}
+			if got := count(t, p1, "SELECT count(*) FROM spark_events"); got != n {
+				t.Errorf("%d events stored, want %d", got, n)
+			}
+			if tc.hashed {
+				if got := count(t, p1, "SELECT count(*) FROM spark_events WHERE event_id LIKE 'h:%'"); got != n {
+					t.Errorf("%d events stored with hashed IDs, want %d", got, n)
+				}
+			}
+		})
 	}
 }

@@ -129,7 +129,9 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		if len(workbooks) == 0 && ahead.lastParsed != nil {
 			ahead.lastParsed()
 		}
-		tx, err := p.db.Begin(ctx)
+		// READ COMMITTED whatever the server's default: a load that waited
+		// for LockEvents must see what the other load committed.
+		tx, err := p.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 		if err != nil {
 			return fmt.Errorf("%w: begin: %w", ErrDatabase, err)
 		}
@@ -178,6 +180,11 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		}
 		return nil
 	}()
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A cancel can surface as whatever it broke first, such as pgx's
+		// connection closed in the middle of a COPY: say it was the cancel.
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
 	if err != nil && !errors.Is(err, errRetract) {
 		cctx, cancel := cleanupContext()
 		defer cancel()
