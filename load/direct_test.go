@@ -61,20 +61,14 @@ func TestChunkAllNew(t *testing.T) {
 // Hashed events of periods with nothing stored are stored as they are, in
 // many chunks and with keys repeated; loading them again changes nothing.
 func TestUpsertHashedEvents(t *testing.T) {
-	ctx := context.Background()
-	pool := migrated(t)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := acquire(t, migrated(t))
 	evs := hashedEvents(300)
 	// One event twice in the same chunk of 16, another across chunks.
 	withDups := append(slices.Clone(evs[:40]), evs[37])
 	withDups = append(withDups, evs[40:]...)
 	withDups = append(withDups, evs[5])
 
-	if c := loadChunked(t, conn.Conn(), withDups, 16); c != (Counts{Read: 302, Inserted: 300}) {
+	if c := loadChunked(t, conn, withDups, 16); c != (Counts{Read: 302, Inserted: 300}) {
 		t.Errorf("first load counts %+v, want 302 read and 300 inserted", c)
 	}
 	first := stored(t, conn)
@@ -105,7 +99,7 @@ func TestUpsertHashedEvents(t *testing.T) {
 		}
 	}
 
-	if c := loadChunked(t, conn.Conn(), evs, 16); c != (Counts{Read: 300, Unchanged: 300}) {
+	if c := loadChunked(t, conn, evs, 16); c != (Counts{Read: 300, Unchanged: 300}) {
 		t.Errorf("second load counts %+v, want 300 unchanged", c)
 	}
 	for id, s := range stored(t, conn) {
@@ -120,30 +114,16 @@ func TestUpsertHashedEvents(t *testing.T) {
 // shown here by breaking what a hashed ID promises, a stored key with
 // another time, which the merge would have taken as an update.
 func TestUpsertCopiesHashedNewPeriodStraightIn(t *testing.T) {
-	ctx := context.Background()
 	pool := migrated(t)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	evs := hashedEvents(2)
-	loadChunked(t, conn.Conn(), evs[:1], 16)
+	evs := hashedEvents(1)
+	loadRun(t, pool, evs)
 	moved := evs[0]
 	moved.EventTime = moved.EventTime.Add(time.Hour)
 
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	id, err := BeginRun(ctx, tx, Run{Kind: "import", Tenant: "acme", Source: "moved.xlsx"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = upsert(ctx, tx, id, seq([]transform.Event{moved}), 16)
+	tx, id := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "moved.xlsx"})
+	_, err := Upsert(context.Background(), tx, id, seq([]transform.Event{moved}))
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+	if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation {
 		t.Fatalf("load of a hashed key stored with another time = %v, want a unique violation from the direct COPY", err)
 	}
 }

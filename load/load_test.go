@@ -67,6 +67,17 @@ func beginRun(t testing.TB, pool *pgxpool.Pool, r Run) (pgx.Tx, int64) {
 	return tx, id
 }
 
+// acquire takes a connection out of pool for the rest of the test.
+func acquire(t testing.TB, pool *pgxpool.Pool) *pgx.Conn {
+	t.Helper()
+	pc, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pc.Release)
+	return pc.Conn()
+}
+
 // loadRun loads events as one committed import run of tenant "acme".
 func loadRun(t testing.TB, pool *pgxpool.Pool, events []transform.Event) (int64, Counts) {
 	t.Helper()

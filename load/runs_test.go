@@ -346,12 +346,20 @@ func TestLockEvents(t *testing.T) {
 		unlock()
 	}
 
-	// waits reports whether the session of tx is waiting for an advisory
-	// lock; pg_locks is cluster-wide and other tests may be waiting too.
-	waits := func(ctx context.Context, tx pgx.Tx) (bool, error) {
-		var n int
-		err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1", tx.Conn().PgConn().PID()).Scan(&n)
-		return n > 0, err
+	// untilWaiting returns once the session of tx waits for an advisory lock
+	// (pg_locks is cluster-wide and other tests may be waiting too), or
+	// within 30 s with an error.
+	untilWaiting := func(tx pgx.Tx) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for {
+			var n int
+			err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1", tx.Conn().PgConn().PID()).Scan(&n)
+			if err != nil || n > 0 {
+				return err
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 
 	tx2 := begin()
@@ -365,17 +373,8 @@ func TestLockEvents(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("second lock of acme neither waited nor returned")
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		w, err := waits(ctx, tx2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second lock never waited in the server")
-		}
+	if err := untilWaiting(tx2); err != nil {
+		t.Fatalf("the second lock never waited in the server: %v", err)
 	}
 	select {
 	case err := <-done:
@@ -406,15 +405,8 @@ func TestLockEvents(t *testing.T) {
 	defer cancel()
 	err := LockEvents(cctx, tx4, testSchema, "initech", func() {
 		go func() {
-			defer cancel()
-			wctx, stop := context.WithTimeout(ctx, 30*time.Second)
-			defer stop()
-			for wctx.Err() == nil {
-				if w, err := waits(wctx, tx4); err != nil || w {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			untilWaiting(tx4)
+			cancel()
 		}()
 	})
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "initech") {

@@ -294,7 +294,7 @@ func periodStoredSQL(table string) string {
 // be sanitized identifiers.
 func insertSQL(table, staging string) string {
 	cols := strings.Join(append(keyColumns(), dataColumns()...), ", ")
-	return "INSERT INTO " + table + " (" + cols + ", first_run_id, last_run_id, loaded_at)\n" +
+	return "INSERT INTO " + table + " (" + strings.Join(insertColumns(), ", ") + ")\n" +
 		"SELECT " + cols + ", $1, $1, $2 FROM " + staging + "\n" +
 		"ON CONFLICT (" + strings.Join(keyColumns(), ", ") + ") DO NOTHING"
 }

@@ -39,20 +39,14 @@ func loadChunked(t *testing.T, conn *pgx.Conn, events []transform.Event, chunkRo
 func TestUpsertChunksCountEachKeyOnce(t *testing.T) {
 	for _, chunk := range []int{1, 2, 3, 4, 7, ChunkRows} {
 		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
-			ctx := context.Background()
-			pool := migrated(t)
-			conn, err := pool.Acquire(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Release()
+			conn := acquire(t, migrated(t))
 			evs := makeEvents(7)
 			evs[5] = evs[1] // a repeated row: same key, same data
 			evs[6] = evs[0] // same key, corrected data
 			evs[0].Description = "first"
 			evs[6].Description = "last"
 
-			c := loadChunked(t, conn.Conn(), evs, chunk)
+			c := loadChunked(t, conn, evs, chunk)
 			if want := (Counts{Read: 7, Inserted: 5}); c != want {
 				t.Errorf("counts = %+v, want %+v", c, want)
 			}
@@ -78,14 +72,7 @@ func TestUpsertChunksReloadWritesNothing(t *testing.T) {
 		{1, 10}, {3, 10}, {9, 10}, {10, 9}, {ChunkRows, 9},
 	} {
 		t.Run(fmt.Sprint(tt.chunk), func(t *testing.T) {
-			ctx := context.Background()
-			pool := migrated(t)
-			pc, err := pool.Acquire(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pc.Release()
-			conn := pc.Conn()
+			conn := acquire(t, migrated(t))
 			evs := makeEvents(10)
 			evs[9] = evs[1]
 

@@ -116,14 +116,7 @@ func loadOn(t testing.TB, conn *pgx.Conn, events []transform.Event) (int64, Coun
 }
 
 func TestUpsertReloadWritesNothing(t *testing.T) {
-	ctx := context.Background()
-	pool := migrated(t)
-	pc, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Release()
-	conn := pc.Conn()
+	conn := acquire(t, migrated(t))
 
 	// Enough rows to span several CopyFrom buffers.
 	evs := makeEvents(2000)
