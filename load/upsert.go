@@ -40,9 +40,13 @@ const uniqueViolation = "23505"
 // spark_events at once. The server's work on one chunk runs while the
 // caller produces the next, so a parse and a load overlap. Smaller chunks
 // hide more of the server's work behind the parse but pay the
-// per-statement cost more often; bench/README.md has the measurements
-// behind this value.
-const ChunkRows = 16 << 10
+// per-statement cost more often. The chunk, and the parser's buffer of
+// as many events ahead of it, are most of an import's live heap, which
+// sets what each collection costs and so how low the import's memory
+// limit can be without slowing it: with 16k-row chunks the import marked
+// about 19 MB per collection, with 2k about 8 MB. bench/README.md has the
+// measurements behind this value.
+const ChunkRows = 2 << 10
 
 // Upsert loads events into spark_events for run runID and reports what
 // changed. It reads the events in chunks of ChunkRows; a chunk that may
