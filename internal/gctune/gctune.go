@@ -18,14 +18,14 @@ import (
 // stays flat whatever the size of the workbook.
 //
 // What a cycle costs grows with the live heap it marks, so the import keeps
-// that small (about 9 MB: excelize's shared strings and decoder, and a few
+// that small (7-9 MB: excelize's shared strings and decoder, and a few
 // thousand events in flight; see load.ChunkRows) and runs under
 // SoftMemoryLimit, where cycles come about twice as often as under 64 MiB
-// but mark half as much: on the 1M-row workbook of bench/run.sh, as fast
-// as 64 MiB within this machine's noise, at about 46 MiB of peak RSS
-// instead of 75. At 32 MiB the import took about 8% more time
-// (bench/README.md, "The collector"). The limit is soft: the runtime may
-// exceed it rather than fail.
+// but mark less than half as much: on the 1M-row workbook of
+// bench/run.sh, as fast as 64 MiB within this machine's noise, at about
+// 45 MiB of peak RSS instead of 75. At 32 MiB the import took about 10%
+// more time (bench/README.md, "The collector"). The limit is soft: the
+// runtime may exceed it rather than fail.
 //
 // FloorMemoryLimit is the limit the benchmark's floor has always run
 // under: the import's lower one could only slow the floor down, which
