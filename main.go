@@ -41,9 +41,9 @@ const (
 )
 
 func main() {
-	// GOGC=400 under a 34 MiB soft limit unless the environment says
+	// GOGC=175 under a 64 MiB soft limit unless the environment says
 	// otherwise (see internal/gctune).
-	gctune.Apply(gctune.SoftMemoryLimit)
+	gctune.Apply(gctune.GCPercent)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile := startCPUProfile(os.Getenv("SPARKEVENTS_CPUPROFILE"))

@@ -11,8 +11,8 @@
 # drifts from minute to minute):
 #
 #   floor      excelize Rows() iteration that only counts cells (bench/floor),
-#              under the import's collector settings (GOGC=400) and the
-#              64 MiB limit it always had (the import's is 34 MiB)
+#              under the import's 64 MiB soft memory limit and the GOGC=400
+#              it always ran at (the import's is 175; see internal/gctune)
 #   read       transform.Read with callbacks that do nothing (bench/floor -read)
 #   copy       psql \copy of the same rows as CSV into a table with a primary key
 #   import     sparkevents import --tenant bench FILE into an empty schema
