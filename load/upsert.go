@@ -42,9 +42,9 @@ const uniqueViolation = "23505"
 // hide more of the server's work behind the parse but pay the
 // per-statement cost more often. The chunk, and the parser's buffer of
 // as many events ahead of it, are most of an import's live heap, which
-// sets what each collection costs and so how low the import's memory
-// limit can be without slowing it: with 16k-row chunks the import marked
-// about 19 MB per collection, with 2k about 8 MB. bench/README.md has the
+// sets what each collection costs and so how much memory the import can
+// save without slowing down: with 16k-row chunks the import marked about
+// 19 MB per collection, with 2k about 7 MB. bench/README.md has the
 // measurements behind this value.
 const ChunkRows = 2 << 10
 

@@ -18,8 +18,8 @@ import (
 // that small (7-9 MB: excelize's shared strings and decoder, and a few
 // thousand events in flight; see load.ChunkRows) and lets the heap grow to
 // GCPercent over it between cycles: about 45 MiB of peak RSS whatever the
-// size of the workbook, with the speed of the earlier setting (400 over a
-// live heap of 19 MB, which peaked at 75 MiB). A workbook whose worksheet
+// size of the workbook, as fast as the earlier setting within this
+// host's noise (400 over a live heap of 19 MB, which peaked at 75 MiB). A workbook whose worksheet
 // or shared strings excelize holds in memory (parts under
 // transform.DefaultMaxXMLSize) has a bigger live heap, and the heap then
 // grows with it up to SoftMemoryLimit, as before. A fixed limit of 34 MiB
