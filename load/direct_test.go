@@ -42,7 +42,7 @@ func TestChunkAllNew(t *testing.T) {
 			return evs
 		}(), true},
 	}
-	c := &chunk{limit: 10}
+	c := newChunk(10, 0, time.Time{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			next, stop := iter.Pull2(seq(tt.events))

@@ -100,7 +100,7 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 	truncate := "TRUNCATE " + staging.Sanitize()
 	next, stop := iter.Pull2(events)
 	defer stop()
-	ch := &chunk{limit: chunkRows, runID: runID, stamp: stamp}
+	ch := newChunk(chunkRows, runID, stamp)
 	var (
 		c      Counts
 		staged bool // the staging table holds an earlier chunk
@@ -310,8 +310,10 @@ func insertSQL(table, staging string) string {
 // allocation beyond the attributes.
 type chunk struct {
 	limit int
-	runID int64
-	stamp time.Time
+	// What every row copied straight in gets: the run ID as first_run_id
+	// and last_run_id, and the call's loaded_at.
+	run      ordinalValue
+	loadedAt timestamptz
 
 	events []transform.Event
 	read   int64 // events read in every chunk so far
@@ -325,9 +327,16 @@ type chunk struct {
 	staging     bool
 	values      []any
 	ordinal     ordinalValue
-	run         ordinalValue
-	loadedAt    timestamptz
 	emptyObject []byte
+}
+
+func newChunk(limit int, runID int64, stamp time.Time) *chunk {
+	return &chunk{
+		limit:       limit,
+		run:         ordinalValue(runID),
+		loadedAt:    timestamptz(stamp),
+		emptyObject: []byte(`{}`),
+	}
 }
 
 type eventKey struct{ tenant, id string }
@@ -398,10 +407,6 @@ func (c *chunk) rows(staging bool) pgx.CopyFromSource {
 		c.values = make([]any, n)
 	}
 	c.values = c.values[:n]
-	if c.emptyObject == nil {
-		c.emptyObject = []byte(`{}`)
-	}
-	c.run, c.loadedAt = ordinalValue(c.runID), timestamptz(c.stamp)
 	return c
 }
 

@@ -17,16 +17,17 @@ import (
 // What a cycle costs grows with the live heap it marks, so the import keeps
 // that small (7-9 MB: excelize's shared strings and decoder, and a few
 // thousand events in flight; see load.ChunkRows) and lets the heap grow to
-// GCPercent over it between cycles: about 45 MiB of peak RSS whatever the
-// size of the workbook, as fast as the earlier setting within this
-// host's noise (400 over a live heap of 19 MB, which peaked at 75 MiB). A workbook whose worksheet
-// or shared strings excelize holds in memory (parts under
-// transform.DefaultMaxXMLSize) has a bigger live heap, and the heap then
-// grows with it up to SoftMemoryLimit, as before. A fixed limit of 34 MiB
-// instead also gave 45 MiB, but made a 40k-row workbook, whose 15 MB sheet
-// is held in memory, collect 99 times instead of 13 and take a third
-// more CPU (bench/README.md, "The collector"). The limit is soft: the
-// runtime may exceed it rather than fail.
+// GCPercent over it between cycles: 44-47 MiB of peak RSS for a workbook
+// of 100k or 1M rows, as fast as the earlier setting within this host's
+// noise (400 over a live heap of 19 MB, which peaked at 75 MiB). A
+// workbook whose worksheet or shared strings excelize holds in memory
+// (parts under transform.DefaultMaxXMLSize, about 40k rows) has a bigger
+// live heap, and the heap then grows with it up to SoftMemoryLimit, as
+// before. A fixed limit of 34 MiB instead also gave 45 MiB, but made a
+// 40k-row workbook, whose 15 MB sheet is held in memory, collect 99 times
+// instead of 13 and take a third more CPU (bench/README.md, "The
+// collector"). The limit is soft: the runtime may exceed it rather than
+// fail.
 //
 // FloorGCPercent is what the benchmark's floor has always run at: the
 // floor keeps only excelize's 4 MB alive, and the import's setting would
