@@ -87,8 +87,9 @@ const batchSize = 1024
 
 // batchesAhead is how many batches the parser may run ahead of the loader:
 // a whole load.ChunkRows, so the parser keeps going while the server merges
-// a chunk, and memory stays bounded whatever the file's size.
-const batchesAhead = load.ChunkRows / batchSize
+// a chunk, and memory stays bounded whatever the file's size. At least one,
+// so a chunk smaller than a batch does not leave the parser unbuffered.
+const batchesAhead = max(1, load.ChunkRows/batchSize)
 
 // loadSource loads the workbooks of one source (a file, or the outputs of one
 // export job) in one transaction, with its run row and rejects. before runs
