@@ -24,7 +24,8 @@
 #
 # and prints seconds, rows/s, CPU use, peak RSS (from /usr/bin/time) and each
 # step's time over the floor's of the same round, then with several rounds
-# the median of each step and its ratio to the median floor. It exits non-zero only when a step fails or
+# the median of each step and its ratio to the median floor, and the median
+# of the rounds' own ratios. It exits non-zero only when a step fails or
 # an import's counts are wrong, never on a slow result. Without DATABASE_URL
 # it starts a throwaway PostgreSQL (as .ci/run does); with it, it uses the
 # schema sparkevents_bench there, dropping it first.
@@ -175,14 +176,20 @@ echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
 # results: ROWS VARIANT ROUND STEP ROWS SECONDS CPU RSS_KIB STEAL. Each step's
 # ratio is to the floor of its own round; with several rounds, a median
-# line per step follows, its ratio the median time over the median floor.
+# line per step follows, its ratio the median time over the median floor,
+# then an rmed line, the median of the rounds' own ratios: a floor slowed
+# by the host in one round moves the first, hardly the second.
 awk '
   { round = $1 " " $2 " " $3; secs[round, $4] = $6 }
   { n++; rr[n] = round; st[n] = $4; r[n] = $1; v[n] = $2; rd[n] = $3; s[n] = $6; c[n] = $7; m[n] = $8 / 1024; x[n] = $9 }
   { group = $1 " " $2 " " $4; if (!(group in cnt)) order[++ng] = group
-    cnt[group]++; vals[group, cnt[group]] = $6; rowsof[group] = $5 }
-  function median(g,   i, j, k, t, a) {
-    k = cnt[g]; for (i = 1; i <= k; i++) a[i] = vals[g, i]
+    cnt[group]++; vals[group, cnt[group]] = $6; rowsof[group] = $5
+    f = secs[round, "floor"]; if (f > 0) { rcnt[group]++; rvals[group, rcnt[group]] = $6 / f } }
+  function median(g) { return med_of(vals, cnt[g], g) }
+  function ratio_median(g) { return med_of(rvals, rcnt[g], g) }
+  function med_of(src, k, g,   i, j, t, a) {
+    if (k == 0) return 0
+    for (i = 1; i <= k; i++) a[i] = src[g, i]
     for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
@@ -197,6 +204,10 @@ awk '
       for (i = 1; i <= ng; i++) {
         g = order[i]; split(g, p, " "); med = median(g); fl = median(p[1] " " p[2] " floor")
         printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8s %7.2f\n", p[1], p[2], "med", p[3], med, (med > 0) ? rowsof[g] / med : 0, "", "", (fl > 0) ? med / fl : 0
+      }
+      for (i = 1; i <= ng; i++) {
+        g = order[i]; split(g, p, " ")
+        printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s %7.2f\n", p[1], p[2], "rmed", p[3], "", "", "", "", ratio_median(g)
       }
     }
   }' rep="$repeat" "$results"
