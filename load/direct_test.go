@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"sparkevents/transform"
@@ -125,5 +126,64 @@ func TestUpsertCopiesHashedNewPeriodStraightIn(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation {
 		t.Fatalf("load of a hashed key stored with another time = %v, want a unique violation from the direct COPY", err)
+	}
+}
+
+// A chunk of new keys whose period holds stored events, another tenant's or
+// the tenant's own others, has its keys looked up and, none being stored,
+// is stored in the order it came, copied straight in or inserted (the merge
+// would store it in key order); a chunk with one stored key is merged.
+func TestUpsertLooksUpKeysOfStoredPeriod(t *testing.T) {
+	evs := hashedEvents(60)
+	reversed := func(evs []transform.Event) []transform.Event {
+		evs = slices.Clone(evs)
+		slices.Reverse(evs)
+		return evs
+	}
+	every := func(evs []transform.Event, from int) []transform.Event {
+		var out []transform.Event
+		for i := from; i < len(evs); i += 2 {
+			out = append(out, evs[i])
+		}
+		return out
+	}
+	globex := slices.Clone(evs)
+	for i := range globex {
+		globex[i].Tenant = "globex"
+	}
+	workbookIDs := descendingIDs(slices.Clone(globex), "wb")
+	for i := range workbookIDs {
+		workbookIDs[i].HashedID = false
+	}
+	tests := []struct {
+		name         string
+		before, load []transform.Event
+		want         Counts
+		inOrder      bool
+	}{
+		{"another tenant's events in the period", evs, reversed(globex), Counts{Read: 60, Inserted: 60}, true},
+		{"the tenant's other events in the period", every(evs, 0), reversed(every(evs, 1)), Counts{Read: 30, Inserted: 30}, true},
+		{"IDs from the workbook, another tenant's events in the period", evs, workbookIDs, Counts{Read: 60, Inserted: 60}, true},
+		{"one of the keys stored", evs[40:41], reversed(evs[30:50]), Counts{Read: 20, Inserted: 19, Unchanged: 1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool := migrated(t)
+			loadRun(t, pool, tt.before)
+			if _, c := loadRun(t, pool, tt.load); c != tt.want {
+				t.Fatalf("counts %+v, want %+v", c, tt.want)
+			}
+			if !tt.inOrder {
+				return
+			}
+			rows, _ := pool.Query(context.Background(), "SELECT event_id FROM spark_events WHERE tenant = $1 AND last_run_id = (SELECT max(run_id) FROM etl_runs) ORDER BY ctid", tt.load[0].Tenant)
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := ids(tt.load); !slices.Equal(got, want) {
+				t.Errorf("stored in the order %v..., want the order they came, %v...", got[:3], want[:3])
+			}
+		})
 	}
 }

@@ -66,6 +66,9 @@ const ChunkRows = 2 << 10
 // stored already, and unless one comes twice the chunk is copied straight
 // into spark_events; otherwise it is staged and inserted with ON CONFLICT
 // DO NOTHING (see insertSQL), and merged too only when that skips a row.
+// A chunk of one tenant whose time range does hold stored events (another
+// tenant's, or a period partly loaded) has its keys looked up, and takes
+// the same ways when none is stored.
 // So a first import, or a backfill of a period not loaded yet, keeps every
 // index as it is and still loads at about the speed of the parse. The
 // straight copy relies on no other transaction storing the same new
@@ -96,6 +99,7 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 	table := pgx.Identifier{eventsTable}
 	insert := insertSQL(table.Sanitize(), staging.Sanitize())
 	probe := periodStoredSQL(table.Sanitize())
+	keysProbe := keysStoredSQL(table.Sanitize())
 	merge := upsertSQL(table.Sanitize(), staging.Sanitize())
 	truncate := "TRUNCATE " + staging.Sanitize()
 	next, stop := iter.Pull2(events)
@@ -117,6 +121,15 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 		var stored bool
 		if err := tx.QueryRow(ctx, probe, ch.first, ch.last).Scan(&stored); err != nil {
 			return Counts{}, fmt.Errorf("upsert events: look for stored events from %s to %s: %w", ch.first.Format(time.RFC3339Nano), ch.last.Format(time.RFC3339Nano), err)
+		}
+		if stored && ch.tenant != "" {
+			// The period holds events, but perhaps only another tenant's,
+			// or none with these keys: a backfill of one tenant beside
+			// another, or of a period partly loaded. Looking the keys up
+			// costs far less than merging them.
+			if err := tx.QueryRow(ctx, keysProbe, ch.tenant, ch.ids()).Scan(&stored); err != nil {
+				return Counts{}, fmt.Errorf("upsert events: look up the keys of events from %s to %s: %w", ch.first.Format(time.RFC3339Nano), ch.last.Format(time.RFC3339Nano), err)
+			}
 		}
 		if !stored && ch.allNew() {
 			copied, err := tx.CopyFrom(ctx, table, insertColumns(), ch.rows(false))
@@ -286,6 +299,20 @@ func periodStoredSQL(table string) string {
 	return "SELECT EXISTS (SELECT FROM " + table + " WHERE event_time BETWEEN $1 AND $2)"
 }
 
+// keysStoredSQL reports whether table holds an event of tenant $1 whose ID
+// is in the array $2. As in upsertSQL, each ID is looked up in a LATERAL
+// subquery with LIMIT 1, which stays a probe of the primary key whatever
+// the planner estimates: with the IDs as a filter instead it chose, for a
+// tenant it had no statistics of yet, to read every stored event of the
+// tenant for each chunk. A chunk of new keys costs a probe per key (about
+// 5 ms per 2,048), so this is asked only of a chunk whose period holds
+// stored events; a chunk of stored events answers at its first key. table
+// must be a sanitized identifier.
+func keysStoredSQL(table string) string {
+	return "SELECT EXISTS (SELECT FROM unnest($2::text[]) AS k (id),\n" +
+		"\tLATERAL (SELECT FROM " + table + " t WHERE t.tenant = $1 AND t.event_id = k.id LIMIT 1) s)"
+}
+
 // insertSQL stores the staged chunk in table as new rows, in the order they
 // came, skipping a row whose key is stored already or earlier in the chunk.
 // It neither sorts the chunk nor compares its rows with stored ones, which
@@ -320,7 +347,11 @@ type chunk struct {
 	// first and last are the earliest and latest event time in the chunk.
 	first, last time.Time
 	hashed      bool // every event's ID is a content hash (HashedID)
-	keys        map[eventKey]struct{}
+	// tenant is every event's tenant, or "" when the chunk holds more
+	// than one.
+	tenant string
+	keys   map[eventKey]struct{}
+	idList []string
 
 	// The row CopyFrom is at, and the values it is handed.
 	i           int
@@ -345,6 +376,7 @@ type eventKey struct{ tenant, id string }
 // end of the events.
 func (c *chunk) fill(next func() (*transform.Event, error, bool)) (int, error) {
 	clear(c.events) // let the last chunk's strings go
+	clear(c.idList)
 	c.events = c.events[:0]
 	c.hashed = true
 	for len(c.events) < c.limit {
@@ -366,6 +398,11 @@ func (c *chunk) fill(next func() (*transform.Event, error, bool)) (int, error) {
 			c.last = ev.EventTime
 		}
 		c.hashed = c.hashed && ev.HashedID
+		if len(c.events) == 0 {
+			c.tenant = ev.Tenant
+		} else if ev.Tenant != c.tenant {
+			c.tenant = ""
+		}
 		c.events = append(c.events, *ev)
 	}
 	return len(c.events), nil
@@ -393,6 +430,15 @@ func (c *chunk) allNew() bool {
 		c.keys[k] = struct{}{}
 	}
 	return true
+}
+
+// ids returns the chunk's event IDs.
+func (c *chunk) ids() []string {
+	c.idList = c.idList[:0]
+	for i := range c.events {
+		c.idList = append(c.idList, c.events[i].EventID)
+	}
+	return c.idList
 }
 
 // rows returns c as a CopyFrom source from its first event: in
