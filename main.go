@@ -41,7 +41,7 @@ const (
 )
 
 func main() {
-	// GOGC=175 under a 64 MiB soft limit unless the environment says
+	// GOGC=175 under a 256 MiB soft limit unless the environment says
 	// otherwise (see internal/gctune).
 	gctune.Apply(gctune.GCPercent)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

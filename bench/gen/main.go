@@ -12,7 +12,9 @@
 // "inline" (t="inlineStr", as streaming writers such as POI's SXSSF do).
 // -times chooses Excel date numbers with milliseconds and a date format, or
 // ISO 8601 text. Descriptions come from a bounded pool (templated, like
-// Spark's), so the shared-strings table stays the size a real one would.
+// Spark's), so the shared-strings table stays the size a real one would;
+// -distinct makes each one unique instead (a request number appended), as a
+// column of IDs would, so that table grows with the rows.
 //
 // -csv also writes the same rows as CSV, in the column order of
 // spark_events, for the server floor (psql \copy).
@@ -45,6 +47,7 @@ func main() {
 	timesMode := flag.String("times", "number", "event times: number (Excel date numbers) or text (ISO 8601)")
 	out := flag.String("o", "events.xlsx", "workbook to write")
 	csvOut := flag.String("csv", "", "also write the rows as CSV here")
+	distinct := flag.Bool("distinct", false, "make every description unique, so the shared-strings table grows with the rows")
 	flag.Parse()
 	if *stringsMode != "shared" && *stringsMode != "inline" {
 		log.Fatalf("-strings %q: want shared or inline", *stringsMode)
@@ -52,7 +55,7 @@ func main() {
 	if *timesMode != "number" && *timesMode != "text" {
 		log.Fatalf("-times %q: want number or text", *timesMode)
 	}
-	if err := write(*out, *csvOut, *rows, *stringsMode == "shared", *timesMode == "number"); err != nil {
+	if err := write(*out, *csvOut, *rows, *stringsMode == "shared", *timesMode == "number", *distinct); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -65,8 +68,9 @@ type row struct {
 
 // generator produces the same rows for the same n, whatever the options.
 type generator struct {
-	rng   *rand.Rand
-	start time.Time
+	rng      *rand.Rand
+	start    time.Time
+	distinct bool // descriptions unique per row
 }
 
 func (g *generator) row(i int, r *row) {
@@ -88,9 +92,12 @@ func (g *generator) row(i int, r *row) {
 		"10.0." + strconv.Itoa(user/256) + "." + strconv.Itoa(user%256),
 		[]string{"UI", "API", "SDK"}[g.rng.IntN(3)],
 	}
+	if g.distinct {
+		r.fields[6] += ", request " + strconv.Itoa(i)
+	}
 }
 
-func write(path, csvPath string, n int, shared, numeric bool) error {
+func write(path, csvPath string, n int, shared, numeric, distinct bool) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -142,7 +149,7 @@ func write(path, csvPath string, n int, shared, numeric bool) error {
 	}
 	w.WriteString(`</row>`)
 
-	g := &generator{rng: rand.New(rand.NewPCG(1, 2)), start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := &generator{rng: rand.New(rand.NewPCG(1, 2)), start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), distinct: distinct}
 	var r row
 	rec := make([]string, 14)
 	for i := range n {
