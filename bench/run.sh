@@ -5,13 +5,15 @@
 #
 # For each row count and each workbook variant (BENCH_VARIANTS, default
 # "shared-number inline-text": shared-strings cells with Excel date numbers,
-# inline-string cells with ISO 8601 text times) it generates a workbook with
-# bench/gen and measures, one after the other (floor, import and reimport
+# inline-string cells with ISO 8601 text times; a variant ending in
+# "-distinct", such as shared-number-distinct, makes every description
+# unique, so the shared-strings table grows with the rows as a column of
+# IDs would) it generates a workbook with bench/gen and measures, one after the other (floor, import and reimport
 # BENCH_REPEAT times, default 1, in turn, since a shared machine's speed
 # drifts from minute to minute):
 #
 #   floor      excelize Rows() iteration that only counts cells (bench/floor),
-#              under the import's 64 MiB soft memory limit and the GOGC=400
+#              under the import's 256 MiB soft memory limit and the GOGC=400
 #              it always ran at (the import's is 175; see internal/gctune)
 #   read       transform.Read with callbacks that do nothing (bench/floor -read)
 #   copy       psql \copy of the same rows as CSV into a table with a primary key
@@ -131,7 +133,13 @@ for rows in "${sizes[@]}"; do
     book=$work/events-$rows-$variant.xlsx
     csv=$work/events-$rows.csv
     echo "bench: $rows rows, $variant"
-    "$work/gen" -rows "$rows" -strings "${variant%-*}" -times "${variant#*-}" -o "$book" -csv "$csv"
+    IFS=- read -r strs times extra <<<"$variant"
+    case "${extra:-}" in
+      "") gen_flags=() ;;
+      distinct) gen_flags=(-distinct) ;;
+      *) echo "bench: variant $variant: want STRINGS-TIMES or STRINGS-TIMES-distinct" >&2; exit 2 ;;
+    esac
+    "$work/gen" -rows "$rows" -strings "$strs" -times "$times" ${gen_flags[@]+"${gen_flags[@]}"} -o "$book" -csv "$csv"
     echo "  workbook  $(($(stat -c %s "$book") >> 20)) MiB"
 
     for rep in $(seq "$repeat"); do
@@ -194,20 +202,24 @@ awk '
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
   END {
+    # The workbook column is as wide as its longest name, at least 14.
+    wv = 14
+    for (i = 1; i <= n; i++) if (length(v[i]) > wv) wv = length(v[i])
+    W = "%-" wv "s"
     # "×" is two bytes, which printf widths count: pad the header by hand.
-    printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s  ×FLOOR %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "STEAL_S"
+    printf "%-9s " W " %5s %-9s %8s %9s %6s %8s  ×FLOOR %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "STEAL_S"
     for (i = 1; i <= n; i++) {
       f = secs[rr[i], "floor"]
-      printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8.1f %7.2f %7.1f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0, x[i]
+      printf "%-9s " W " %5s %-9s %8.2f %9.0f %6s %8.1f %7.2f %7.1f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0, x[i]
     }
     if (rep > 1) {
       for (i = 1; i <= ng; i++) {
         g = order[i]; split(g, p, " "); med = median(g); fl = median(p[1] " " p[2] " floor")
-        printf "%-9s %-14s %5s %-9s %8.2f %9.0f %6s %8s %7.2f\n", p[1], p[2], "med", p[3], med, (med > 0) ? rowsof[g] / med : 0, "", "", (fl > 0) ? med / fl : 0
+        printf "%-9s " W " %5s %-9s %8.2f %9.0f %6s %8s %7.2f\n", p[1], p[2], "med", p[3], med, (med > 0) ? rowsof[g] / med : 0, "", "", (fl > 0) ? med / fl : 0
       }
       for (i = 1; i <= ng; i++) {
         g = order[i]; split(g, p, " ")
-        printf "%-9s %-14s %5s %-9s %8s %9s %6s %8s %7.2f\n", p[1], p[2], "rmed", p[3], "", "", "", "", ratio_median(g)
+        printf "%-9s " W " %5s %-9s %8s %9s %6s %8s %7.2f\n", p[1], p[2], "rmed", p[3], "", "", "", "", ratio_median(g)
       }
     }
   }' rep="$repeat" "$results"
