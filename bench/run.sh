@@ -8,9 +8,9 @@
 # inline-string cells with ISO 8601 text times; a variant ending in
 # "-distinct", such as shared-number-distinct, makes every description
 # unique, so the shared-strings table grows with the rows as a column of
-# IDs would) it generates a workbook with bench/gen and measures, one after the other (floor, import and reimport
-# BENCH_REPEAT times, default 1, in turn, since a shared machine's speed
-# drifts from minute to minute):
+# IDs would) it generates a workbook with bench/gen and measures, one
+# after the other (floor, import and reimport BENCH_REPEAT times, default
+# 1, in turn, since a shared machine's speed drifts from minute to minute):
 #
 #   floor      excelize Rows() iteration that only counts cells (bench/floor),
 #              under the import's 256 MiB soft memory limit and the GOGC=400

@@ -66,7 +66,8 @@ type row struct {
 	fields [9]string // header[1:]
 }
 
-// generator produces the same rows for the same n, whatever the options.
+// generator produces the same rows for the same n, whatever the options,
+// but for the request number -distinct appends to each description.
 type generator struct {
 	rng      *rand.Rand
 	start    time.Time
