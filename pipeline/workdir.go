@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -17,10 +18,18 @@ import (
 // flock'ed while it lives: the next run that finds an unlocked one removes
 // it. flock, unlike a PID in the name, holds across PID namespaces sharing
 // one /tmp, and the kernel drops it whatever way the process ends.
+//
+// A directory is made under newWorkDirPrefix and renamed to its run name
+// only once its lock is held: made under the run name, a run starting at
+// the same moment could find it between its creation and its lock, take it
+// for a dead run's and remove it (TestNewWorkDirSurvivesConcurrentSweeps).
+// A run killed in that window leaves an empty directory under the new name.
 
 const (
-	workDirPattern = "sparkevents-run-*"
-	workDirLock    = ".lock"
+	workDirPrefix    = "sparkevents-run-"
+	workDirPattern   = workDirPrefix + "*"
+	newWorkDirPrefix = "sparkevents-new-"
+	workDirLock      = ".lock"
 )
 
 // workDir is a run's directory of temporary files.
@@ -33,19 +42,24 @@ type workDir struct {
 // creates and locks this run's.
 func newWorkDir(log *slog.Logger) (*workDir, error) {
 	sweepWorkDirs(os.TempDir(), log)
-	path, err := os.MkdirTemp("", workDirPattern)
+	staged, err := os.MkdirTemp("", newWorkDirPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(path, workDirLock), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(staged, workDirLock), os.O_CREATE|os.O_RDWR, 0o600)
 	if err == nil {
 		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	path := filepath.Join(filepath.Dir(staged), workDirPrefix+strings.TrimPrefix(filepath.Base(staged), newWorkDirPrefix))
+	if err == nil {
+		// The open lock file follows the directory: rename keeps the inode.
+		err = os.Rename(staged, path)
 	}
 	if err != nil {
 		if lock != nil {
 			lock.Close()
 		}
-		os.RemoveAll(path)
+		os.RemoveAll(staged)
 		return nil, fmt.Errorf("temporary directory: lock: %w", err)
 	}
 	return &workDir{path: path, lock: lock}, nil

@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -69,5 +71,36 @@ func TestWorkDirRemovedOnClose(t *testing.T) {
 	p.Close()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("after Close, %s: %v", dir, err)
+	}
+}
+
+// Runs that start at once sweep while the others create their directories:
+// none may find another's directory before its lock is held and take it
+// for a dead run's.
+func TestNewWorkDirSurvivesConcurrentSweeps(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const runners, runs = 8, 40
+	errs := make(chan error, runners*runs)
+	var wg sync.WaitGroup
+	for range runners {
+		wg.Go(func() {
+			for range runs {
+				w, err := newWorkDir(log)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				if _, err := os.Stat(w.path); err != nil {
+					errs <- fmt.Errorf("a run's own directory is gone: %w", err)
+				}
+				w.remove()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
