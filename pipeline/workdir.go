@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // A run keeps every temporary file (downloads, unpacked archives, the
@@ -23,13 +24,16 @@ import (
 // only once its lock is held: made under the run name, a run starting at
 // the same moment could find it between its creation and its lock, take it
 // for a dead run's and remove it (TestNewWorkDirSurvivesConcurrentSweeps).
-// A run killed in that window leaves an empty directory under the new name.
+// A run killed in that window leaves a directory under the new name, which
+// a sweep removes once it is older than staleNewWorkDir: a live run renames
+// its own within microseconds.
 
 const (
 	workDirPrefix    = "sparkevents-run-"
 	workDirPattern   = workDirPrefix + "*"
 	newWorkDirPrefix = "sparkevents-new-"
 	workDirLock      = ".lock"
+	staleNewWorkDir  = time.Hour
 )
 
 // workDir is a run's directory of temporary files.
@@ -72,8 +76,16 @@ func (w *workDir) remove() {
 }
 
 // sweepWorkDirs removes the run directories under dir whose lock no live
-// process holds.
+// process holds, and the ones a run was killed before naming.
 func sweepWorkDirs(dir string, log *slog.Logger) {
+	staged, _ := filepath.Glob(filepath.Join(dir, newWorkDirPrefix+"*"))
+	for _, path := range staged {
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > staleNewWorkDir {
+			if err := os.RemoveAll(path); err != nil {
+				log.Warn("cannot remove the temporary directory of a run killed as it started", "dir", path, "err", err)
+			}
+		}
+	}
 	paths, _ := filepath.Glob(filepath.Join(dir, workDirPattern))
 	for _, path := range paths {
 		f, err := os.OpenFile(filepath.Join(path, workDirLock), os.O_RDWR, 0)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestSweepWorkDirsRemovesOnlyUnlocked(t *testing.T) {
@@ -32,6 +33,14 @@ func TestSweepWorkDirsRemovesOnlyUnlocked(t *testing.T) {
 	live := mk("sparkevents-run-live", true)
 	unlocked := mk("sparkevents-run-nolock", false)
 	other := mk("sparkevents-import-old", true)
+	// Directories not yet renamed: one a run was killed before naming,
+	// one a run is naming now.
+	killed := mk("sparkevents-new-killed", true)
+	old := time.Now().Add(-2 * staleNewWorkDir)
+	if err := os.Chtimes(killed, old, old); err != nil {
+		t.Fatal(err)
+	}
+	starting := mk("sparkevents-new-starting", true)
 
 	// A live run holds its lock through its own open file.
 	f, err := os.Open(filepath.Join(live, workDirLock))
@@ -44,7 +53,7 @@ func TestSweepWorkDirsRemovesOnlyUnlocked(t *testing.T) {
 	}
 
 	sweepWorkDirs(tmp, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	for dir, want := range map[string]bool{dead: false, live: true, unlocked: true, other: true} {
+	for dir, want := range map[string]bool{dead: false, live: true, unlocked: true, other: true, killed: false, starting: true} {
 		_, err := os.Stat(dir)
 		if got := err == nil; got != want {
 			t.Errorf("%s exists: %v, want %v", filepath.Base(dir), got, want)
