@@ -22,8 +22,15 @@ const testSchema = "bi_test"
 // in testSchema, and the database's connection string.
 func migrated(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	ctx := context.Background()
 	url := pgtest.URL(t)
+	return migratedAt(t, url), url
+}
+
+// migratedAt returns a pool on the database at url with every migration
+// applied in testSchema.
+func migratedAt(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
 	pool, err := load.Connect(ctx, url, testSchema)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func migrated(t testing.TB) (*pgxpool.Pool, string) {
 	if err := load.MigrateUp(ctx, pool, testSchema); err != nil {
 		t.Fatal(err)
 	}
-	return pool, url
+	return pool
 }
 
 // ev is one event of the test dataset; empty strings are stored as NULL, as

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +72,29 @@ func base(t testing.TB) string {
 // ends, and returns its connection string.
 func URL(t testing.TB) string {
 	t.Helper()
+	return create(t, "")
+}
+
+// ICUURL is URL for a database whose default collation is the ICU locale
+// given (e.g. "en-US"), as on a server installed with a locale other than
+// C, whatever the locale of the test server. It needs PostgreSQL 15 or later
+// built with ICU, as Debian's is.
+func ICUURL(t testing.TB, locale string) string {
+	t.Helper()
+	if !icuLocale.MatchString(locale) {
+		t.Fatalf("pgtest: ICU locale %q: want letters, digits, - and _ only", locale)
+	}
+	// The libc locale stays C: only the collation is under test, and C
+	// exists on every machine.
+	return create(t, fmt.Sprintf("TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '%s' LOCALE 'C'", locale))
+}
+
+// icuLocale keeps ICUURL's locale, spliced into CREATE DATABASE (which takes
+// no parameters), to the characters of a language tag.
+var icuLocale = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func create(t testing.TB, options string) string {
+	t.Helper()
 	b := base(t)
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, b)
@@ -81,8 +105,11 @@ func URL(t testing.TB) string {
 	var buf [6]byte
 	rand.Read(buf[:])
 	name := "sparkevents_test_" + hex.EncodeToString(buf[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" "+options); err != nil {
+		if options != "" && os.Getenv("CI") == "" {
+			t.Skipf("pgtest: skipping, the server cannot create a database with %s: %v", options, err)
+		}
+		t.Fatalf("pgtest: create database %s: %v", options, err)
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
