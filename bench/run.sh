@@ -30,7 +30,10 @@
 # of the rounds' own ratios. It exits non-zero only when a step fails or
 # an import's counts are wrong, never on a slow result. Without DATABASE_URL
 # it starts a throwaway PostgreSQL (as .ci/run does); with it, it uses the
-# schema sparkevents_bench there, dropping it first.
+# schema sparkevents_bench there, dropping it first. The throwaway cluster
+# compares text in byte order (locale C); BENCH_ICU_LOCALE=en-US gives it
+# that ICU collation instead (PostgreSQL 15 or later), as most servers have
+# one other than C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,13 +80,15 @@ if [ -z "${DATABASE_URL:-}" ]; then
   pgdir=$(mktemp -d /tmp/sparkevents-bench-pg.XXXXXX)
   [ "$(id -u)" = 0 ] && chown postgres: "$pgdir"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55433)
-  as_pg "$bindir/initdb" -D "$pgdir/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+  collation=(--locale=C)
+  [ -n "${BENCH_ICU_LOCALE:-}" ] && collation+=(--locale-provider=icu --icu-locale="$BENCH_ICU_LOCALE")
+  as_pg "$bindir/initdb" -D "$pgdir/data" -U postgres --auth=trust --no-sync -E UTF8 "${collation[@]}" >/dev/null
   # The settings of .ci/run and internal/pgcluster: durability off, the
   # rest as installed.
   as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
     -o "-p $port -k '' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-  echo "bench: throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on port $port"
+  echo "bench: throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on port $port, collation ${BENCH_ICU_LOCALE:-C}"
 fi
 export SPARKEVENTS_SCHEMA=$schema SPARKEVENTS_NO_PROGRESS=true SPARKEVENTS_LOG_LEVEL=warn
 psql_q() { PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
