@@ -376,3 +376,79 @@ func TestMigrationDownDropsViews(t *testing.T) {
 		t.Error("spark_events_utc_day_idx survived migrating down")
 	}
 }
+
+// TestEventIDCollationMigrationKeepsViews checks that migration 00005,
+// which drops the views that select event_id to change its collation,
+// gives them back as they were, comments and a reader's grants included,
+// going up and down.
+func TestEventIDCollationMigrationKeepsViews(t *testing.T) {
+	const byteOrder = 5 // migrations/00005_event_id_byte_order.sql
+	pool, _ := migrated(t)
+	ctx := context.Background()
+	if v, err := load.SchemaVersion(ctx, pool, testSchema); err != nil || v != byteOrder {
+		t.Fatalf("SchemaVersion = %d, %v; this test expects %d to be the newest migration", v, err, byteOrder)
+	}
+	role, _ := loginRole(t, pool)
+	if err := GrantReader(ctx, pool, testSchema, role); err != nil {
+		t.Fatal(err)
+	}
+	// Grants beside the reader's: to PUBLIC, and with the grant option.
+	for _, q := range []string{
+		"GRANT SELECT ON service_lifecycle TO PUBLIC",
+		"GRANT UPDATE ON permission_changes TO " + pgx.Identifier{role}.Sanitize() + " WITH GRANT OPTION",
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What a view is: its definition, comments and grants, in text form.
+	views := func() map[string]string {
+		t.Helper()
+		rows := cells(t, pool, `
+			SELECT c.relname, pg_get_viewdef(c.oid), coalesce(obj_description(c.oid, 'pg_class'), ''),
+			       coalesce(c.relacl::text, ''),
+			       (SELECT string_agg(a.attname || ': ' || coalesce(col_description(c.oid, a.attnum), ''), '; ' ORDER BY a.attnum)
+			        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0)
+			FROM pg_class c
+			WHERE c.relkind = 'v' AND c.relnamespace = $1::regnamespace
+			ORDER BY 1`, testSchema)
+		out := map[string]string{}
+		for _, r := range rows {
+			out[r[0]] = strings.Join(r[1:], "\n")
+		}
+		return out
+	}
+	collation := func() string {
+		t.Helper()
+		return cells(t, pool, `
+			SELECT coalesce(co.collname, '')
+			FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation
+			WHERE a.attrelid = 'spark_events'::regclass AND a.attname = 'event_id'`)[0][0]
+	}
+	before := views()
+	if len(before) != 6 || !strings.Contains(before["service_lifecycle"], "{=r/") && !strings.Contains(before["service_lifecycle"], ",=r/") ||
+		!strings.Contains(before["permission_changes"], role+"=rw*/") {
+		t.Fatalf("bad test: views before migrating down: %v", before)
+	}
+	if c := collation(); c != "C" {
+		t.Errorf("event_id collation after migrating up = %q, want C", c)
+	}
+	if err := load.MigrateDown(ctx, pool, testSchema); err != nil {
+		t.Fatal(err)
+	}
+	if c := collation(); c != "default" {
+		t.Errorf("event_id collation after migrating down = %q, want default", c)
+	}
+	if got := views(); !reflect.DeepEqual(got, before) {
+		t.Errorf("views after migrating down:\n%v\nwant\n%v", got, before)
+	}
+	if err := load.MigrateUp(ctx, pool, testSchema); err != nil {
+		t.Fatal(err)
+	}
+	if c := collation(); c != "C" {
+		t.Errorf("event_id collation after migrating up again = %q, want C", c)
+	}
+	if got := views(); !reflect.DeepEqual(got, before) {
+		t.Errorf("views after migrating up again:\n%v\nwant\n%v", got, before)
+	}
+}

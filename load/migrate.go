@@ -35,12 +35,23 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		return err
 	}
 	return withProvider(ctx, pool, schema, false, true, func(p *goose.Provider) error {
-		if _, err := p.Up(ctx); err != nil {
+		applied, err := p.Up(ctx)
+		if err != nil {
 			return fmt.Errorf("migrate schema %s up: %w", schema, err)
+		}
+		if len(applied) > 0 {
+			forgetStatements(pool)
 		}
 		return checkNotNewer(ctx, p, schema)
 	})
 }
+
+// forgetStatements closes the pool's connections once the schema has
+// changed. Each connection caches its prepared statements, and PostgreSQL
+// refuses to run one whose result type a migration changed (a column's
+// collation, since migration 5) with "cached plan must not change result
+// type"; new connections prepare them again.
+func forgetStatements(pool *pgxpool.Pool) { pool.Reset() }
 
 // ErrSchemaNewer reports a schema migrated by a newer sparkevents.
 var ErrSchemaNewer = errors.New("schema is newer than this sparkevents")
@@ -67,6 +78,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		if _, err := p.Down(ctx); err != nil {
 			return fmt.Errorf("migrate schema %s down: %w", schema, err)
 		}
+		forgetStatements(pool)
 		return nil
 	})
 }

@@ -31,6 +31,12 @@ var testLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 func newTestPipeline(t testing.TB) (*Pipeline, string) {
 	t.Helper()
 	url := pgtest.URL(t)
+	return newTestPipelineAt(t, url), url
+}
+
+// newTestPipelineAt is newTestPipeline on the database at url.
+func newTestPipelineAt(t testing.TB, url string) *Pipeline {
+	t.Helper()
 	ctx := context.Background()
 	p, err := Open(ctx, Config{DatabaseURL: url, Schema: "sparkevents", Logger: testLogger})
 	if err != nil {
@@ -40,7 +46,7 @@ func newTestPipeline(t testing.TB) (*Pipeline, string) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return p, url
+	return p
 }
 
 var header = []any{"Event ID", "Timestamp", "Event Type", "User Name", "Service", "Version", "Region"}

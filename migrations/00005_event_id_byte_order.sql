@@ -1,0 +1,109 @@
+-- event_id compares byte by byte (COLLATE "C") instead of by the database's
+-- collation.
+--
+-- Why: every load looks each event up in the primary key (tenant,
+-- event_id): the merge of a re-import or of a sync's overlapping day, and
+-- the key lookup of a chunk whose period holds stored events. On a database
+-- whose collation is not C, each comparison in those descents went through
+-- the collation's rules (tenants compare equal without them, event IDs do
+-- not): a re-import of a million unchanged events cost PostgreSQL 18-20 s
+-- of CPU on en_US.utf8 against 11-12 s on C, and 11-12 s after this change
+-- (bench/README.md, "Collation"). An ID is an identifier, which byte order
+-- suits: equality is the same under every deterministic collation, and only
+-- ORDER BY event_id changes, to byte order. A comparison with a text of the
+-- default collation takes C, so queries and joins work as before.
+--
+-- Changing a column's type, collation included, is refused while a view
+-- selects it, so the two views that select event_id (service_lifecycle and
+-- permission_changes) are dropped and created again from their own
+-- definitions, with their comments and grants. A view of your own that
+-- selects event_id, or reads one of those two views, makes this migration
+-- fail with PostgreSQL's message naming it: drop it, migrate, and create it
+-- again. The table is not rewritten, its primary key is rebuilt (1.5 s for
+-- a million events), and it is locked against reads and writes until the
+-- transaction ends: run sparkevents migrate up when no load is due. A
+-- client that prepared a statement reading event_id before the migration
+-- gets one "cached plan must not change result type" error from it; pgx,
+-- for one, prepares it again on the next call.
+
+-- +goose Up
+-- +goose StatementBegin
+DO $$
+DECLARE
+    r record;
+BEGIN
+    CREATE TEMP TABLE sparkevents_views ON COMMIT DROP AS
+    SELECT c.oid, c.relname::text AS name, pg_get_viewdef(c.oid) AS definition,
+           obj_description(c.oid, 'pg_class') AS comment, c.relacl, c.relowner
+    FROM pg_class c
+    WHERE c.oid IN (to_regclass('service_lifecycle'), to_regclass('permission_changes'));
+    CREATE TEMP TABLE sparkevents_view_columns ON COMMIT DROP AS
+    SELECT v.name, a.attname::text AS column_name, col_description(v.oid, a.attnum) AS comment
+    FROM sparkevents_views v
+    JOIN pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE col_description(v.oid, a.attnum) IS NOT NULL;
+
+    FOR r IN SELECT name FROM sparkevents_views LOOP
+        EXECUTE format('DROP VIEW %I', r.name);
+    END LOOP;
+    ALTER TABLE spark_events ALTER COLUMN event_id TYPE text COLLATE "C";
+    FOR r IN SELECT * FROM sparkevents_views LOOP
+        EXECUTE format('CREATE VIEW %I AS %s', r.name, r.definition);
+        EXECUTE format('COMMENT ON VIEW %I IS %L', r.name, r.comment);
+    END LOOP;
+    FOR r IN SELECT * FROM sparkevents_view_columns LOOP
+        EXECUTE format('COMMENT ON COLUMN %I.%I IS %L', r.name, r.column_name, r.comment);
+    END LOOP;
+    FOR r IN
+        SELECT v.name, g.privilege_type, g.grantee, g.is_grantable
+        FROM sparkevents_views v, aclexplode(v.relacl) g
+        WHERE g.grantee <> v.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON %I TO %s%s', r.privilege_type, r.name,
+                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE r.grantee::regrole::text END,
+                       CASE WHEN r.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+-- +goose StatementBegin
+DO $$
+DECLARE
+    r record;
+BEGIN
+    CREATE TEMP TABLE sparkevents_views ON COMMIT DROP AS
+    SELECT c.oid, c.relname::text AS name, pg_get_viewdef(c.oid) AS definition,
+           obj_description(c.oid, 'pg_class') AS comment, c.relacl, c.relowner
+    FROM pg_class c
+    WHERE c.oid IN (to_regclass('service_lifecycle'), to_regclass('permission_changes'));
+    CREATE TEMP TABLE sparkevents_view_columns ON COMMIT DROP AS
+    SELECT v.name, a.attname::text AS column_name, col_description(v.oid, a.attnum) AS comment
+    FROM sparkevents_views v
+    JOIN pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE col_description(v.oid, a.attnum) IS NOT NULL;
+
+    FOR r IN SELECT name FROM sparkevents_views LOOP
+        EXECUTE format('DROP VIEW %I', r.name);
+    END LOOP;
+    ALTER TABLE spark_events ALTER COLUMN event_id TYPE text COLLATE "default";
+    FOR r IN SELECT * FROM sparkevents_views LOOP
+        EXECUTE format('CREATE VIEW %I AS %s', r.name, r.definition);
+        EXECUTE format('COMMENT ON VIEW %I IS %L', r.name, r.comment);
+    END LOOP;
+    FOR r IN SELECT * FROM sparkevents_view_columns LOOP
+        EXECUTE format('COMMENT ON COLUMN %I.%I IS %L', r.name, r.column_name, r.comment);
+    END LOOP;
+    FOR r IN
+        SELECT v.name, g.privilege_type, g.grantee, g.is_grantable
+        FROM sparkevents_views v, aclexplode(v.relacl) g
+        WHERE g.grantee <> v.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON %I TO %s%s', r.privilege_type, r.name,
+                       CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE r.grantee::regrole::text END,
+                       CASE WHEN r.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
