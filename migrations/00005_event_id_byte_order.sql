@@ -6,8 +6,8 @@
 -- the key lookup of a chunk whose period holds stored events. On a database
 -- whose collation is not C, each comparison in those descents went through
 -- the collation's rules (tenants compare equal without them, event IDs do
--- not): a re-import of a million unchanged events cost PostgreSQL 18-20 s
--- of CPU on en_US.utf8 against 11-12 s on C, and 11-12 s after this change
+-- not): a re-import of a million unchanged events cost PostgreSQL 18-19 s
+-- of CPU on en_US.utf8 against 11-12 s on C, and 10 s after this change
 -- (bench/README.md, "Collation"). An ID is an identifier, which byte order
 -- suits: equality is the same under every deterministic collation, and only
 -- ORDER BY event_id changes, to byte order. A comparison with a text of the
