@@ -392,22 +392,34 @@ func TestEventIDCollationMigrationKeepsViews(t *testing.T) {
 	if err := GrantReader(ctx, pool, testSchema, role); err != nil {
 		t.Fatal(err)
 	}
-	// Grants beside the reader's: to PUBLIC, and with the grant option.
+	owner, _ := loginRole(t, pool)
+	r, o := pgx.Identifier{role}.Sanitize(), pgx.Identifier{owner}.Sanitize()
+	// Beside the reader's grants: a grant to PUBLIC, one with the grant
+	// option, one on a column, one revoked (which the default privileges
+	// GrantReader set would give back to a view created anew), a view
+	// option, and an owner other than the role that migrates.
 	for _, q := range []string{
 		"GRANT SELECT ON service_lifecycle TO PUBLIC",
-		"GRANT UPDATE ON permission_changes TO " + pgx.Identifier{role}.Sanitize() + " WITH GRANT OPTION",
+		"GRANT UPDATE ON permission_changes TO " + r + " WITH GRANT OPTION",
+		"REVOKE SELECT ON permission_changes FROM " + r,
+		"GRANT SELECT (user_name) ON permission_changes TO " + r,
+		"ALTER VIEW permission_changes SET (security_barrier = true)",
+		"GRANT USAGE, CREATE ON SCHEMA " + pgx.Identifier{testSchema}.Sanitize() + " TO " + o,
+		"ALTER VIEW service_lifecycle OWNER TO " + o,
 	} {
 		if _, err := pool.Exec(ctx, q); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	// What a view is: its definition, comments and grants, in text form.
+	// What a view is: its definition, owner, options, comments and grants,
+	// and its columns' comments and grants, in text form.
 	views := func() map[string]string {
 		t.Helper()
 		rows := cells(t, pool, `
-			SELECT c.relname, pg_get_viewdef(c.oid), coalesce(obj_description(c.oid, 'pg_class'), ''),
-			       coalesce(c.relacl::text, ''),
-			       (SELECT string_agg(a.attname || ': ' || coalesce(col_description(c.oid, a.attnum), ''), '; ' ORDER BY a.attnum)
+			SELECT c.relname, pg_get_viewdef(c.oid), c.relowner::regrole::text, coalesce(c.reloptions::text, ''),
+			       coalesce(obj_description(c.oid, 'pg_class'), ''), coalesce(c.relacl::text, ''),
+			       (SELECT string_agg(a.attname || ': ' || coalesce(col_description(c.oid, a.attnum), '') ||
+			                          ' ' || coalesce(a.attacl::text, ''), '; ' ORDER BY a.attnum)
 			        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0)
 			FROM pg_class c
 			WHERE c.relkind = 'v' AND c.relnamespace = $1::regnamespace
@@ -426,8 +438,8 @@ func TestEventIDCollationMigrationKeepsViews(t *testing.T) {
 			WHERE a.attrelid = 'spark_events'::regclass AND a.attname = 'event_id'`)[0][0]
 	}
 	before := views()
-	if len(before) != 6 || !strings.Contains(before["service_lifecycle"], "{=r/") && !strings.Contains(before["service_lifecycle"], ",=r/") ||
-		!strings.Contains(before["permission_changes"], role+"=rw*/") {
+	if len(before) != 6 || !strings.Contains(before["service_lifecycle"], owner) ||
+		!strings.Contains(before["permission_changes"], role+"=w*/") || !strings.Contains(before["permission_changes"], "security_barrier") {
 		t.Fatalf("bad test: views before migrating down: %v", before)
 	}
 	if c := collation(); c != "C" {
@@ -450,5 +462,26 @@ func TestEventIDCollationMigrationKeepsViews(t *testing.T) {
 	}
 	if got := views(); !reflect.DeepEqual(got, before) {
 		t.Errorf("views after migrating up again:\n%v\nwant\n%v", got, before)
+	}
+}
+
+// TestEventIDCollationMigrationRefusesViewRules checks that migration 00005
+// stops, changing nothing, when one of the views it recreates has a rule
+// of its own, which dropping the view would lose without a word.
+func TestEventIDCollationMigrationRefusesViewRules(t *testing.T) {
+	pool, _ := migrated(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE RULE keep_history AS ON DELETE TO service_lifecycle DO INSTEAD NOTHING"); err != nil {
+		t.Fatal(err)
+	}
+	err := load.MigrateDown(ctx, pool, testSchema)
+	if err == nil || !strings.Contains(err.Error(), "view service_lifecycle has triggers or rules of its own") {
+		t.Fatalf("migrating down with a rule on service_lifecycle: %v, want the migration's refusal", err)
+	}
+	if v, err := load.SchemaVersion(ctx, pool, testSchema); err != nil || v != 5 {
+		t.Errorf("SchemaVersion after the refusal = %d, %v; want 5", v, err)
+	}
+	if n := cells(t, pool, "SELECT count(*) FROM pg_rules WHERE rulename = 'keep_history'")[0][0]; n != "1" {
+		t.Errorf("%s rules keep_history after the refusal, want 1", n)
 	}
 }

@@ -36,11 +36,13 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	}
 	return withProvider(ctx, pool, schema, false, true, func(p *goose.Provider) error {
 		applied, err := p.Up(ctx)
+		if err != nil || len(applied) > 0 {
+			// A failed run may have applied the migrations before the one
+			// that failed.
+			forgetStatements(pool)
+		}
 		if err != nil {
 			return fmt.Errorf("migrate schema %s up: %w", schema, err)
-		}
-		if len(applied) > 0 {
-			forgetStatements(pool)
 		}
 		return checkNotNewer(ctx, p, schema)
 	})

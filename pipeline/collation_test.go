@@ -13,8 +13,9 @@ import (
 // import, another tenant's import of the same period, which looks its keys
 // up, a re-import, which merges, and one with changed rows) on a database
 // whose collation is not C, where event_id is byte-ordered and every other
-// text column takes the database's collation: a comparison that mixed two
-// collations would fail here and nowhere in the other tests.
+// text column takes the database's collation, and checks what each one
+// counts and stores. The other tests run on the test server's collation,
+// C in CI, where the two do not differ.
 func TestImportsOnICUDatabase(t *testing.T) {
 	p := newTestPipelineAt(t, pgtest.ICUURL(t, "en-US"))
 	ctx := context.Background()
