@@ -1,13 +1,13 @@
 -- event_id compares byte by byte (COLLATE "C") instead of by the database's
 -- collation.
 --
--- Why: every load looks each event up in the primary key (tenant,
--- event_id): the merge of a re-import or of a sync's overlapping day, and
--- the key lookup of a chunk whose period holds stored events. On a database
--- whose collation is not C, each comparison in those descents went through
--- the collation's rules (tenants compare equal without them, event IDs do
--- not): a re-import of a million unchanged events cost PostgreSQL 18-19 s
--- of CPU on en_US.utf8 against 11-12 s on C, and 10 s after this change
+-- Why: every load looks each event up in the primary key (tenant, event_id):
+-- the merge of a re-import or of a sync's overlapping day, and the key
+-- lookup of a chunk whose period holds stored events. On a database whose
+-- collation is not C, each comparison in those descents went through the
+-- collation's rules (tenants compare equal without them, event IDs do not):
+-- a re-import of a million unchanged events cost PostgreSQL 18-19 s of CPU
+-- on en_US.utf8 against 11-12 s on C, and 10 s after this change
 -- (bench/README.md, "Collation"). An ID is an identifier, which byte order
 -- suits: equality is the same under every deterministic collation, and only
 -- ORDER BY event_id changes, to byte order. A comparison with a text of the
@@ -19,13 +19,14 @@
 -- definitions, with their owner, options, comments and grants (of the view
 -- and of its columns). A view of your own that selects event_id, or reads
 -- one of those two views, makes this migration fail with PostgreSQL's
--- message naming it, as do triggers or rules added to those two views:
--- drop them, migrate, and create them again. The table is not rewritten, its primary key is rebuilt (1.5 s for
--- a million events), and it is locked against reads and writes until the
--- transaction ends: run sparkevents migrate up when no load is due. A
--- client that prepared a statement reading event_id before the migration
--- gets one "cached plan must not change result type" error from it; pgx,
--- for one, prepares it again on the next call.
+-- message naming it, as do triggers or rules added to those two views: drop
+-- them, migrate, and create them again. The table is not rewritten, its
+-- primary key is rebuilt and event_id analyzed (about 2 s for a million
+-- events), and it is locked against reads and writes until the transaction
+-- ends: run sparkevents migrate up when no load is due. A client that
+-- prepared a statement reading event_id before the migration gets one
+-- "cached plan must not change result type" error from it; pgx, for one,
+-- prepares it again on the next call.
 
 -- +goose Up
 -- +goose StatementBegin
