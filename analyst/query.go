@@ -348,9 +348,23 @@ func RunQuery(ctx context.Context, db *pgxpool.Pool, name string, params map[str
 	default:
 		return fmt.Errorf("unknown format %q: use table, csv or json", format)
 	}
-	qs, err := Queries()
+	sql, args, err := bindQuery(name, params)
 	if err != nil {
 		return err
+	}
+	res, err := runReadOnly(ctx, db, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...))
+	if err != nil {
+		return fmt.Errorf("query %s: %w", name, err)
+	}
+	return write(w, res)
+}
+
+// bindQuery returns the library query name as SQL with bound parameters,
+// and its arguments: params, and the file's defaults for the unset ones.
+func bindQuery(name string, params map[string]string) (string, []any, error) {
+	qs, err := Queries()
+	if err != nil {
+		return "", nil, err
 	}
 	i := slices.IndexFunc(qs, func(q Query) bool { return q.Name == name })
 	if i < 0 {
@@ -358,7 +372,7 @@ func RunQuery(ctx context.Context, db *pgxpool.Pool, name string, params map[str
 		for i, q := range qs {
 			names[i] = q.Name
 		}
-		return fmt.Errorf("no query %q; the library has: %s", name, strings.Join(names, ", "))
+		return "", nil, fmt.Errorf("no query %q; the library has: %s", name, strings.Join(names, ", "))
 	}
 	q := qs[i]
 	values := map[string]string{}
@@ -367,23 +381,19 @@ func RunQuery(ctx context.Context, db *pgxpool.Pool, name string, params map[str
 	}
 	for k, v := range params {
 		if _, ok := values[k]; !ok {
-			return fmt.Errorf("query %s has no parameter %q; its parameters are: %s", name, k, paramNames(q))
+			return "", nil, fmt.Errorf("query %s has no parameter %q; its parameters are: %s", name, k, paramNames(q))
 		}
 		values[k] = v
 	}
 	sql, order, err := bindVariables(stripMeta(q.SQL))
 	if err != nil {
-		return fmt.Errorf("query %s: %w", name, err)
+		return "", nil, fmt.Errorf("query %s: %w", name, err)
 	}
-	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
-	for _, n := range order {
-		args = append(args, values[n])
+	args := make([]any, len(order))
+	for i, n := range order {
+		args[i] = values[n]
 	}
-	res, err := runReadOnly(ctx, db, sql, args)
-	if err != nil {
-		return fmt.Errorf("query %s: %w", name, err)
-	}
-	return write(w, res)
+	return sql, args, nil
 }
 
 func paramNames(q Query) string {

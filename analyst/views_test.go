@@ -253,7 +253,18 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleted := libraryQuery(t, "who_deleted_what")
+	// who_deleted_what as RunQuery binds it, with its defaults (all time)
+	// and for one week.
+	deleted := func(params map[string]string) (string, []any) {
+		t.Helper()
+		sql, args, err := bindQuery("who_deleted_what", params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sql, args
+	}
+	allTime, allTimeArgs := deleted(nil)
+	week, weekArgs := deleted(map[string]string{"from": "2025-03-01", "to": "2025-03-08"})
 	tests := []struct {
 		name  string
 		query string
@@ -266,8 +277,8 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 		{"permission_changes by time", `SELECT * FROM permission_changes WHERE event_time >= '2025-03-01' AND event_time < '2025-03-02'`, nil, "spark_events_"},
 		{"user_activity by user", `SELECT * FROM user_activity WHERE user_name = 'u7'`, nil, "spark_events_user_time_idx"},
 		{"service_lifecycle by service", `SELECT * FROM service_lifecycle WHERE service_name = 's7'`, nil, "spark_events_service_time_idx"},
-		{"who_deleted_what, all time", deleted.sql, deleted.args(nil), "spark_events_type_time_idx"},
-		{"who_deleted_what, one week", deleted.sql, deleted.args(map[string]string{"from": "2025-03-01", "to": "2025-03-08"}), "spark_events_type_time_idx"},
+		{"who_deleted_what, all time", allTime, allTimeArgs, "spark_events_type_time_idx"},
+		{"who_deleted_what, one week", week, weekArgs, "spark_events_type_time_idx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,50 +303,6 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 			}
 		})
 	}
-}
-
-// boundQuery is a library query with its psql variables bound, as RunQuery
-// runs it.
-type boundQuery struct {
-	sql    string
-	params []Param
-	order  []string
-}
-
-func libraryQuery(t *testing.T, name string) boundQuery {
-	t.Helper()
-	qs, err := Queries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range qs {
-		if q.Name == name {
-			sql, order, err := bindVariables(stripMeta(q.SQL))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return boundQuery{sql: sql, params: q.Params, order: order}
-		}
-	}
-	t.Fatalf("no library query %s", name)
-	return boundQuery{}
-}
-
-// args returns the query's arguments: values where given, else the file's
-// defaults.
-func (q boundQuery) args(values map[string]string) []any {
-	byName := map[string]string{}
-	for _, p := range q.params {
-		byName[p.Name] = p.Default
-	}
-	for k, v := range values {
-		byName[k] = v
-	}
-	args := make([]any, len(q.order))
-	for i, n := range q.order {
-		args[i] = byName[n]
-	}
-	return args
 }
 
 func TestMigrationDownDropsViews(t *testing.T) {
