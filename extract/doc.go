@@ -20,8 +20,12 @@
 //     job with a *JobError; "completed_by_timeout" means Spark gave up, so it
 //     fails too. success, succeeded, completed, complete, closed, done and
 //     finished mean done. Anything else means still running.
-//   - A job that succeeds without files exported no event: Wait returns an
-//     empty slice and no error.
+//   - A done job's files are its outputs.files links (Spark's sample), else
+//     a download_url (the prose of Spark's page). A job done without any
+//     is polled on until it lists one or JobTimeout passes (Spark's other
+//     job APIs call a job done "with files"): taking it for an empty
+//     window would move a sync's watermark past events never stored. An
+//     empty window is assumed to come as a workbook without rows.
 //   - The bearer token, and x-tenant-name, go only to BaseURL's host and
 //     Config.TrustedHosts; status and file links on other hosts get neither,
 //     and a redirect to such a host drops them.

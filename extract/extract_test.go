@@ -571,16 +571,18 @@ func TestStatusWords(t *testing.T) {
 		name     string
 		body     string
 		wantErr  string // substring of a JobError, "" for success
-		wantFile int
+		wantHash string // of the one file /f/a.xlsx a success gives
 	}{
-		{"Success", `{"status":"Success","outputs":` + files + `,"error":null}`, "", 1},
-		{"completed", `{"status":"COMPLETED","outputs":` + files + `}`, "", 1},
-		{"closed", `{"status":"closed","outputs":` + files + `}`, "", 1},
-		{"success without files", `{"status":"Success","outputs":{"files":[]},"error":null}`, "", 0},
-		{"completed_by_timeout", `{"status":"completed_by_timeout","outputs":` + files + `}`, "completed_by_timeout", 0},
-		{"cancelled", `{"status":"cancelled"}`, "cancelled", 0},
-		{"error object", `{"status":"Success","error":{"message":"disk full"}}`, "disk full", 0},
-		{"error string", `{"status":"in_progress","error":"boom"}`, "boom", 0},
+		{"Success", `{"status":"Success","outputs":` + files + `,"error":null}`, "", "abc"},
+		{"completed", `{"status":"COMPLETED","outputs":` + files + `}`, "", "abc"},
+		{"closed", `{"status":"closed","outputs":` + files + `}`, "", "abc"},
+		{"download_url", `{"status":"Success","download_url":"/f/a.xlsx","error":null}`, "", ""},
+		{"outputs.download_url", `{"status":"Success","outputs":{"download_url":"/f/a.xlsx"}}`, "", ""},
+		{"files before download_url", `{"status":"Success","download_url":"/other.zip","outputs":` + files + `}`, "", "abc"},
+		{"completed_by_timeout", `{"status":"completed_by_timeout","outputs":` + files + `}`, "completed_by_timeout", ""},
+		{"cancelled", `{"status":"cancelled"}`, "cancelled", ""},
+		{"error object", `{"status":"Success","error":{"message":"disk full"}}`, "disk full", ""},
+		{"error string", `{"status":"in_progress","error":"boom"}`, "boom", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -597,11 +599,64 @@ func TestStatusWords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if files == nil || len(files) != tt.wantFile {
-				t.Fatalf("files = %#v, want %d (non-nil)", files, tt.wantFile)
+			want := extract.File{URL: ts.URL + "/f/a.xlsx", Hash: tt.wantHash}
+			if len(files) != 1 || files[0] != want {
+				t.Errorf("files = %+v, want [%+v]: the link resolved against the status URL", files, want)
 			}
-			if tt.wantFile > 0 && (files[0].URL != ts.URL+"/f/a.xlsx" || files[0].Hash != "abc") {
-				t.Errorf("file = %+v, want the link resolved against the status URL", files[0])
+		})
+	}
+}
+
+// A job done without a file link must not pass for an empty window: the
+// pipeline would move its watermark past events it never stored.
+func TestSuccessWithoutFilesIsNotEmpty(t *testing.T) {
+	for _, body := range []string{
+		`{"status":"Success","outputs":{"files":[]},"error":null}`,
+		`{"status":"Success","outputs":{"files":[{"file":"","file_hash":null}]}}`,
+		`{"status":"completed","download_url":"  "}`,
+		`{"status":"Success"}`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			ts := statusServer(t, body)
+			c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", PollInterval: 5 * time.Millisecond, JobTimeout: 100 * time.Millisecond})
+			files, err := c.Wait(t.Context(), extract.Job{ID: "j1", StatusURL: ts.URL + "/t/api/v4/events/download/j1/status"})
+			if !errors.Is(err, extract.ErrJobTimeout) || !strings.Contains(err.Error(), "no file to download") {
+				t.Fatalf("Wait = %v, %v; want ErrJobTimeout saying the job gave no file", files, err)
+			}
+		})
+	}
+}
+
+func TestFilesListedLate(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	srv.SetFaults(sparktest.Faults{FilesLate: 3})
+	c := newClient(t, fastConfig(srv))
+	paths, err := run(t.Context(), c, extract.Query{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eventIDs(t, paths); len(got) != 4 {
+		t.Errorf("events %v, want 4", got)
+	}
+	if polls := srv.Stats().Polls; polls != 5 { // one in progress, three without files, one with
+		t.Errorf("%d polls, want 5", polls)
+	}
+}
+
+func TestDownloadURLAnswer(t *testing.T) {
+	for _, format := range []string{"xlsx", "zip"} {
+		t.Run(format, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{DownloadURL: true, Format: format, Files: 3})
+			c := newClient(t, fastConfig(srv))
+			paths, err := run(t.Context(), c, extract.Query{}, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := eventIDs(t, paths); !slices.Equal(got, []string{"e1", "e2", "e3", "e4"}) {
+				t.Errorf("events %v, want e1-e4", got)
+			}
+			if st := srv.Stats(); st.Downloads != 1 || st.AuthHeadersSeenByFileHost != 0 {
+				t.Errorf("stats %+v, want one download without a token", st)
 			}
 		})
 	}
@@ -910,7 +965,7 @@ func TestHeadersAndStatusURLFallback(t *testing.T) {
 		case r.Method == "POST" && r.URL.Path == "/acme/api/v4/events/download":
 			fmt.Fprint(w, `{"object":"events","id":"j-1","status_url":""}`)
 		case r.URL.Path == "/acme/api/v4/events/download/j-1/status":
-			fmt.Fprint(w, `{"status":"Success","outputs":{"files":[]},"error":null}`)
+			fmt.Fprint(w, `{"status":"Success","outputs":{"files":[{"file":"/f/a.xlsx"}]},"error":null}`)
 		default:
 			http.NotFound(w, r)
 		}
@@ -925,8 +980,8 @@ func TestHeadersAndStatusURLFallback(t *testing.T) {
 		t.Errorf("job = %+v, want status URL %s", job, want)
 	}
 	files, err := c.Wait(t.Context(), job)
-	if err != nil || files == nil || len(files) != 0 {
-		t.Fatalf("Wait = %v, %v; want an empty, non-nil slice", files, err)
+	if err != nil || len(files) != 1 || files[0].URL != ts.URL+"/f/a.xlsx" {
+		t.Fatalf("Wait = %v, %v; want the one file", files, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -134,15 +134,56 @@ func (c *Client) Submit(ctx context.Context, q Query) (Job, error) {
 }
 
 type statusResponse struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Outputs struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// DownloadURL is where the prose of Spark's page puts the file
+	// ("status response and download_url"); its sample uses Outputs.Files.
+	DownloadURL string `json:"download_url"`
+	Outputs     struct {
 		Files []struct {
 			File     string  `json:"file"`
 			FileHash *string `json:"file_hash"`
 		} `json:"files"`
+		DownloadURL string `json:"download_url"`
 	} `json:"outputs"`
 	Error json.RawMessage `json:"error"`
+}
+
+// files returns the job's file links, resolved against statusURL: those of
+// outputs.files, else a download_url.
+func (st *statusResponse) files(statusURL string) ([]File, error) {
+	var files []File
+	add := func(link string, hash *string) error {
+		if strings.TrimSpace(link) == "" {
+			return nil
+		}
+		u, err := resolve(statusURL, link)
+		if err != nil {
+			return fmt.Errorf("file link: %w", err)
+		}
+		f := File{URL: u}
+		if hash != nil {
+			f.Hash = *hash
+		}
+		files = append(files, f)
+		return nil
+	}
+	for _, f := range st.Outputs.Files {
+		if err := add(f.File, f.FileHash); err != nil {
+			return nil, err
+		}
+	}
+	if len(files) == 0 {
+		for _, link := range []string{st.Outputs.DownloadURL, st.DownloadURL} {
+			if err := add(link, nil); err != nil {
+				return nil, err
+			}
+			if len(files) > 0 {
+				break
+			}
+		}
+	}
+	return files, nil
 }
 
 type jobState int
@@ -197,10 +238,12 @@ func errorMessage(raw json.RawMessage) string {
 // errJobDeadline tells our own JobTimeout apart from the caller's deadline.
 var errJobDeadline = errors.New("job deadline")
 
-// Wait polls job until it finishes and returns its files. A job that
-// succeeds with no file means the window holds no event: Wait returns an
-// empty slice and no error. A failed job returns a *JobError; a job still
-// running after Config.JobTimeout returns an error wrapping ErrJobTimeout.
+// Wait polls job until it finishes and returns its files, at least one. A
+// job that Spark calls done but that lists no file yet is polled on like
+// a running one: taken as empty, it would let a sync move its watermark
+// past events it never stored. A failed job returns a *JobError; a job
+// still running, or still without a file, after Config.JobTimeout returns
+// an error wrapping ErrJobTimeout.
 func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	if job.StatusURL == "" {
 		if job.ID == "" {
@@ -210,10 +253,13 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.JobTimeout, errJobDeadline)
 	defer cancel()
+	last, noFiles := "unknown", false
 	timeout := func(last string) error {
+		if noFiles {
+			return fmt.Errorf("spark job %s says %q but has given no file to download for %s; nothing of its window was stored (run again later, raise --job-timeout, or ask Spark support about the job): %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout)
+		}
 		return fmt.Errorf("spark job %s still %q after %s (raise --job-timeout): %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout)
 	}
-	last := "unknown"
 	for poll := 0; ; poll++ {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
@@ -232,23 +278,18 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 		case jobFailed:
 			return nil, &JobError{JobID: job.ID, Status: st.Status, Message: msg}
 		case jobDone:
-			files := make([]File, 0, len(st.Outputs.Files))
-			for _, f := range st.Outputs.Files {
-				if f.File == "" {
-					continue
-				}
-				u, err := resolve(job.StatusURL, f.File)
-				if err != nil {
-					return nil, fmt.Errorf("job %s: file link: %w", job.ID, err)
-				}
-				h := ""
-				if f.FileHash != nil {
-					h = *f.FileHash
-				}
-				files = append(files, File{URL: u, Hash: h})
+			files, err := st.files(job.StatusURL)
+			if err != nil {
+				return nil, fmt.Errorf("job %s: %w", job.ID, err)
 			}
-			c.log.Info("spark job done", "job", job.ID, "status", st.Status, "files", len(files), "polls", poll+1)
-			return files, nil
+			if len(files) > 0 {
+				c.log.Info("spark job done", "job", job.ID, "status", st.Status, "files", len(files), "polls", poll+1)
+				return files, nil
+			}
+			if !noFiles {
+				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", st.Status)
+			}
+			noFiles = true
 		}
 		wait := jitter(expo(c.cfg.PollInterval, c.cfg.MaxPollInterval, poll))
 		c.log.Debug("spark job running", "job", job.ID, "status", st.Status, "next_poll", wait)

@@ -76,6 +76,14 @@ type Options struct {
 	// event_end_date (by default both bounds are inclusive): Spark does
 	// not document which it does.
 	ExclusiveBounds bool
+	// DownloadURL answers a finished job with a top-level download_url, as
+	// the prose of Spark's page says, instead of its sample's
+	// outputs.files; a job then has one output file (Files is ignored).
+	DownloadURL bool
+	// ForeignStatusURL makes a submitted job's status_url name the API
+	// host as "localhost" instead of 127.0.0.1: another host name for the
+	// same server, as Spark's sample answers differ in host.
+	ForeignStatusURL bool
 }
 
 // Faults are failures to inject; counters count down as they fire.
@@ -89,6 +97,13 @@ type Faults struct {
 	// TruncateDownloads cuts the next N downloads in half while their
 	// Content-Length announces the full size.
 	TruncateDownloads int
+	// StallDownloads makes the next N downloads send their headers and half
+	// their body, then nothing until the client gives up or the server
+	// closes.
+	StallDownloads int
+	// FilesLate makes the next N status answers of finished jobs say
+	// "Success" without any file link yet.
+	FilesLate int
 }
 
 // Stats count what the emulator saw.
@@ -185,11 +200,11 @@ func NewServer(opts Options) *Server {
 	api.HandleFunc("POST /auth/realms/{tenant}/protocol/openid-connect/token", s.handleToken)
 	api.Handle("POST /{tenant}/api/v4/events/download", s.guard(s.handleSubmit))
 	api.Handle("GET /{tenant}/api/v4/events/download/{id}/status", s.guard(s.handleStatus))
-	s.api = httptest.NewServer(s.count(api))
+	s.api = httptest.NewServer(s.count(api, false))
 
 	fileMux := http.NewServeMux()
 	fileMux.HandleFunc("GET /files/{job}/{name}", s.handleFile)
-	s.files = httptest.NewUnstartedServer(s.count(fileMux))
+	s.files = httptest.NewUnstartedServer(s.count(fileMux, true))
 	s.files.Start()
 	_, port, _ := net.SplitHostPort(s.files.Listener.Addr().String())
 
@@ -246,11 +261,16 @@ func (s *Server) RevokeTokens() {
 	clear(s.issued)
 }
 
-// count counts requests and injects the request-level faults.
-func (s *Server) count(next http.Handler) http.Handler {
+// count counts requests and injects the request-level faults. fileHost
+// marks the file host's handler, whose requests must never carry a token,
+// faulted ones included.
+func (s *Server) count(next http.Handler, fileHost bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.stats.Requests++
+		if fileHost && r.Header.Get("Authorization") != "" {
+			s.stats.AuthHeadersSeenByFileHost++
+		}
 		isToken := strings.HasSuffix(r.URL.Path, "/openid-connect/token")
 		switch {
 		case isToken:
@@ -417,10 +437,14 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	s.jobs[sub.ID] = j
 	s.order = append(s.order, sub.ID)
 	s.stats.Jobs++
+	statusURL := s.statusURL(sub.ID)
+	if s.opts.ForeignStatusURL {
+		statusURL = strings.Replace(statusURL, "//127.0.0.1:", "//localhost:", 1)
+	}
 	writeJSON(w, http.StatusOK, map[string]string{
 		"object":     "events",
 		"id":         sub.ID,
-		"status_url": s.statusURL(sub.ID),
+		"status_url": statusURL,
 	})
 }
 
@@ -484,6 +508,13 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	case s.faults.FailJobs != "":
 		resp["status"] = "Failed"
 		resp["error"] = s.faults.FailJobs
+	case s.faults.FilesLate > 0:
+		s.faults.FilesLate--
+		resp["status"] = "Success"
+	case s.opts.DownloadURL:
+		resp["status"] = "Success"
+		delete(resp, "outputs")
+		resp["download_url"] = s.fileLink(id, j.files[0].name)
 	default:
 		resp["status"] = "Success"
 		files := make([]any, 0, len(j.files))
@@ -513,9 +544,6 @@ func (s *Server) sign(jobID, name string) string {
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	jobID, name := r.PathValue("job"), r.PathValue("name")
 	s.mu.Lock()
-	if r.Header.Get("Authorization") != "" {
-		s.stats.AuthHeadersSeenByFileHost++
-	}
 	var data []byte
 	if j, ok := s.jobs[jobID]; ok {
 		for _, f := range j.files {
@@ -539,6 +567,10 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	if truncate {
 		s.faults.TruncateDownloads--
 	}
+	stall := !truncate && s.faults.StallDownloads > 0
+	if stall {
+		s.faults.StallDownloads--
+	}
 	s.mu.Unlock()
 
 	ctype := "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -551,6 +583,12 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 		// The server closes the connection when a handler writes less than
 		// its Content-Length, which the client sees as an unexpected EOF.
 		w.Write(data[:len(data)/2])
+		return
+	}
+	if stall {
+		w.Write(data[:len(data)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the client gave up, or Close
 		return
 	}
 	w.Write(data)

@@ -19,7 +19,11 @@ var baseHeaders = []string{"Event ID", "Timestamp", "Event Type", "User Name", "
 // buildFiles renders a job's rows as its output files.
 func (s *Server) buildFiles(created time.Time, rows []Event) ([]outFile, error) {
 	stem := "coherent_events_" + created.Format("2006_01_02_T_15_04_05")
-	parts := split(rows, s.opts.Files)
+	n := s.opts.Files
+	if s.opts.DownloadURL {
+		n = 1 // one download_url per job
+	}
+	parts := split(rows, n)
 	files := make([]outFile, 0, len(parts))
 	for i, part := range parts {
 		name := stem
