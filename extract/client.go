@@ -51,7 +51,8 @@ type Config struct {
 
 	// TrustedHosts are extra hosts ("host" = any port, or "host:port") that
 	// may receive the bearer token. BaseURL's host always may; any other host
-	// (a pre-signed file link, say) gets no token.
+	// (a pre-signed file link, say) gets no token. When BaseURL is https,
+	// only https URLs get it.
 	TrustedHosts []string
 
 	// HTTPClient is used for every request, including token requests; nil
@@ -279,7 +280,13 @@ func portOf(u *url.URL) string {
 	return "443"
 }
 
+// isTrusted reports whether u may receive the token: its host is trusted
+// and, when BaseURL is https, so is its scheme, since plain HTTP would show
+// the token to the network.
 func (c *Client) isTrusted(u *url.URL) bool {
+	if strings.EqualFold(c.base.Scheme, "https") && !strings.EqualFold(u.Scheme, "https") {
+		return false
+	}
 	host, port := strings.ToLower(u.Hostname()), portOf(u)
 	for _, m := range c.trusted {
 		if m.host == host && (m.port == "" || m.port == port) {

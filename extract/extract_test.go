@@ -482,6 +482,35 @@ func TestTokenNeverFollowsRedirectToFileHost(t *testing.T) {
 	}
 }
 
+// With an https base URL the token never goes over plain HTTP, not even to
+// a trusted host or after a redirect.
+func TestTokenNeverOverPlainHTTP(t *testing.T) {
+	var sawToken atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			sawToken.Add(1)
+		}
+		w.Write(xlsxBytes(t))
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/redirected.xlsx", http.StatusFound)
+	}))
+	defer tls.Close()
+	c := newClient(t, extract.Config{
+		BaseURL: tls.URL, Tenant: "t", Token: "tok", HTTPClient: tls.Client(),
+		TrustedHosts: []string{"127.0.0.1"}, // both servers, any port
+	})
+	for _, link := range []string{plain.URL + "/direct.xlsx", tls.URL + "/file.xlsx"} {
+		if _, err := c.Download(t.Context(), extract.File{URL: link}, t.TempDir()); err != nil {
+			t.Fatalf("download %s: %v", link, err)
+		}
+	}
+	if n := sawToken.Load(); n != 0 {
+		t.Errorf("the plain-HTTP host got the token %d times", n)
+	}
+}
+
 func TestTrustedFileHostGetsToken(t *testing.T) {
 	srv := newServer(t, sparktest.Options{})
 	cfg := fastConfig(srv)
@@ -659,6 +688,32 @@ func TestDownloadURLAnswer(t *testing.T) {
 				t.Errorf("stats %+v, want one download without a token", st)
 			}
 		})
+	}
+}
+
+func TestStatusURLOnUntrustedHost(t *testing.T) {
+	srv := newServer(t, sparktest.Options{ForeignStatusURL: true})
+	c := newClient(t, fastConfig(srv))
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := srv.URL + "/" + srv.Tenant + "/api/v4/events/download/" + job.ID + "/status"; job.StatusURL != want {
+		t.Errorf("status URL %s, want the documented path on the base URL %s", job.StatusURL, want)
+	}
+	if _, err := c.Wait(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+
+	// Trusted, the host named by status_url is used as given.
+	cfg := fastConfig(srv)
+	cfg.TrustedHosts = []string{"localhost"}
+	job, err = newClient(t, cfg).Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(job.StatusURL, "http://localhost:") {
+		t.Errorf("status URL %s, want the trusted host of status_url", job.StatusURL)
 	}
 }
 
