@@ -33,6 +33,7 @@ const (
 	DefaultRetries         = 5
 	DefaultMinRetryWait    = 500 * time.Millisecond
 	DefaultMaxRetryWait    = 60 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
 )
 
 // Config configures a Client. BaseURL, Tenant and either Token or
@@ -70,6 +71,10 @@ type Config struct {
 	// JobTimeout (default 30m) has passed since Wait began.
 	PollInterval, MaxPollInterval time.Duration
 	JobTimeout                    time.Duration
+
+	// IdleTimeout abandons a response whose body sends no byte for this
+	// long (default 2m); a download cut short this way is retried.
+	IdleTimeout time.Duration
 
 	// Retries is how many times a request is retried after a network error
 	// or a 408, 429, 500, 502, 503 or 504 answer (default 5; negative = none).
@@ -129,6 +134,7 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
 	setDefault(&cfg.MaxPollInterval, DefaultMaxPollInterval)
 	setDefault(&cfg.JobTimeout, DefaultJobTimeout)
+	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.MinRetryWait, DefaultMinRetryWait)
 	setDefault(&cfg.MaxRetryWait, DefaultMaxRetryWait)
 	if cfg.Retries == 0 {
@@ -344,8 +350,12 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+		// Each attempt has its own context, which the response body's idle
+		// timer cancels.
+		actx, cancel := context.WithCancel(ctx)
+		req, err := http.NewRequestWithContext(actx, method, u.String(), nil)
 		if err != nil {
+			cancel()
 			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
 		}
 		if body != nil {
@@ -359,6 +369,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 		var tok string
 		if trusted {
 			if tok, err = c.tokens.token(ctx); err != nil {
+				cancel()
 				if wait, ok := c.retryToken(err, attempt); ok {
 					log.Warn("token request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
 					if err := sleep(ctx, wait); err != nil {
@@ -375,6 +386,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 		start := time.Now()
 		resp, err := c.hc.Do(req)
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -390,6 +402,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
 		}
 		log.Debug("spark request", "status", resp.StatusCode, "attempt", attempt+1, "elapsed", time.Since(start))
+		resp.Body = newIdleBody(resp.Body, c.cfg.IdleTimeout, cancel)
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return resp, nil
 		}
@@ -420,6 +433,48 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 			Hint:       c.hint(resp.StatusCode, u.Host, trusted),
 		}
 	}
+}
+
+// errStalled marks a response body that stopped arriving.
+var errStalled = errors.New("stalled")
+
+// idleBody cancels its request when no byte of the body arrives for d: a
+// server that sends its headers and then nothing would otherwise hold the
+// run, and with it the tenant's lock, forever. A whole download may take
+// long; only silence is bounded.
+type idleBody struct {
+	rc     io.ReadCloser
+	d      time.Duration
+	timer  *time.Timer
+	cancel context.CancelFunc
+	fired  atomic.Bool
+}
+
+func newIdleBody(rc io.ReadCloser, d time.Duration, cancel context.CancelFunc) *idleBody {
+	b := &idleBody{rc: rc, d: d, cancel: cancel}
+	b.timer = time.AfterFunc(d, func() {
+		b.fired.Store(true)
+		cancel()
+	})
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.d)
+	}
+	if err != nil && err != io.EOF && b.fired.Load() {
+		return n, fmt.Errorf("%w: no data received for %s", errStalled, b.d)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel()
+	return err
 }
 
 func retryable(code int) bool {

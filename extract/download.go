@@ -87,8 +87,12 @@ func (c *Client) fetch(ctx context.Context, rawURL, dir string) (string, error) 
 		os.Remove(name)
 		return "", err
 	}
-	n, err := io.Copy(out, io.LimitReader(resp.Body, limit+1))
+	w := &fileWriter{f: out}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, limit+1))
 	switch {
+	case w.err != nil:
+		// A full disk is not a download to retry.
+		return fail(fmt.Errorf("write %s: %w (free space in the temporary directory, TMPDIR)", name, w.err))
 	case err != nil && ctx.Err() != nil:
 		return fail(ctx.Err())
 	case errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength >= 0:
@@ -107,6 +111,21 @@ func (c *Client) fetch(ctx context.Context, rawURL, dir string) (string, error) 
 	}
 	c.log.Debug("downloaded", "url", redact(rawURL), "bytes", n)
 	return name, nil
+}
+
+// fileWriter remembers a write error, so that it is told apart from an
+// error reading the body.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // fileName derives a safe local name from the last segment of a URL's path,

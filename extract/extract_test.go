@@ -764,6 +764,44 @@ func TestTruncatedDownload(t *testing.T) {
 	}
 }
 
+// A server that sends part of a file and then nothing must not hold the
+// run forever: the silent download is abandoned and retried.
+func TestStalledDownload(t *testing.T) {
+	tests := []struct {
+		name      string
+		stall     int
+		wantError bool
+	}{
+		{"once, retried", 1, false},
+		{"every attempt", 3, true}, // Retries 2: three attempts
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.Retries, cfg.IdleTimeout = 2, 100*time.Millisecond
+			c := newClient(t, cfg)
+			srv.SetFaults(sparktest.Faults{StallDownloads: tt.stall})
+			paths, err := run(t.Context(), c, extract.Query{}, t.TempDir())
+			if tt.wantError {
+				if err == nil || !strings.Contains(err.Error(), "no data received for 100ms") {
+					t.Fatalf("err = %v, want the stall reported", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := eventIDs(t, paths); len(got) != 4 {
+				t.Errorf("events %v, want 4", got)
+			}
+			if got := srv.Stats().Downloads; got != 2 {
+				t.Errorf("%d downloads, want 2", got)
+			}
+		})
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
