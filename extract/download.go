@@ -196,22 +196,31 @@ func placeUnique(src, dir, name string) (string, error) {
 	return "", fmt.Errorf("no free file name for %s in %s", name, dir)
 }
 
-// createUnique creates a new file in dir named name, or name-1, ... when taken.
-func createUnique(dir, name string) (*os.File, error) {
+// uniqueNames creates new files in dir named name, or name-1, ... when
+// taken. It remembers where each name's search ended, so that a ZIP of
+// many members of one name does not probe the disk quadratically.
+type uniqueNames struct {
+	dir  string
+	next map[string]int
+}
+
+func (u *uniqueNames) create(name string) (*os.File, error) {
 	ext := filepath.Ext(name)
 	stem := strings.TrimSuffix(name, ext)
-	for i := 0; i < 10000; i++ {
+	start := u.next[name]
+	for i := start; i < start+10000; i++ {
 		cand := name
 		if i > 0 {
 			cand = stem + "-" + strconv.Itoa(i) + ext
 		}
-		f, err := os.OpenFile(filepath.Join(dir, cand), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(filepath.Join(u.dir, cand), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
+		u.next[name] = i + 1
 		return f, err
 	}
-	return nil, fmt.Errorf("no free file name for %s in %s", name, dir)
+	return nil, fmt.Errorf("no free file name for %s in %s", name, u.dir)
 }
 
 type fileKind int
@@ -259,13 +268,21 @@ func kindOf(zr *zip.Reader) fileKind {
 	return kindZIP
 }
 
+// Limits on a ZIP's members, checked before anything is extracted: an
+// export holds a few workbooks, and each member costs a file.
+const (
+	MaxZipEntries   = 10000
+	MaxZipWorkbooks = 1000
+)
+
 // Unpack returns the workbooks in the file at path, telling the kind by
 // content, not name: an XLSX gives []string{path}; a ZIP gives its .xlsx
 // members, written flat into dir (directories in member names are dropped,
 // so no member can land outside dir). The bytes actually written, not the
 // sizes the archive declares, are bounded by maxUnzipped in total (<= 0:
-// DefaultMaxUnzipped). Anything else, or a ZIP without workbooks, is an
-// error; on error nothing extracted is left behind.
+// DefaultMaxUnzipped), and the members by MaxZipEntries and
+// MaxZipWorkbooks. Anything else, or a ZIP without workbooks, is an error;
+// on error nothing extracted is left behind.
 func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
 	if maxUnzipped <= 0 {
 		maxUnzipped = DefaultMaxUnzipped
@@ -290,18 +307,22 @@ func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
 		}
 		return nil, fmt.Errorf("unpack %s: %w", filepath.Base(path), err)
 	}
-	remaining := maxUnzipped
-	skipped := 0
+	if len(zr.File) > MaxZipEntries {
+		return fail(fmt.Errorf("the ZIP archive has %d members, more than the %d an export can hold", len(zr.File), MaxZipEntries))
+	}
+	var books []*zip.File
 	for _, zf := range zr.File {
-		if zf.FileInfo().IsDir() {
-			continue
+		if name := safeName(zf.Name); !zf.FileInfo().IsDir() && name != "" && strings.EqualFold(filepath.Ext(name), ".xlsx") {
+			books = append(books, zf)
 		}
-		name := safeName(zf.Name)
-		if name == "" || !strings.EqualFold(filepath.Ext(name), ".xlsx") {
-			skipped++
-			continue
-		}
-		p, n, err := extractMember(zf, dir, name, remaining)
+	}
+	if len(books) > MaxZipWorkbooks {
+		return fail(fmt.Errorf("the ZIP archive holds %d workbooks, more than the %d an export can hold", len(books), MaxZipWorkbooks))
+	}
+	names := &uniqueNames{dir: dir, next: map[string]int{}}
+	remaining := maxUnzipped
+	for _, zf := range books {
+		p, n, err := extractMember(zf, names, safeName(zf.Name), remaining)
 		if p != "" {
 			written = append(written, p)
 		}
@@ -314,7 +335,7 @@ func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
 		remaining -= n
 	}
 	if len(written) == 0 {
-		return fail(fmt.Errorf("the ZIP archive holds no .xlsx workbook (%d other members)", skipped))
+		return fail(fmt.Errorf("the ZIP archive holds no .xlsx workbook (%d other members)", len(zr.File)))
 	}
 	for _, p := range written {
 		if k, err := sniff(p); err != nil || k != kindXLSX {
@@ -324,16 +345,16 @@ func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
 	return written, nil
 }
 
-// extractMember copies zf into a new file in dir, writing at most limit
-// bytes, and returns the file's path (even on error, to be cleaned up) and
-// the bytes written.
-func extractMember(zf *zip.File, dir, name string, limit int64) (string, int64, error) {
+// extractMember copies zf into a new file from names, writing at most
+// limit bytes, and returns the file's path (even on error, to be cleaned
+// up) and the bytes written.
+func extractMember(zf *zip.File, names *uniqueNames, name string, limit int64) (string, int64, error) {
 	rc, err := zf.Open()
 	if err != nil {
 		return "", 0, fmt.Errorf("member %s: %w", zf.Name, err)
 	}
 	defer rc.Close()
-	out, err := createUnique(dir, name)
+	out, err := names.create(name)
 	if err != nil {
 		return "", 0, err
 	}

@@ -950,6 +950,14 @@ type member struct {
 	data []byte
 }
 
+func repeat(m member, n int) []member {
+	ms := make([]member, n)
+	for i := range ms {
+		ms[i] = m
+	}
+	return ms
+}
+
 func zipBytes(t *testing.T, members ...member) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -985,6 +993,9 @@ func TestUnpack(t *testing.T) {
 		{"zip without xlsx", zipBytes(t, member{"a.csv", []byte("a,b")}), 0, nil, "no .xlsx workbook"},
 		{"member not a workbook", zipBytes(t, member{"a.xlsx", []byte("fake")}), 0, nil, "not an XLSX workbook"},
 		{"zip bomb", zipBytes(t, member{"a.xlsx", book}, member{"bomb.xlsx", make([]byte, 1<<20)}), 64 << 10, nil, "exceeds the limit of 65536 bytes"},
+		{"same name many times", zipBytes(t, member{"x/a.xlsx", book}, member{"y/a.xlsx", book}, member{"a.xlsx", book}, member{"b.xlsx", book}), 0, []string{"a.xlsx", "a-1.xlsx", "a-2.xlsx", "b.xlsx"}, ""},
+		{"too many workbooks", zipBytes(t, repeat(member{"d/a.xlsx", nil}, extract.MaxZipWorkbooks+1)...), 0, nil, "holds 1001 workbooks, more than the 1000"},
+		{"too many members", zipBytes(t, repeat(member{"a.txt", nil}, extract.MaxZipEntries+1)...), 0, nil, "has 10001 members, more than the 10000"},
 	}
 	t.Run("missing file", func(t *testing.T) {
 		_, err := extract.Unpack(filepath.Join(t.TempDir(), "nope.xlsx"), t.TempDir(), 0)
