@@ -143,6 +143,11 @@ var (
 		&cli.IntFlag{Name: "parallel", Value: 2, Usage: "export jobs in flight at once (windows still commit in order)"},
 		&cli.IntFlag{Name: "page-size", Value: 100000, Usage: "rows asked for per export; a full export is split in two and fetched again"},
 		&cli.DurationFlag{Name: "overlap", Value: time.Minute, Usage: "ask Spark for this much beyond each window's bounds, in case its bounds are exclusive (duplicates are absorbed)"},
+	}
+	// filterFlags narrow an export. Only backfill has them: the watermark
+	// is the tenant's, and a filtered sync would move it past the events
+	// it left out.
+	filterFlags = []cli.Flag{
 		&cli.StringSliceFlag{Name: "event-type", Usage: "export only these event types (repeatable)"},
 		&cli.StringFlag{Name: "user", Usage: "export only this user's events"},
 		&cli.StringFlag{Name: "service", Usage: "export only this service's events"},
@@ -205,8 +210,23 @@ func withCommonFlags(cmds ...*cli.Command) []*cli.Command {
 			continue
 		}
 		c.Flags = append(c.Flags, flags(dbFlags, logFlags)...)
+		if c.ArgsUsage == "" && c.Action != nil {
+			c.Action = noArgs(c.Action)
+		}
 	}
 	return cmds
+}
+
+// noArgs refuses arguments to a command that takes none: urfave/cli stops
+// reading flags at the first one, so in "sync --event-type A B --dry-run"
+// the --dry-run after B would be silently ignored.
+func noArgs(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Present() {
+			return usageErr("unexpected argument %q: %s takes none, and flags after it would be ignored", c.Args().First(), c.Command.HelpName)
+		}
+		return action(c)
+	}
 }
 
 // positional returns the command's arguments, refusing flags written after
@@ -453,6 +473,9 @@ one runs exits at once with code 3.
 				return err
 			}
 			o.Lookback, o.Settle = c.Duration("lookback"), c.Duration("settle")
+			if err := o.Check("sync"); err != nil {
+				return err
+			}
 			if s := c.String("since"); s != "" {
 				if o.Since, err = pipeline.ParseTime(s, time.Now()); err != nil {
 					return fmt.Errorf("--since: %w", err)
@@ -484,13 +507,16 @@ func backfillCommand() *cli.Command {
 left unchanged, so a backfill over loaded history is safe and cheap.
 
    sparkevents backfill --from 2025-01-01 --to 2025-07-01 --parallel 4`,
-		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
+		Flags: flags(sparkFlags, filterFlags, parseFlags, []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "start of the range (required): a date, an RFC 3339 time, or a duration back from now"},
 			&cli.StringFlag{Name: "to", Usage: "end of the range (exclusive); default now", Value: "0s"},
 		}),
 		Action: func(c *cli.Context) error {
 			o, err := syncOptions(c)
 			if err != nil {
+				return err
+			}
+			if err := o.Check("backfill"); err != nil {
 				return err
 			}
 			from, to, err := timeRange(c)

@@ -35,6 +35,7 @@ func run(t *testing.T, env map[string]string, args ...string) (int, string) {
 func TestExitCodesForUsageAndConnectionErrors(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	unreachable := "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"
+	spark := []string{"sync", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x"}
 	tests := []struct {
 		name string
 		args []string
@@ -53,6 +54,14 @@ func TestExitCodesForUsageAndConnectionErrors(t *testing.T) {
 		{"import without a tenant", []string{"import", "a.xlsx"}, exitUsage},
 		{"backfill without --from", []string{"backfill", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x"}, exitUsage},
 		{"unknown query", []string{"query", "no_such_question"}, exitUsage},
+		{"sync with a stray argument", append(spark, "--event-type", "A", "B", "--dry-run"), exitUsage},
+		{"sync with an argument", append(spark, "now"), exitUsage},
+		{"status with an argument", []string{"status", "acme"}, exitUsage},
+		{"migrate up with an argument", []string{"migrate", "up", "5"}, exitUsage},
+		{"sync with a filter", append(spark, "--user", "ann@x.com"), exitUsage},
+		{"sync with a negative settle", append(spark, "--settle", "-1h"), exitUsage},
+		{"sync with a negative lookback", append(spark, "--lookback", "-1h"), exitUsage},
+		{"backfill with a negative overlap", []string{"backfill", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x", "--from", "1d", "--overlap", "-1m"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

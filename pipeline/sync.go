@@ -49,8 +49,19 @@ type Summary struct {
 // Window is a half-open span [Start, End) of event time.
 type Window struct{ Start, End time.Time }
 
+// overlap is how much beyond w to ask for: asked, at most a second or half
+// the window, whichever is more. A window split because its export was full
+// is small, and a full overlap around it would keep asking for the rows
+// that filled it; a second still covers bounds that are exclusive or
+// rounded to the second.
+func (w Window) overlap(asked time.Duration) time.Duration {
+	return min(asked, max(w.End.Sub(w.Start)/2, time.Second))
+}
+
 func (w Window) String() string {
-	return w.Start.UTC().Format(time.RFC3339) + "/" + w.End.UTC().Format(time.RFC3339)
+	// Milliseconds show only when there are some: split windows have them.
+	const layout = "2006-01-02T15:04:05.999Z07:00"
+	return w.Start.UTC().Format(layout) + "/" + w.End.UTC().Format(layout)
 }
 
 // PlanWindows splits [from, to) into windows of at most size.
@@ -66,10 +77,26 @@ func PlanWindows(from, to time.Time, size time.Duration) []Window {
 	return ws
 }
 
-func (o *SyncOptions) defaults() {
-	if o.Lookback < 0 {
-		o.Lookback = 0
+// Check reports options that would lose events, as ErrUsage: a negative
+// settle or overlap narrows what is asked below what the watermark then
+// covers, and the watermark is the tenant's, so a sync may not filter.
+// Sync and Backfill call it; a caller may call it before opening anything.
+func (o *SyncOptions) Check(kind string) error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--lookback", o.Lookback}, {"--settle", o.Settle}, {"--overlap", o.Overlap}} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: %s %s is negative", ErrUsage, d.name, d.v)
+		}
 	}
+	if kind == "sync" && (len(o.EventTypes) > 0 || o.UserName != "" || o.ServiceName != "" || o.FolderID != "") {
+		return fmt.Errorf("%w: a sync exports every event: it moves the tenant's watermark, which would pass the events a filter left out; filter a backfill instead", ErrUsage)
+	}
+	return nil
+}
+
+func (o *SyncOptions) defaults() {
 	if o.Window <= 0 {
 		o.Window = 24 * time.Hour
 	}
@@ -89,6 +116,9 @@ func (o *SyncOptions) defaults() {
 // lookback (or --since on the first sync) to now less the settle time. Each
 // window commits with the watermark moved to its end, in order.
 func (p *Pipeline) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
+	if err := opts.Check("sync"); err != nil {
+		return Summary{}, err
+	}
 	opts.defaults()
 	if opts.Tenant == "" {
 		return Summary{}, fmt.Errorf("%w: a tenant is required (--tenant or SPARK_TENANT)", ErrUsage)
@@ -103,6 +133,9 @@ func (p *Pipeline) Sync(ctx context.Context, opts SyncOptions) (Summary, error) 
 
 // Backfill reloads [from, to) in windows without touching the watermark.
 func (p *Pipeline) Backfill(ctx context.Context, opts SyncOptions, from, to time.Time) (Summary, error) {
+	if err := opts.Check("backfill"); err != nil {
+		return Summary{}, err
+	}
 	opts.defaults()
 	if opts.Tenant == "" {
 		return Summary{}, fmt.Errorf("%w: a tenant is required (--tenant or SPARK_TENANT)", ErrUsage)
@@ -291,10 +324,11 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 // fetch runs one export job and downloads its files into a new directory
 // under tmp.
 func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window) (f fetched) {
+	ov := w.overlap(opts.Overlap)
 	q := extract.Query{
 		// Spark's bounds may be exclusive or coarse: ask for a little more
 		// on both sides; the upsert absorbs what two windows both export.
-		Start: w.Start.Add(-opts.Overlap), End: w.End.Add(opts.Overlap),
+		Start: w.Start.Add(-ov), End: w.End.Add(ov),
 		EventTypes: opts.EventTypes, UserName: opts.UserName,
 		ServiceName: opts.ServiceName, FolderID: opts.FolderID,
 		PageSize: opts.PageSize,
@@ -357,7 +391,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		if w.End.Sub(w.Start) > time.Second {
 			return errRetract
 		}
-		return fmt.Errorf("%w: the export of %s returned %d rows, the page size, and cannot be split further: raise --page-size", ErrSpark, w, rows)
+		return fmt.Errorf("%w: the export of %s (asked with %s around it) returned %d rows, the page size, and cannot be split further: raise --page-size if the tenant's export cap allows", ErrSpark, w, w.overlap(opts.Overlap), rows)
 	}
 	var (
 		l   loaded
@@ -375,7 +409,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 			}
 			// Every row bad is what a changed export layout looks like:
 			// moving the watermark past it would need a backfill to repair.
-			if pc.limit == (transform.RejectLimit{}) && sofar.Rows > 0 && sofar.Counts.Rejected == int64(sofar.Rows) {
+			if !acceptsEveryReject(pc.limit) && sofar.Rows > 0 && sofar.Counts.Rejected == int64(sofar.Rows) {
 				return fmt.Errorf("%w: all %d rows of the export were rejected (each is in the log): has the workbook layout changed? map headers with --column, or accept with --max-rejects 100%%", ErrInput, sofar.Rows)
 			}
 			if kind != "sync" {
@@ -401,6 +435,14 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		"run", l.RunID, "read", l.Counts.Read, "inserted", l.Counts.Inserted, "updated", l.Counts.Updated,
 		"unchanged", l.Counts.Unchanged, "rejected", l.Counts.Rejected, "dry_run", opts.DryRun)
 	return nil
+}
+
+// acceptsEveryReject reports whether limit is --max-rejects 100%, the one
+// setting that accepts a window whose every row is bad. A count does not:
+// a small window of a small tenant holds fewer rows than most counts.
+func acceptsEveryReject(limit transform.RejectLimit) bool {
+	all, _ := transform.ParseRejectLimit("100%")
+	return limit == all
 }
 
 func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, sum *Summary) error {

@@ -219,6 +219,57 @@ func TestSyncSplitsAWindowThatHitsThePageSize(t *testing.T) {
 	}
 }
 
+// A window split because its export was full is asked with a smaller
+// overlap: with the full minute around every half, 40 events within a
+// minute would fill every export down to a one-second window.
+func TestSyncSplitsDenseEventsDespiteTheOverlap(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{PageSize: 40})
+	evs := sparkEvents(0, 40, f.now.Add(-2*time.Hour), 1500*time.Millisecond)
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	o.Since = f.now.Add(-3 * time.Hour)
+	o.PageSize, o.Overlap = 40, time.Minute
+	if _, err := f.p.Sync(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+}
+
+func TestSyncAndBackfillRefuseOptionsThatLoseEvents(t *testing.T) {
+	tests := []struct {
+		name     string
+		set      func(*SyncOptions)
+		backfill bool // also refused by a backfill
+	}{
+		{"event type filter", func(o *SyncOptions) { o.EventTypes = []string{"SparkLogin"} }, false},
+		{"user filter", func(o *SyncOptions) { o.UserName = "ann@x.com" }, false},
+		{"service filter", func(o *SyncOptions) { o.ServiceName = "svc" }, false},
+		{"folder filter", func(o *SyncOptions) { o.FolderID = "f1" }, false},
+		{"negative settle", func(o *SyncOptions) { o.Settle = -time.Hour }, true},
+		{"negative overlap", func(o *SyncOptions) { o.Overlap = -time.Minute }, true},
+		{"negative lookback", func(o *SyncOptions) { o.Lookback = -time.Hour }, true},
+	}
+	f := newSyncFixture(t, sparktest.Options{})
+	f.spark.AddEvents(sparkEvents(0, 5, f.now.Add(-5*time.Hour), time.Hour)...)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := f.options()
+			o.Since = f.now.Add(-24 * time.Hour)
+			tt.set(&o)
+			if _, err := f.p.Sync(context.Background(), o); !errors.Is(err, ErrUsage) {
+				t.Errorf("sync: err = %v, want ErrUsage", err)
+			}
+			_, err := f.p.Backfill(context.Background(), o, f.now.Add(-24*time.Hour), f.now)
+			if tt.backfill != errors.Is(err, ErrUsage) {
+				t.Errorf("backfill: err = %v, want ErrUsage: %v", err, tt.backfill)
+			}
+		})
+	}
+	if _, ok, _ := f.p.watermark(context.Background(), "acme"); ok {
+		t.Error("a refused sync moved the watermark")
+	}
+}
+
 func TestSyncOfALockedTenantExitsAtOnce(t *testing.T) {
 	f := newSyncFixture(t, sparktest.Options{})
 	f.spark.AddEvents(sparkEvents(0, 10, f.now.Add(-2*24*time.Hour), time.Hour)...)
@@ -341,6 +392,14 @@ func TestSyncFailsAWindowWhoseEveryRowIsRejected(t *testing.T) {
 	}
 	if _, ok, _ := f.p.watermark(context.Background(), "acme"); ok {
 		t.Fatal("the watermark moved past a window whose every row was rejected")
+	}
+	// A count does not accept it: a small window holds fewer rows than most.
+	o.Parse.MaxRejects = "100"
+	if _, err := f.p.Sync(context.Background(), o); !errors.Is(err, ErrInput) {
+		t.Fatalf("with --max-rejects 100: err = %v, want an input error", err)
+	}
+	if _, ok, _ := f.p.watermark(context.Background(), "acme"); ok {
+		t.Fatal("with --max-rejects 100, the watermark moved past a window whose every row was rejected")
 	}
 	o.Parse.MaxRejects = "100%"
 	if _, err := f.p.Sync(context.Background(), o); err != nil {
