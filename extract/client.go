@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
@@ -114,6 +115,12 @@ func New(cfg Config) (*Client, error) {
 	cfg.BaseURL = base.String()
 	if cfg.Tenant == "" {
 		return nil, errors.New("extract: Tenant is required (SPARK_TENANT)")
+	}
+	// A token read from a file or an env file may end in a newline, which
+	// no header can carry; anything else unprintable is a wrong token.
+	cfg.Token = strings.TrimSpace(cfg.Token)
+	if strings.ContainsFunc(cfg.Token, unicode.IsControl) {
+		return nil, errors.New("extract: the token holds a control character (check SPARK_TOKEN)")
 	}
 	hasCC := cfg.ClientID != "" || cfg.ClientSecret != ""
 	switch {
@@ -377,7 +384,8 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 					}
 					continue
 				}
-				return nil, fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
+				err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
+				return nil, hideSecret(err, c.cfg.ClientSecret)
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("X-Tenant-Name", c.cfg.Tenant)
@@ -607,6 +615,25 @@ func redactURL(u *url.URL) string {
 	cp := *u
 	cp.RawQuery, cp.Fragment, cp.User = "", "", nil
 	return cp.String()
+}
+
+// secretHidden is an error whose text has a secret replaced; it still
+// unwraps to the original, so errors.Is and errors.As see through it.
+type secretHidden struct {
+	msg string
+	err error
+}
+
+func (e *secretHidden) Error() string { return e.msg }
+func (e *secretHidden) Unwrap() error { return e.err }
+
+// hideSecret keeps secret out of err's text: a token endpoint may echo what
+// it was sent in its error description, which oauth2 puts in the error.
+func hideSecret(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &secretHidden{msg: strings.ReplaceAll(err.Error(), secret, "[secret]"), err: err}
 }
 
 // scrubURLError rewrites the URL inside a *url.Error, which would otherwise

@@ -429,16 +429,28 @@ func TestClientCredentials(t *testing.T) {
 }
 
 func TestClientCredentialsRejected(t *testing.T) {
+	const secret = "wrong-s3cret-4711"
 	srv := newServer(t, sparktest.Options{ClientID: "cid", ClientSecret: "shh"})
-	cfg := fastConfig(srv)
-	cfg.Token, cfg.ClientID, cfg.ClientSecret, cfg.TokenURL = "", "cid", "wrong", srv.TokenURL
-	c := newClient(t, cfg)
-	_, err := c.Submit(t.Context(), extract.Query{})
-	if err == nil || !strings.Contains(err.Error(), "SPARK_CLIENT_ID/SPARK_CLIENT_SECRET") {
-		t.Fatalf("err = %v, want a client-credentials error", err)
-	}
-	if strings.Contains(err.Error(), "wrong") && !strings.Contains(err.Error(), "invalid_client") {
-		t.Errorf("error %q may show the secret", err)
+	// A token endpoint that echoes the secret it was sent, as some do in
+	// their error description.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":"invalid_client","error_description":"bad secret %s"}`, r.PostForm.Get("client_secret"))
+	}))
+	defer echo.Close()
+	for _, tokenURL := range []string{srv.TokenURL, echo.URL} {
+		cfg := fastConfig(srv)
+		cfg.Token, cfg.ClientID, cfg.ClientSecret, cfg.TokenURL = "", "cid", secret, tokenURL
+		c := newClient(t, cfg)
+		_, err := c.Submit(t.Context(), extract.Query{})
+		if err == nil || !strings.Contains(err.Error(), "SPARK_CLIENT_ID/SPARK_CLIENT_SECRET") || !strings.Contains(err.Error(), "invalid_client") {
+			t.Fatalf("err = %v, want a client-credentials error", err)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q shows the secret", err)
+		}
 	}
 	if got := srv.Stats().Requests; got != 1 {
 		t.Errorf("%d requests, want only the refused token request", got)
@@ -457,11 +469,14 @@ func TestTokenNeverFollowsRedirectToFileHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A trusted host that redirects the download to the (untrusted) file host.
+	// A trusted host that redirects the download to the (untrusted) file
+	// host under the same host name, another port: net/http alone would
+	// keep the token across that redirect.
+	target := strings.Replace(files[0].URL, "//localhost:", "//127.0.0.1:", 1)
 	var sawToken atomic.Bool
 	redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sawToken.Store(r.Header.Get("Authorization") == "Bearer "+srv.Token)
-		http.Redirect(w, r, files[0].URL, http.StatusFound)
+		http.Redirect(w, r, target, http.StatusFound)
 	}))
 	defer redir.Close()
 	cfg := fastConfig(srv)
@@ -896,6 +911,7 @@ func TestNewValidates(t *testing.T) {
 		{"half credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", ClientID: "a"}, "both ClientID and ClientSecret"},
 		{"no token URL", extract.Config{BaseURL: "https://spark.example.com", Tenant: "t", ClientID: "a", ClientSecret: "b"}, "token URL"},
 		{"bad trusted host", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", TrustedHosts: []string{"https://h/"}}, "TrustedHosts"},
+		{"control character in token", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "ab\x00c"}, "SPARK_TOKEN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -904,6 +920,17 @@ func TestNewValidates(t *testing.T) {
 				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A token read from a file keeps its trailing newline; it is trimmed, not
+// sent six times to fail as an invalid header.
+func TestTokenIsTrimmed(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	cfg.Token = srv.Token + "\r\n"
+	if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+		t.Fatal(err)
 	}
 }
 
