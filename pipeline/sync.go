@@ -46,6 +46,10 @@ type Summary struct {
 	From, To  time.Time
 }
 
+// MaxWindows bounds the windows one sync or backfill plans: 100,000 are
+// 274 years of daily windows, or 11 years of hourly ones.
+const MaxWindows = 100_000
+
 // Window is a half-open span [Start, End) of event time.
 type Window struct{ Start, End time.Time }
 
@@ -215,6 +219,11 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		defer unlock()
 	}
 
+	// Each window is an export job and holds memory until it commits: a
+	// tiny --window over months would plan millions of them.
+	if n := to.Sub(from) / opts.Window; n > MaxWindows {
+		return sum, fmt.Errorf("%w: --window %s makes %d windows from %s to %s, more than %d: use a longer --window", ErrUsage, opts.Window, n, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), MaxWindows)
+	}
 	windows := PlanWindows(from, to, opts.Window)
 	if len(windows) == 0 {
 		p.log.Info("up to date", "tenant", opts.Tenant, "from", from, "to", to)

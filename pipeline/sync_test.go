@@ -235,7 +235,7 @@ func TestSyncSplitsDenseEventsDespiteTheOverlap(t *testing.T) {
 	f.wantStored(t, evs)
 }
 
-func TestSyncAndBackfillRefuseOptionsThatLoseEvents(t *testing.T) {
+func TestSyncAndBackfillRefuseBadOptions(t *testing.T) {
 	tests := []struct {
 		name     string
 		set      func(*SyncOptions)
@@ -248,6 +248,7 @@ func TestSyncAndBackfillRefuseOptionsThatLoseEvents(t *testing.T) {
 		{"negative settle", func(o *SyncOptions) { o.Settle = -time.Hour }, true},
 		{"negative overlap", func(o *SyncOptions) { o.Overlap = -time.Minute }, true},
 		{"negative lookback", func(o *SyncOptions) { o.Lookback = -time.Hour }, true},
+		{"too many windows", func(o *SyncOptions) { o.Window = time.Millisecond }, true},
 	}
 	f := newSyncFixture(t, sparktest.Options{})
 	f.spark.AddEvents(sparkEvents(0, 5, f.now.Add(-5*time.Hour), time.Hour)...)
