@@ -162,7 +162,7 @@ func (p *Pipeline) syncStart(ctx context.Context, opts SyncOptions) (time.Time, 
 		return opts.Since, nil
 	}
 	if !opts.Since.IsZero() {
-		p.log.Info("tenant has a watermark: --since ignored; use backfill to reload older events", "tenant", opts.Tenant, "watermark", wm)
+		p.log.Warn("tenant has a watermark: --since ignored; use backfill to reload older events", "tenant", opts.Tenant, "watermark", wm)
 	}
 	return wm.Add(-opts.Lookback), nil
 }
