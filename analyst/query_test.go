@@ -220,8 +220,10 @@ func TestLibraryAnswers(t *testing.T) {
 		},
 		{
 			// The trailing median before the 20th and the 24th is 2 events a day.
+			// The period ends with the dataset: the days after it are judged
+			// too, as days without events (TestEventVolumeAnomaliesJudgesDaysWithoutEvents).
 			query:  "event_volume_anomalies",
-			params: map[string]string{"tenant": "acme"},
+			params: map[string]string{"tenant": "acme", "to": "2026-02-01"},
 			cols:   []string{"day", "events", "trailing_median", "ratio", "direction"},
 			want: [][]string{
 				{"2026-01-20", "41", "2", "20.50", "high"},
@@ -230,7 +232,7 @@ func TestLibraryAnswers(t *testing.T) {
 		},
 		{
 			query:  "event_volume_anomalies",
-			params: map[string]string{"factor": "25"},
+			params: map[string]string{"factor": "25", "to": "2026-02-01"},
 			cols:   []string{"day", "direction"},
 			want:   [][]string{{"2026-01-24", "low"}},
 		},
@@ -243,7 +245,7 @@ func TestLibraryAnswers(t *testing.T) {
 		},
 		{
 			query:  "event_volume_anomalies",
-			params: map[string]string{"from": "2026-01-22", "tenant": "acme"},
+			params: map[string]string{"from": "2026-01-22", "to": "2026-02-01", "tenant": "acme"},
 			cols:   []string{"day", "direction"},
 			want:   [][]string{{"2026-01-24", "low"}},
 		},

@@ -3,7 +3,9 @@ package analyst
 import (
 	"context"
 	"fmt"
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -18,10 +20,16 @@ import (
 // format under UTC ("" for NULL), so expectations read like psql output.
 func cells(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) [][]string {
 	t.Helper()
+	return cellsIn(t, pool, "UTC", sql, args...)
+}
+
+// cellsIn is cells in a session whose time zone is tz.
+func cellsIn(t *testing.T, pool *pgxpool.Pool, tz, sql string, args ...any) [][]string {
+	t.Helper()
 	ctx := context.Background()
 	var out [][]string
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL TimeZone TO 'UTC'"); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT set_config('TimeZone', $1, true)", tz); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
@@ -253,18 +261,20 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// who_deleted_what as RunQuery binds it, with its defaults (all time)
-	// and for one week.
-	deleted := func(params map[string]string) (string, []any) {
+	// Library queries as RunQuery binds them, with their defaults (all
+	// time) and for one week.
+	bound := func(name string, params map[string]string) (string, []any) {
 		t.Helper()
-		sql, args, err := bindQuery("who_deleted_what", params)
+		sql, args, err := bindQuery(name, params)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return sql, args
 	}
-	allTime, allTimeArgs := deleted(nil)
-	week, weekArgs := deleted(map[string]string{"from": "2025-03-01", "to": "2025-03-08"})
+	allTime, allTimeArgs := bound("who_deleted_what", nil)
+	week, weekArgs := bound("who_deleted_what", map[string]string{"from": "2025-03-01", "to": "2025-03-08"})
+	anomalies, anomaliesArgs := bound("event_volume_anomalies", nil)
+	anomaliesWeek, anomaliesWeekArgs := bound("event_volume_anomalies", map[string]string{"from": "2025-03-01", "to": "2025-03-08", "tenant": "t1"})
 	tests := []struct {
 		name  string
 		query string
@@ -279,6 +289,8 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 		{"service_lifecycle by service", `SELECT * FROM service_lifecycle WHERE service_name = 's7'`, nil, "spark_events_service_time_idx"},
 		{"who_deleted_what, all time", allTime, allTimeArgs, "spark_events_type_time_idx"},
 		{"who_deleted_what, one week", week, weekArgs, "spark_events_type_time_idx"},
+		{"event_volume_anomalies, all time", anomalies, anomaliesArgs, "spark_events_utc_day_idx"},
+		{"event_volume_anomalies, one week of one tenant", anomaliesWeek, anomaliesWeekArgs, "spark_events_utc_day_idx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -450,5 +462,29 @@ func TestEventIDCollationMigrationRefusesViewRules(t *testing.T) {
 	}
 	if n := cells(t, pool, "SELECT count(*) FROM pg_rules WHERE rulename = 'keep_history'")[0][0]; n != "1" {
 		t.Errorf("%s rules keep_history after the refusal, want 1", n)
+	}
+}
+
+// TestGrafanaTimeColumn runs the time column sql/README.md gives Grafana
+// for the daily views in sessions of several time zones: each day must be
+// the instant its UTC day starts, whatever the session's zone.
+func TestGrafanaTimeColumn(t *testing.T) {
+	readme, err := os.ReadFile("../sql/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`(day::[^`]* AS time)`").FindAllStringSubmatch(string(readme), -1)
+	if len(m) != 1 {
+		t.Fatalf("sql/README.md gives %d time columns for day (%q), want 1", len(m), m)
+	}
+	pool := loaded(t)
+	for _, tz := range []string{"UTC", "America/Los_Angeles", "Asia/Tokyo", "Europe/Berlin"} {
+		t.Run(tz, func(t *testing.T) {
+			got := cellsIn(t, pool, tz, `SELECT count(*)::text, count(*) FILTER (WHERE extract(epoch FROM g.time) <> (g.day - date '1970-01-01') * 86400)::text
+				FROM (SELECT `+m[0][1]+`, day FROM daily_event_counts) g`)
+			if got[0][0] == "0" || got[0][1] != "0" {
+				t.Errorf("%s in time zone %s: %s of %s days not at their UTC midnight", m[0][1], tz, got[0][1], got[0][0])
+			}
+		})
 	}
 }

@@ -1,12 +1,14 @@
 -- Event volume anomalies: on which UTC days was the number of events far
 -- from normal, that is at least factor times the median of the trailing
 -- window (high), or at most the median divided by factor (low)? Days without
--- events count as zero; days with fewer than min_history days of history
--- before them are not judged.
+-- events count as zero, the days after the latest stored event included (a
+-- stopped sync or a Spark outage looks like that); today, not over yet, is
+-- never judged, nor are days with fewer than min_history days of history
+-- before them.
 --
 -- Parameters:
 --   from: first day to judge (default: all history)
---   to: end of the period, exclusive; days from the day of to on are not judged (default: no end)
+--   to: end of the period, exclusive; days from the day of to on are not judged (default: no end: up to yesterday)
 --   tenant: only this tenant (default: every tenant)
 --   window: length in days of the trailing window the median is taken over (default: 28)
 --   factor: how many times above or below the median is far (default: 3)
@@ -25,23 +27,31 @@
 WITH p AS (
     SELECT (:'from'::timestamptz AT TIME ZONE 'UTC')::date AS from_day,
            (:'to'::timestamptz AT TIME ZONE 'UTC')::date   AS to_day,
+           (now() AT TIME ZONE 'UTC')::date - 1            AS yesterday,
            :'window'::int                                  AS window_days,
            :'factor'::numeric                              AS factor,
            :'min_history'::int                             AS min_history
 ),
 span AS (
-    -- min and max alone, so each is one probe of an index. Without events
-    -- there is no series at all: greatest and least would skip the NULLs
-    -- and span from -infinity to infinity.
-    SELECT CASE WHEN d.first_day IS NOT NULL THEN greatest(p.from_day - p.window_days, d.first_day) END AS first_day,
-           CASE WHEN d.last_day IS NOT NULL THEN least(p.to_day - 1, d.last_day) END                   AS last_day
-    FROM p
-    CROSS JOIN (
-        SELECT (SELECT (min(event_time) AT TIME ZONE 'UTC')::date FROM spark_events
-                 WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)) AS first_day,
-               (SELECT (max(event_time) AT TIME ZONE 'UTC')::date FROM spark_events
-                 WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)) AS last_day
-    ) d
+    -- From the earliest event's day (min alone, one probe of an index) or the
+    -- window before from, to the end of the period or yesterday, whichever
+    -- comes first: not to the latest event's day, so the days without events
+    -- after it are judged. Without events, or with nothing to judge, there is
+    -- no row and so no series: greatest would skip a NULL first day and span
+    -- from -infinity.
+    SELECT s.first_day, s.last_day
+    FROM (
+        SELECT greatest(p.from_day - p.window_days, e.first_day) AS first_day,
+               least(p.to_day - 1, p.yesterday)                   AS last_day
+        FROM p
+        CROSS JOIN (
+            SELECT (min(event_time) AT TIME ZONE 'UTC')::date AS first_day
+            FROM spark_events
+            WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)
+        ) e
+        WHERE e.first_day IS NOT NULL
+    ) s
+    WHERE s.first_day <= s.last_day
 ),
 counts AS (
     SELECT (event_time AT TIME ZONE 'UTC')::date AS day, count(*) AS events
@@ -51,10 +61,12 @@ counts AS (
     GROUP BY 1
 ),
 series AS (
-    SELECT d::date AS day, coalesce(c.events, 0) AS events
+    -- Days by date arithmetic: a series of timestamptz would turn the dates
+    -- into midnights of the session's time zone.
+    SELECT span.first_day + i AS day, coalesce(c.events, 0) AS events
     FROM span
-    CROSS JOIN generate_series(span.first_day, span.last_day, interval '1 day') AS d
-    LEFT JOIN counts c ON c.day = d::date
+    CROSS JOIN generate_series(0, span.last_day - span.first_day) AS i
+    LEFT JOIN counts c ON c.day = span.first_day + i
 ),
 judged AS (
     SELECT s.day, s.events, h.median, h.history_days
