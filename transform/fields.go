@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -32,8 +33,9 @@ var fieldNames = [numFields]string{
 
 // fieldAliases are the headers each field is recognised by, best first: when
 // two columns of a sheet map to the same field, the one with the earlier alias
-// wins and the other is kept as an attribute. The field's own name (e.g.
-// "event_time") is implicitly the best alias of all.
+// wins and the other is kept as an attribute, except a Time column beside a
+// winning Date (see clockColumn). The field's own name (e.g. "event_time") is
+// implicitly the best alias of all.
 var fieldAliases = [numFields][]string{
 	fieldEventID:        {"Event ID", "Id"},
 	fieldEventTime:      {"Timestamp", "Event Date", "Date", "Time", "Created", "Created At"},
@@ -172,6 +174,29 @@ func (m *headerMatcher) mapRow(cells []string) (cols [numFields]int, ok bool) {
 		}
 	}
 	return cols, cols[fieldEventTime] >= 0 && cols[fieldEventType] >= 0
+}
+
+// clockColumn returns the column of a separate time of day that completes
+// the event_time column, or -1. "Date" ranks above "Time", so a sheet with a
+// Date and a Time column maps its dates to event_time; read alone, they
+// would put every event at midnight. A column the user named with --column
+// is read alone: the user said where the time is.
+func (m *headerMatcher) clockColumn(header []string, cols [numFields]int) int {
+	i := cols[fieldEventTime]
+	if i < 0 || m.overrides[fieldEventTime] != "" {
+		return -1
+	}
+	switch normalizeHeader(header[i]) {
+	case normalizeHeader("Date"), normalizeHeader("Event Date"):
+	default:
+		return -1
+	}
+	for j, h := range header {
+		if normalizeHeader(h) == normalizeHeader("Time") && !slices.Contains(cols[:], j) {
+			return j
+		}
+	}
+	return -1
 }
 
 // wanted describes, for an error message, the headers the matcher accepts for f.

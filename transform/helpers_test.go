@@ -165,3 +165,41 @@ func zipOf(t testing.TB, dir, name, content string) string {
 	}
 	return path
 }
+
+// addZipPart adds the part name, with the content read from r, to the zip at
+// path, streaming it so that a test can add a part of any size.
+func addZipPart(t testing.TB, path, name string, r io.Reader) {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out, err := os.CreateTemp(filepath.Dir(path), "zip-*.xlsx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	zw := zip.NewWriter(out)
+	for _, e := range zr.File {
+		if err := zw.Copy(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(out.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -31,12 +31,15 @@ var ErrNoHeader = errors.New("no event header row")
 
 // Stats counts what Read saw.
 type Stats struct {
-	Sheets  int // sheets with an event header row
-	Rows    int // data rows: below the header, not blank; Rows == Events + Rejects
+	Sheets int // sheets with an event header row
+	// Rows are the data rows: not blank, and below the header or on a sheet
+	// whose rows are all rejected for want of one; Rows == Events + Rejects.
+	Rows    int
 	Events  int
 	Rejects int
 	// SkippedSheets are the sheets without an event header row in their
-	// first rows (a cover sheet, a pivot, notes), in workbook order.
+	// first rows (a cover sheet, a pivot, notes, or events under headers
+	// that need --column), in workbook order. No events are read from them.
 	SkippedSheets []string
 }
 
@@ -45,7 +48,10 @@ type Stats struct {
 // dropped silently (blank rows, which hold nothing, are skipped). A sheet is
 // an event sheet when one of its first 20 non-empty rows is a header naming
 // both an event time and an event type column; Read fails with ErrNoHeader
-// when no sheet is one.
+// when no sheet is one. When some sheet is, every non-empty row of the
+// others is rejected, since it may be an event under a header Read does not
+// know; only a sheet without a row of two non-empty cells, which no mapping
+// can make an event of, is skipped without a reject.
 //
 // Cells are cleaned (NUL bytes and invalid UTF-8 removed, space trimmed);
 // a user name that is an e-mail address is lower-cased; event types are kept
@@ -54,7 +60,11 @@ type Stats struct {
 // `event_time: cannot parse "31/31/2020" as a time`. Columns mapping to no
 // field go into Event.Attributes, keyed by header ("column G" for a column
 // without one). Cells are read as Excel stores them, so a date in an extra
-// column appears as its serial number.
+// column appears as its serial number. When event_time is found under
+// "Date" or "Event Date" beside a "Time" column (and not named with
+// --column), the two make the time: the day from the first, the time of
+// day from the second, which is then no attribute; a row whose time of day
+// is empty or unparsable is rejected.
 //
 // EventID is the row's Event ID column value when it has one, else "h:",
 // the event's UTC time and 32 hex digits of a SHA-256 over the tenant, the
@@ -78,12 +88,19 @@ func (w *Workbook) Read(ctx context.Context, event func(*Event) error, reject fu
 		return st, fmt.Errorf("read workbook %s: closed", w.name)
 	}
 	r := rowReader{w: w, event: event, reject: reject, st: &st}
+	sheets := w.f.GetSheetList()
+	// A sheet without a header comes before the event sheet as often as
+	// after it, so whether its rows are rejects is known first.
+	anyHeader, err := r.hasEventSheet(sheets)
+	if err != nil {
+		return st, fmt.Errorf("read workbook %s: %w", w.name, err)
+	}
 	var seen []string // what headerless sheets look like, for the error
-	for _, sheet := range w.f.GetSheetList() {
+	for _, sheet := range sheets {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("read workbook %s: %w", w.name, err)
 		}
-		found, firstRows, err := r.readSheet(ctx, sheet)
+		found, firstRows, err := r.readSheet(ctx, sheet, anyHeader)
 		if err != nil {
 			return st, fmt.Errorf("read workbook %s: %w", w.name, err)
 		}
@@ -126,78 +143,190 @@ type sheetPlan struct {
 	isAttr  []bool         // per header column: maps to no field
 	sorted  []int          // attribute columns ordered by key, for the hash
 	times   timeParser
+	// clock is the column of a separate time of day that completes the
+	// event_time column, a date, or -1 (see headerMatcher.clockColumn).
+	clock int
+	// noHeader, when set, is the reason every row of a sheet without a
+	// header row is rejected with.
+	noHeader string
 }
 
 type keyValue struct{ key, value string }
 
-// readSheet reads one sheet. found reports whether it has a header; when it
-// has not, firstRows describes its widest early row for the error message.
-func (r *rowReader) readSheet(ctx context.Context, sheet string) (found bool, firstRows string, err error) {
-	rows, err := r.w.f.Rows(sheet)
-	if err != nil {
-		return false, "", fmt.Errorf("sheet %q: %w", sheet, err)
-	}
-	defer rows.Close()
-	var (
-		plan      *sheetPlan
-		nonEmpty  int
-		widest    []string
-		widestRow int
-		rowNum    int
-	)
+// headerScan is what the top of a sheet, searched for its header row,
+// holds.
+type headerScan struct {
+	rowNum    int      // the last row read: the header, or where the search stopped
+	ended     bool     // the sheet ended before the search did
+	header    []string // the header row's cells, or nil when none was found
+	cols      [numFields]int
+	widest    []string // the widest row read, for the error when no sheet has a header
+	widestRow int
+}
+
+// scanHeader reads the rows of a sheet until its header row, its
+// headerScanRows-th non-empty row or its end.
+func (r *rowReader) scanHeader(rows *excelize.Rows, sheet string) (headerScan, error) {
+	var hs headerScan
 	// Next visits every row number, gaps included (they come back empty), so
 	// counting calls gives the row number Excel shows.
-	for plan == nil {
+	for nonEmpty := 0; nonEmpty < headerScanRows; {
 		if !rows.Next() {
-			if err := checkEnd(rows, sheet, rowNum); err != nil {
-				return false, "", err
-			}
-			break
+			hs.ended = true
+			return hs, checkEnd(rows, sheet, hs.rowNum)
 		}
-		rowNum++
+		hs.rowNum++
 		cells, err := rows.Columns()
 		if err != nil {
-			return false, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+			return hs, fmt.Errorf("sheet %q row %d: %w", sheet, hs.rowNum, err)
 		}
 		if cleanCells(cells) {
 			continue
 		}
 		if cols, ok := r.w.matcher.mapRow(cells); ok {
-			plan = r.w.newSheetPlan(sheet, cells, cols)
-			r.st.Sheets++
-			break
+			hs.header, hs.cols = cells, cols
+			return hs, nil
 		}
-		if countNonEmpty(cells) > countNonEmpty(widest) {
-			widest, widestRow = slices.Clone(cells), rowNum
+		if countNonEmpty(cells) > countNonEmpty(hs.widest) {
+			hs.widest, hs.widestRow = slices.Clone(cells), hs.rowNum
 		}
-		if nonEmpty++; nonEmpty == headerScanRows {
-			break
+		nonEmpty++
+	}
+	return hs, nil
+}
+
+// hasEventSheet reports whether any of sheets has an event header row. It
+// stops at the first that has, which is nearly always the first sheet.
+func (r *rowReader) hasEventSheet(sheets []string) (bool, error) {
+	for _, sheet := range sheets {
+		rows, err := r.w.f.Rows(sheet)
+		if err != nil {
+			return false, fmt.Errorf("sheet %q: %w", sheet, err)
+		}
+		hs, err := r.scanHeader(rows, sheet)
+		rows.Close()
+		if err != nil {
+			return false, err
+		}
+		if hs.header != nil {
+			return true, nil
 		}
 	}
-	if plan != nil {
-		if err := r.readData(ctx, plan, rows, rowNum); err != nil {
+	return false, nil
+}
+
+// readSheet reads one sheet. found reports whether it has a header; when it
+// has not, its rows are rejected if rejectHeaderless is set and it has a
+// row that could be an event, and firstRows describes its widest early row
+// for the error message.
+func (r *rowReader) readSheet(ctx context.Context, sheet string, rejectHeaderless bool) (found bool, firstRows string, err error) {
+	rows, err := r.w.f.Rows(sheet)
+	if err != nil {
+		return false, "", fmt.Errorf("sheet %q: %w", sheet, err)
+	}
+	defer rows.Close()
+	hs, err := r.scanHeader(rows, sheet)
+	if err != nil {
+		return false, "", err
+	}
+	if hs.header != nil {
+		r.st.Sheets++
+		plan := r.w.newSheetPlan(sheet, hs.header, hs.cols)
+		if err := r.readData(ctx, plan, rows, hs.rowNum); err != nil {
 			return true, "", err
 		}
+		return true, "", closeRows(rows, sheet, hs.rowNum)
 	}
-	if err := rows.Error(); err != nil {
-		return plan != nil, "", fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
-	}
-	if err := rows.Close(); err != nil {
-		return plan != nil, "", fmt.Errorf("sheet %q: %w", sheet, err)
-	}
-	if plan != nil {
-		return true, "", nil
-	}
-	if widest == nil {
-		return false, fmt.Sprintf("sheet %q is empty", sheet), nil
-	}
-	var hs []string
-	for _, c := range widest {
-		if c != "" {
-			hs = append(hs, strconv.Quote(c))
+	if rejectHeaderless {
+		data, err := hasDataRow(rows, sheet, hs)
+		if err != nil {
+			return false, "", err
+		}
+		if data {
+			if err := r.rejectSheet(ctx, sheet); err != nil {
+				return false, "", err
+			}
 		}
 	}
-	return false, fmt.Sprintf("sheet %q has no header row (its row %d has %s)", sheet, widestRow, strings.Join(hs, ", ")), nil
+	if err := closeRows(rows, sheet, hs.rowNum); err != nil {
+		return false, "", err
+	}
+	if hs.widest == nil {
+		return false, fmt.Sprintf("sheet %q is empty", sheet), nil
+	}
+	var quoted []string
+	for _, c := range hs.widest {
+		if c != "" {
+			quoted = append(quoted, strconv.Quote(c))
+		}
+	}
+	return false, fmt.Sprintf("sheet %q has no header row (its row %d has %s)", sheet, hs.widestRow, strings.Join(quoted, ", ")), nil
+}
+
+// closeRows closes rows, reporting an iteration error as at row rowNum, or
+// at no row when rowNum is 0.
+func closeRows(rows *excelize.Rows, sheet string, rowNum int) error {
+	if err := rows.Error(); err != nil {
+		if rowNum == 0 {
+			return fmt.Errorf("sheet %q: %w", sheet, err)
+		}
+		return fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("sheet %q: %w", sheet, err)
+	}
+	return nil
+}
+
+// hasDataRow reports whether a sheet without a header, read as far as hs
+// says, has a row of at least two non-empty cells: an event needs a time and
+// a type, so a sheet of one-cell rows (a title, notes) holds none under any
+// mapping. It reads on from where the header search stopped, only as far as
+// the first such row.
+func hasDataRow(rows *excelize.Rows, sheet string, hs headerScan) (bool, error) {
+	if countNonEmpty(hs.widest) >= 2 {
+		return true, nil
+	}
+	if hs.ended {
+		return false, nil
+	}
+	rowNum := hs.rowNum
+	for rows.Next() {
+		rowNum++
+		cells, err := rows.Columns()
+		if err != nil {
+			return false, fmt.Errorf("sheet %q row %d: %w", sheet, rowNum, err)
+		}
+		cleanCells(cells)
+		if countNonEmpty(cells) >= 2 {
+			return true, nil
+		}
+	}
+	return false, checkEnd(rows, sheet, rowNum)
+}
+
+// rejectSheet rejects every non-empty row of a sheet without a header row,
+// reading it again from the top. The rows go through readData like any
+// sheet's, so they are counted, limited and delivered as other rejects are.
+func (r *rowReader) rejectSheet(ctx context.Context, sheet string) error {
+	rows, err := r.w.f.Rows(sheet)
+	if err != nil {
+		return fmt.Errorf("sheet %q: %w", sheet, err)
+	}
+	defer rows.Close()
+	p := &sheetPlan{
+		sheet: sheet,
+		clock: -1,
+		noHeader: fmt.Sprintf("the sheet has no header row with event_time and event_type columns in its first %d non-empty rows: "+
+			"map its headers with --column event_time=HEADER --column event_type=HEADER, or delete the sheet if it holds no events", headerScanRows),
+	}
+	for f := range p.cols {
+		p.cols[f] = -1
+	}
+	if err := r.readData(ctx, p, rows, 0); err != nil {
+		return err
+	}
+	return closeRows(rows, sheet, 0)
 }
 
 // ErrMalformed is wrapped by Read when a sheet's XML breaks off before its
@@ -400,12 +529,19 @@ func (w *Workbook) newSheetPlan(sheet string, header []string, cols [numFields]i
 		jsonKey: make([][]byte, len(header)),
 		isAttr:  make([]bool, len(header)),
 		times:   timeParser{layouts: w.layouts, date1904: w.date1904, loc: w.opts.Location},
+		clock:   w.matcher.clockColumn(header, cols),
 	}
 	mapped := make([]bool, len(header))
 	for _, i := range cols {
 		if i >= 0 {
 			mapped[i] = true
 		}
+	}
+	// The time of day is part of event_time, so it is no attribute; nor is
+	// it hashed twice. Sheets without one keep the attributes, and so the
+	// hash IDs, they always had.
+	if p.clock >= 0 {
+		mapped[p.clock] = true
 	}
 	used := make(map[string]bool, len(header))
 	for i, h := range header {
@@ -453,11 +589,14 @@ func (p *sheetPlan) value(cells []string, f field) string {
 
 // row turns the cleaned cells of one data row into an event or a reject.
 func (r *rowReader) row(p *sheetPlan, rowNum int, cells []string) error {
+	if p.noHeader != "" {
+		return r.rejectRow(p, rowNum, cells, p.noHeader)
+	}
 	var reasons []string
 	var t time.Time
 	if s := p.value(cells, fieldEventTime); s == "" {
 		reasons = append(reasons, "event_time: empty")
-	} else if parsed, err := p.times.parse(s); err != nil {
+	} else if parsed, err := p.parseTime(cells, s); err != nil {
 		reasons = append(reasons, "event_time: "+err.Error())
 	} else {
 		t = parsed
@@ -467,12 +606,7 @@ func (r *rowReader) row(p *sheetPlan, rowNum int, cells []string) error {
 		reasons = append(reasons, "event_type: empty")
 	}
 	if reasons != nil {
-		r.st.Rejects++
-		r.rej = Reject{Sheet: p.sheet, Row: rowNum, Raw: r.rawJSON(p, cells), Reason: strings.Join(reasons, "; ")}
-		if r.reject == nil {
-			return nil
-		}
-		return r.reject(&r.rej)
+		return r.rejectRow(p, rowNum, cells, strings.Join(reasons, "; "))
 	}
 
 	e := &r.ev
@@ -499,6 +633,29 @@ func (r *rowReader) row(p *sheetPlan, rowNum int, cells []string) error {
 		return nil
 	}
 	return r.event(e)
+}
+
+// parseTime reads s, the event_time cell of a row, with the row's separate
+// time of day if the sheet has one.
+func (p *sheetPlan) parseTime(cells []string, s string) (time.Time, error) {
+	if p.clock < 0 {
+		return p.times.parse(s)
+	}
+	clock := ""
+	if p.clock < len(cells) {
+		clock = cells[p.clock]
+	}
+	return p.times.parseDateClock(s, clock, p.keys[p.clock])
+}
+
+// rejectRow counts the row as rejected and hands it to the reject callback.
+func (r *rowReader) rejectRow(p *sheetPlan, rowNum int, cells []string, reason string) error {
+	r.st.Rejects++
+	r.rej = Reject{Sheet: p.sheet, Row: rowNum, Raw: r.rawJSON(p, cells), Reason: reason}
+	if r.reject == nil {
+		return nil
+	}
+	return r.reject(&r.rej)
 }
 
 // attributes builds the JSON object of the row's non-empty unmapped cells in

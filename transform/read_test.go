@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -436,14 +437,18 @@ func TestReadEventID(t *testing.T) {
 func TestReadSheets(t *testing.T) {
 	events := testSheet{"Events", [][]any{{"Timestamp", "Event Type"}, {"2026-01-02", "SparkLogin"}}}
 	more := testSheet{"More", [][]any{{"Date", "Type"}, {"2026-01-03", "SparkLogin"}, {"2026-01-04", "SparkLogin"}}}
-	cover := testSheet{"Cover", [][]any{{"Spark events"}, {"Tenant", "acme"}}}
-	t.Run("headerless sheets are skipped", func(t *testing.T) {
-		res := mustRead(t, writeBook(t, false, cover, events, more), Options{})
-		if res.stats.Sheets != 2 || res.stats.Rows != 3 || !reflect.DeepEqual(res.stats.SkippedSheets, []string{"Cover"}) {
-			t.Errorf("stats %+v", res.stats)
+	notes := testSheet{"Notes", [][]any{{"Spark events"}, nil, {"exported by ann"}}}
+	empty := testSheet{"Empty", nil}
+	blank := testSheet{"Blank", [][]any{{"  ", ""}, {"", "\u00a0"}}}
+	t.Run("sheets without a row that could be an event are skipped", func(t *testing.T) {
+		res := mustRead(t, writeBook(t, false, notes, events, empty, more, blank), Options{})
+		if res.stats.Sheets != 2 || res.stats.Rows != 3 || len(res.rejects) != 0 ||
+			!reflect.DeepEqual(res.stats.SkippedSheets, []string{"Notes", "Empty", "Blank"}) {
+			t.Errorf("stats %+v, rejects %+v", res.stats, res.rejects)
 		}
 	})
 	t.Run("no sheet with a header is an error", func(t *testing.T) {
+		cover := testSheet{"Cover", [][]any{{"Spark events"}, {"Tenant", "acme"}}}
 		other := testSheet{"Data", [][]any{{"When", "What", "Who"}, {"2026-01-02", "SparkLogin", "ann"}}}
 		res := readBook(t, writeBook(t, false, cover, other), Options{})
 		if !errors.Is(res.err, ErrNoHeader) {
@@ -454,7 +459,117 @@ func TestReadSheets(t *testing.T) {
 				t.Errorf("error %q does not mention %s", res.err, s)
 			}
 		}
+		if len(res.rejects) != 0 || res.stats.Rows != 0 {
+			t.Errorf("rejects %+v, stats %+v: want none when no sheet is read", res.rejects, res.stats)
+		}
 	})
+}
+
+func TestReadSheetWithoutHeaderIsRejected(t *testing.T) {
+	events := testSheet{"Events", [][]any{{"Timestamp", "Event Type"}, {"2026-01-02", "SparkLogin"}}}
+	var notesThenData [][]any
+	for range headerScanRows + 5 {
+		notesThenData = append(notesThenData, []any{"note"})
+	}
+	notesThenData = append(notesThenData, []any{"2026-01-05", "SparkLogin"})
+	tests := []struct {
+		name   string
+		sheets []testSheet
+		// Rows of the headerless sheet rejected; the event sheet's one
+		// row is an event.
+		wantRows []int
+		wantRaw  string // of the first reject
+	}{
+		{
+			name: "a second sheet under unknown headers",
+			sheets: []testSheet{events, {"Events (2)", [][]any{
+				{"When", "What"}, {"2026-01-03", "SparkLogin"}, nil, {"2026-01-04", "PublishEngine"},
+			}}},
+			wantRows: []int{1, 2, 4},
+			wantRaw:  `{"column A":"When","column B":"What"}`,
+		},
+		{
+			name: "before the event sheet, without any header",
+			sheets: []testSheet{{"Events (0)", [][]any{
+				nil, {"2026-01-01", "SparkLogin", "", "x"},
+			}}, events},
+			wantRows: []int{2},
+			wantRaw:  `{"column A":"2026-01-01","column B":"SparkLogin","column D":"x"}`,
+		},
+		{
+			name:     "a two-cell row below the rows searched for a header",
+			sheets:   []testSheet{events, {"Notes", notesThenData}},
+			wantRows: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26},
+			wantRaw:  `{"column A":"note"}`,
+		},
+		{
+			name:     "a cover sheet with a label and a value",
+			sheets:   []testSheet{{"Cover", [][]any{{"Spark events"}, {"Tenant", "acme"}}}, events},
+			wantRows: []int{1, 2},
+			wantRaw:  `{"column A":"Spark events"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeBook(t, false, tt.sheets...)
+			res := mustRead(t, path, Options{})
+			var rows []int
+			for _, r := range res.rejects {
+				rows = append(rows, r.Row)
+				if r.Sheet == events.name {
+					t.Errorf("reject from the event sheet: %+v", r)
+				}
+				for _, s := range []string{"no header row", "event_time", "event_type", "--column event_time=HEADER"} {
+					if !strings.Contains(r.Reason, s) {
+						t.Errorf("reason %q does not say %q", r.Reason, s)
+					}
+				}
+			}
+			if !reflect.DeepEqual(rows, tt.wantRows) {
+				t.Errorf("rejected rows %v, want %v", rows, tt.wantRows)
+			}
+			if len(res.rejects) > 0 && string(res.rejects[0].Raw) != tt.wantRaw {
+				t.Errorf("raw %s, want %s", res.rejects[0].Raw, tt.wantRaw)
+			}
+			if len(res.events) != 1 || res.stats.Sheets != 1 || res.stats.Rows != 1+len(tt.wantRows) {
+				t.Errorf("events %+v, stats %+v", res.events, res.stats)
+			}
+
+			// Callbacks come in workbook order, and a reject callback's
+			// error stops Read there, naming the sheet and row.
+			w, err := OpenFile(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			var order []string
+			_, err = w.Read(context.Background(),
+				func(e *Event) error { order = append(order, "event"); return nil },
+				func(r *Reject) error { order = append(order, r.Sheet); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, s := range tt.sheets {
+				if s.name == events.name {
+					want = append(want, "event")
+					continue
+				}
+				for range tt.wantRows {
+					want = append(want, s.name)
+				}
+			}
+			if !reflect.DeepEqual(order, want) {
+				t.Errorf("callbacks in order %v, want %v", order, want)
+			}
+			stop := errors.New("stop")
+			st, err := w.Read(context.Background(), nil, func(*Reject) error { return stop })
+			wantAt := fmt.Sprintf("row %d", tt.wantRows[0])
+			if !errors.Is(err, stop) || !strings.Contains(err.Error(), wantAt) || st.Rejects != 1 {
+				t.Errorf("reject callback error: %v, stats %+v; want stop at %s", err, st, wantAt)
+			}
+		})
+	}
 }
 
 func TestReadCallbackErrorAndCancel(t *testing.T) {
@@ -535,7 +650,7 @@ func TestReadMalformedSheetXML(t *testing.T) {
 		opts Options
 	}{
 		{"in memory", Options{}},
-		{"from a temp file", Options{MaxXMLSize: 4 << 10}},
+		{"from a temp file", Options{MaxXMLSize: 16 << 10}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeBook(t, false, testSheet{"Events", rows})
@@ -561,7 +676,7 @@ func TestReadMalformedSheetXML(t *testing.T) {
 		})
 	}
 	// The same sheet without the bad character reads whole.
-	if res := mustRead(t, writeBook(t, false, testSheet{"Events", rows}), Options{MaxXMLSize: 4 << 10}); len(res.events) != 1000 {
+	if res := mustRead(t, writeBook(t, false, testSheet{"Events", rows}), Options{MaxXMLSize: 16 << 10}); len(res.events) != 1000 {
 		t.Errorf("%d events from the intact sheet, want 1000", len(res.events))
 	}
 }
@@ -571,7 +686,7 @@ func TestReadLargeSheetStreamsFromTempFile(t *testing.T) {
 	// and the shared strings to temporary files; the results must not change.
 	path := writeBigBook(t, 2000)
 	mem := mustRead(t, path, Options{Tenant: "acme"})
-	disk := mustRead(t, path, Options{Tenant: "acme", MaxXMLSize: 4 << 10})
+	disk := mustRead(t, path, Options{Tenant: "acme", MaxXMLSize: 16 << 10})
 	if len(mem.events) != 2000 || !reflect.DeepEqual(mem.events, disk.events) {
 		t.Errorf("in memory %d events, from temp files %d; equal: %v", len(mem.events), len(disk.events), reflect.DeepEqual(mem.events, disk.events))
 	}
@@ -662,5 +777,209 @@ func TestOpenReader(t *testing.T) {
 	st, err := w.Read(context.Background(), nil, nil)
 	if err != nil || st.Events != 10 {
 		t.Errorf("Read: %+v %v, want 10 events", st, err)
+	}
+}
+
+func TestReadDateAndTimeColumns(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	const jan2 = 46024.0 // 2026-01-02 in the 1900 date system
+	ofDay := func(h, m int, s float64) float64 { return (float64(h*3600+m*60) + s) / 86400 }
+	dateTime := []any{"Date", "Time", "Event Type"}
+	tests := []struct {
+		name     string
+		header   []any
+		date     any
+		clock    any
+		opts     Options
+		date1904 bool
+		want     time.Time
+	}{
+		{name: "text date and time", header: dateTime, date: "2026-01-02", clock: "13:45:10", want: utc("2026-01-02T13:45:10Z")},
+		{name: "milliseconds", header: dateTime, date: "2026-01-02", clock: "13:45:10.123", want: utc("2026-01-02T13:45:10.123Z")},
+		{name: "hours and minutes", header: dateTime, date: "2026-01-02", clock: "9:05", want: utc("2026-01-02T09:05:00Z")},
+		{name: "12-hour clock", header: dateTime, date: "2026-01-02", clock: "1:45:10 PM", want: utc("2026-01-02T13:45:10Z")},
+		{name: "Excel numbers", header: dateTime, date: jan2, clock: ofDay(13, 45, 10.5), want: utc("2026-01-02T13:45:10.5Z")},
+		{name: "number date, text time", header: dateTime, date: jan2, clock: "13:45:10", want: utc("2026-01-02T13:45:10Z")},
+		{name: "text date, number time", header: dateTime, date: "2026-01-02", clock: ofDay(13, 45, 10), want: utc("2026-01-02T13:45:10Z")},
+		{
+			name: "both cells hold the whole date and time", header: dateTime,
+			date: jan2 + ofDay(13, 45, 10), clock: jan2 + ofDay(13, 45, 10), want: utc("2026-01-02T13:45:10Z"),
+		},
+		{name: "a time rounding up to midnight", header: dateTime, date: jan2, clock: 86399.9996 / 86400, want: utc("2026-01-03T00:00:00Z")},
+		{name: "1904 date system", header: dateTime, date: jan2 - 1462, clock: ofDay(13, 45, 10), date1904: true, want: utc("2026-01-02T13:45:10Z")},
+		{name: "Event Date", header: []any{"Event Type", "Time", "Event Date"}, date: "2026-01-02", clock: "13:45", want: utc("2026-01-02T13:45:00Z")},
+		{name: "text in New York", header: dateTime, date: "2026-07-01", clock: "12:00", opts: Options{Location: ny}, want: utc("2026-07-01T16:00:00Z")},
+		{name: "numbers in New York", header: dateTime, date: jan2, clock: 0.5, opts: Options{Location: ny}, want: utc("2026-01-02T17:00:00Z")},
+		{name: "New York springing forward", header: dateTime, date: "2026-03-08", clock: "03:30", opts: Options{Location: ny}, want: utc("2026-03-08T07:30:00Z")},
+		{name: "a zone on the time wins", header: dateTime, date: "2026-01-02", clock: "13:45:10Z", opts: Options{Location: ny}, want: utc("2026-01-02T13:45:10Z")},
+		{name: "UTC on the time wins", header: dateTime, date: "2026-01-02", clock: "13:45:10 UTC", opts: Options{Location: ny}, want: utc("2026-01-02T13:45:10Z")},
+		{name: "a zone on the date", header: dateTime, date: "2026-01-02T00:00:00+02:00", clock: "13:45", want: utc("2026-01-02T11:45:00Z")},
+		{name: "month first", header: dateTime, date: "03/04/2026", clock: "13:45", want: utc("2026-03-04T13:45:00Z")},
+		{name: "day first", header: dateTime, date: "03/04/2026", clock: "13:45", opts: Options{DayFirst: true}, want: utc("2026-04-03T13:45:00Z")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row := make([]any, len(tt.header))
+			for i, h := range tt.header {
+				switch h {
+				case "Time":
+					row[i] = tt.clock
+				case "Event Type":
+					row[i] = "SparkLogin"
+				default:
+					row[i] = tt.date
+				}
+			}
+			path := writeBook(t, tt.date1904, testSheet{"Events", [][]any{append(tt.header, "Region"), append(row, "eu")}})
+			res := mustRead(t, path, tt.opts)
+			if len(res.events) != 1 {
+				t.Fatalf("events %+v, rejects %+v", res.events, res.rejects)
+			}
+			e := res.events[0]
+			if !e.EventTime.Equal(tt.want) || e.EventTime.Location() != time.UTC {
+				t.Errorf("time %v, want %v in UTC", e.EventTime, tt.want)
+			}
+			if got := attrs(t, e); !reflect.DeepEqual(got, map[string]string{"Region": "eu"}) {
+				t.Errorf("attributes %v, want only Region: the time is part of event_time", got)
+			}
+		})
+	}
+}
+
+func TestReadDateAndTimeColumnRejects(t *testing.T) {
+	tests := []struct {
+		date, clock any
+		want        string
+	}{
+		{"2026-01-02", "", `event_time: Time is empty`},
+		{"2026-01-02", "soon", `event_time: cannot parse Time "soon" as a time of day`},
+		{"2026-01-02", "25:00", `event_time: cannot parse Time "25:00" as a time of day`},
+		{"2026-01-02", 250, `event_time: Time "250" is not a time of day`},
+		{46024, 46025.5, `event_time: Time "46025.5" is not a time of day`},
+		{46024, -0.5, `event_time: Time "-0.5" is not a time of day`},
+		{"31/31/2020", "13:45", `event_time: cannot parse "31/31/2020" as a time`},
+		{0.5, "13:45", `event_time: Excel date 0.5 is a time of day without a date`},
+		{"", "13:45", `event_time: empty`},
+	}
+	rows := [][]any{{"Date", "Time", "Event Type"}}
+	for _, tt := range tests {
+		rows = append(rows, []any{tt.date, tt.clock, "SparkLogin"})
+	}
+	res := mustRead(t, writeBook(t, false, testSheet{"Events", rows}), Options{})
+	if len(res.events) != 0 || len(res.rejects) != len(tests) {
+		t.Fatalf("events %+v, rejects %+v: want every row rejected", res.events, res.rejects)
+	}
+	for i, tt := range tests {
+		if r := res.rejects[i]; r.Reason != tt.want || r.Row != i+2 {
+			t.Errorf("row %d: reason %q, want %q", r.Row, r.Reason, tt.want)
+		}
+	}
+}
+
+func TestReadDateAndTimeColumnsNotCombined(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   []any
+		row      []any
+		columns  map[string]string
+		wantTime time.Time
+		wantAttr map[string]string
+		wantDesc string
+	}{
+		{
+			name:     "event_time mapped with --column",
+			header:   []any{"Date", "Time", "Event Type"},
+			row:      []any{"2026-01-02", "13:45:10", "SparkLogin"},
+			columns:  map[string]string{"event_time": "Date"},
+			wantTime: utc("2026-01-02T00:00:00Z"),
+			wantAttr: map[string]string{"Time": "13:45:10"},
+		},
+		{
+			name:     "Time mapped to another field",
+			header:   []any{"Date", "Time", "Event Type"},
+			row:      []any{"2026-01-02", "13:45:10", "SparkLogin"},
+			columns:  map[string]string{"description": "Time"},
+			wantTime: utc("2026-01-02T00:00:00Z"),
+			wantDesc: "13:45:10",
+		},
+		{
+			name:     "a Timestamp beside them",
+			header:   []any{"Date", "Time", "Event Type", "Timestamp"},
+			row:      []any{"2026-01-02", "13:45:10", "SparkLogin", "2026-01-02T13:45:11Z"},
+			wantTime: utc("2026-01-02T13:45:11Z"),
+			wantAttr: map[string]string{"Date": "2026-01-02", "Time": "13:45:10"},
+		},
+		{
+			name:     "a Date alone",
+			header:   []any{"Date", "Event Type"},
+			row:      []any{"2026-01-02", "SparkLogin"},
+			wantTime: utc("2026-01-02T00:00:00Z"),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mustRead(t, writeBook(t, false, testSheet{"Events", [][]any{tt.header, tt.row}}), Options{Columns: tt.columns})
+			if len(res.events) != 1 {
+				t.Fatalf("events %+v, rejects %+v", res.events, res.rejects)
+			}
+			e := res.events[0]
+			if !e.EventTime.Equal(tt.wantTime) || e.Description != tt.wantDesc {
+				t.Errorf("time %v, description %q; want %v, %q", e.EventTime, e.Description, tt.wantTime, tt.wantDesc)
+			}
+			if got := attrs(t, e); !reflect.DeepEqual(got, tt.wantAttr) {
+				t.Errorf("attributes %v, want %v", got, tt.wantAttr)
+			}
+		})
+	}
+}
+
+func TestReadHashIDsStable(t *testing.T) {
+	// IDs of events already stored: if one changed, the next download of
+	// the event would be stored a second time. The first two were computed
+	// before separate Date and Time columns were combined.
+	tests := []struct {
+		name   string
+		header []any
+		row    []any
+		want   string
+	}{
+		{
+			name:   "a Time column beside a Timestamp stays an attribute",
+			header: []any{"Timestamp", "Time", "Event Type", "User"},
+			row:    []any{"2026-01-02 03:04:05", "13:45:10", "SparkLogin", "ann"},
+			want:   "h:20260102T030405.000000Z:8412260d41205f5698165b75d61eaf4a",
+		},
+		{
+			name:   "a Date alone",
+			header: []any{"Date", "Event Type", "User"},
+			row:    []any{"2026-01-02", "SparkLogin", "ann"},
+			want:   "h:20260102T000000.000000Z:1c3ddf1a37d8ef3eb5d54b15754f8634",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mustRead(t, writeBook(t, false, testSheet{"Events", [][]any{tt.header, tt.row}}), Options{Tenant: "acme"})
+			if len(res.events) != 1 || res.events[0].EventID != tt.want {
+				t.Errorf("events %+v, want ID %s", res.events, tt.want)
+			}
+		})
+	}
+
+	// The same event written with a Timestamp or with a Date and a Time
+	// has the same ID: the time of day is part of the time, no attribute.
+	id := func(header, row []any) string {
+		res := mustRead(t, writeBook(t, false, testSheet{"Events", [][]any{header, row}}), Options{Tenant: "acme"})
+		if len(res.events) != 1 {
+			t.Fatalf("events %+v, rejects %+v", res.events, res.rejects)
+		}
+		return res.events[0].EventID
+	}
+	one := id([]any{"Timestamp", "Event Type", "User"}, []any{"2026-01-02 13:45:10", "SparkLogin", "ann"})
+	two := id([]any{"Date", "Time", "Event Type", "User"}, []any{"2026-01-02", "13:45:10", "SparkLogin", "ann"})
+	if one != two {
+		t.Errorf("one column gave ID %s, two columns %s", one, two)
 	}
 }

@@ -167,25 +167,131 @@ func (p *timeParser) parse(s string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	text, loc := s, p.loc
-	// Go parses zone abbreviations only as a guess, so the two that matter
-	// are handled here and the rest rejected rather than misread.
-	for _, z := range [...]string{" UTC", " GMT"} {
-		if strings.HasSuffix(text, z) {
-			text, loc = strings.TrimSpace(text[:len(text)-len(z)]), time.UTC
-			break
-		}
+	t, err := p.parseText(s)
+	if err != nil {
+		return time.Time{}, err
 	}
+	return inYearRange(t.UTC(), s)
+}
+
+// parseText reads s as a text time, in the zone it names or else in p.loc.
+func (p *timeParser) parseText(s string) (time.Time, error) {
+	text, loc := cutUTC(s, p.loc)
 	if t, err := time.ParseInLocation(p.layouts[p.last], text, loc); err == nil {
-		return inYearRange(t.UTC(), s)
+		return t, nil
 	}
 	for i, l := range p.layouts {
 		if t, err := time.ParseInLocation(l, text, loc); err == nil {
 			p.last = i
-			return inYearRange(t.UTC(), s)
+			return t, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("cannot parse %s as a time", quoteShort(s))
+}
+
+// cutUTC removes a " UTC" or " GMT" suffix from s and returns UTC for it,
+// or loc when s has none. Go parses zone abbreviations only as a guess, so
+// the two that matter are handled here and the rest rejected rather than
+// misread.
+func cutUTC(s string, loc *time.Location) (string, *time.Location) {
+	for _, z := range [...]string{" UTC", " GMT"} {
+		if strings.HasSuffix(s, z) {
+			return strings.TrimSpace(s[:len(s)-len(z)]), time.UTC
+		}
+	}
+	return s, loc
+}
+
+// clockLayouts are the text layouts of a separate time-of-day cell. Go
+// accepts fractional seconds after the seconds, so 13:45:10.123 parses.
+var clockLayouts = []string{
+	"15:04:05",
+	"15:04",
+	"3:04:05 PM",
+	"3:04 PM",
+	"15:04:05Z07:00",
+	"15:04Z07:00",
+}
+
+// parseDateClock reads a date cell and a separate time-of-day cell, whose
+// column is named clockName, as one time in UTC. The date cell gives the day
+// and the clock cell the time of day, as Excel shows them when the columns
+// are formatted as a date and as a time: an Excel number in the date cell
+// counts for its whole days and one in the clock cell for its fraction, and
+// a time of day in a text date is ignored. A clock cell that is a whole
+// date and time must be of the same day, so that a number that is no time
+// (a duration, a count) is rejected rather than read as midnight.
+//
+// Times without a zone are in p.loc, or in the zone the text date names.
+func (p *timeParser) parseDateClock(date, clock, clockName string) (time.Time, error) {
+	var (
+		y     int
+		mo    time.Month
+		d     int
+		loc   = p.loc
+		whole = math.NaN() // the date cell's whole days, when a number
+	)
+	if v, ok := parseNumber(date); ok {
+		whole = math.Floor(v)
+		t, err := excelSerialTime(whole, p.date1904, time.UTC)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("Excel date %s %w", date, err)
+		}
+		y, mo, d = t.Date()
+	} else {
+		t, err := p.parseText(date)
+		if err != nil {
+			return time.Time{}, err
+		}
+		y, mo, d = t.Date()
+		loc = t.Location()
+	}
+
+	var ofDay time.Duration
+	switch v, ok := parseNumber(clock); {
+	case clock == "":
+		return time.Time{}, fmt.Errorf("%s is empty", clockName)
+	case ok:
+		days := math.Floor(v)
+		if v < 0 || days != 0 && days != whole {
+			return time.Time{}, fmt.Errorf("%s %s is not a time of day", clockName, quoteShort(clock))
+		}
+		// Rounded to the millisecond as excelSerialTime rounds, so the
+		// same time gives the same instant in one column or in two; a
+		// round up to 24:00 is midnight of the next day, as there.
+		ofDay = time.Duration(math.Round((v-days)*msPerDay)) * time.Millisecond
+	default:
+		text, clockLoc := cutUTC(clock, loc)
+		var (
+			t   time.Time
+			err error
+		)
+		for _, l := range clockLayouts {
+			if t, err = time.ParseInLocation(l, text, clockLoc); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return time.Time{}, fmt.Errorf("cannot parse %s %s as a time of day", clockName, quoteShort(clock))
+		}
+		h, m, s := t.Clock()
+		ofDay = time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
+			time.Duration(s)*time.Second + time.Duration(t.Nanosecond())
+		loc = t.Location()
+	}
+	// The time of day is set on the wall, as in excelSerialTime, so that
+	// daylight saving in loc is honoured.
+	return inYearRange(time.Date(y, mo, d, 0, 0, 0, int(ofDay), loc).UTC(), date)
+}
+
+// parseNumber parses s when it is a plain decimal number, the form Excel
+// stores numbers in.
+func parseNumber(s string) (float64, bool) {
+	if !looksNumeric(s) {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	return v, err == nil
 }
 
 // inYearRange refuses a UTC time before year 1, which text such as

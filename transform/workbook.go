@@ -18,8 +18,10 @@ var (
 	// ErrNotXLSX means the file is not an XLSX workbook: not a zip archive,
 	// a legacy .xls, an encrypted workbook, or a zip without worksheets.
 	ErrNotXLSX = errors.New("not an XLSX workbook")
-	// ErrTooLarge means the workbook unzips to more than Options.MaxUnzipSize:
-	// a zip bomb, or a workbook bigger than the limit allows.
+	// ErrTooLarge means the workbook unzips to more than Options.MaxUnzipSize,
+	// or has a part that would be held in memory over Options.MaxXMLSize, or
+	// more shared strings than MaxUnzipSize allows: a zip bomb, or a workbook
+	// bigger than the limits allow.
 	ErrTooLarge = errors.New("workbook too large when unzipped")
 )
 
@@ -47,9 +49,10 @@ type Options struct {
 	// MaxUnzipSize bounds the workbook's total unzipped size, so a zip bomb
 	// is an error instead of an outage; 0 means DefaultMaxUnzipSize.
 	MaxUnzipSize int64
-	// MaxXMLSize is the largest worksheet or shared-string part held in
-	// memory; bigger ones are unzipped to temporary files and streamed. 0
-	// means DefaultMaxXMLSize (or MaxUnzipSize, when that is smaller).
+	// MaxXMLSize is the largest part held in memory: bigger worksheets and
+	// shared strings are unzipped to temporary files and streamed, and a
+	// workbook with any other part bigger is refused. 0 means
+	// DefaultMaxXMLSize (or MaxUnzipSize, when that is smaller).
 	MaxXMLSize int64
 	// TmpDir is where those parts, and OpenReader's spooled copy, are
 	// written; empty means os.TempDir().
@@ -68,7 +71,7 @@ type Workbook struct {
 }
 
 // OpenFile opens the XLSX workbook at path. The workbook is checked against
-// Options.MaxUnzipSize from the zip directory before anything is unzipped.
+// the Options size limits (see checkZip) before excelize unzips anything.
 func OpenFile(path string, opts Options) (*Workbook, error) {
 	w, err := newWorkbook(path, opts)
 	if err != nil {
@@ -156,9 +159,18 @@ func newWorkbook(name string, opts Options) (*Workbook, error) {
 var oleMagic = []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}
 
 // checkZip rejects what is not a zip archive with a clear message, and a zip
-// whose declared unzipped size is over the limit before anything is unzipped.
-// The declared sizes can be trusted: archive/zip fails a read that produces
-// more bytes than declared.
+// that would take too much disk or memory to open, before anything is
+// unzipped. The declared sizes can be trusted: archive/zip fails a read that
+// produces more bytes than declared.
+//
+// The total does not bound memory: excelize unzips a worksheet bigger than
+// MaxXMLSize to a temporary file and streams it, but reads every other part
+// whole into memory. So no other part may be bigger, and the parts read
+// whole may total inMemoryParts times MaxXMLSize. Big shared strings are
+// spilled to a temporary file too, yet excelize then builds an index of
+// about 128 bytes per string, which a part of empty strings ("<si/>", 5
+// bytes each) would make 25 times its size: so that part is bounded by the
+// number of strings it holds.
 func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	head := make([]byte, len(oleMagic))
 	if n, _ := r.ReadAt(head, 0); n == len(head) && bytes.Equal(head, oleMagic) {
@@ -168,19 +180,142 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	if err != nil {
 		return fmt.Errorf("open workbook %s: %w (%v)", w.name, ErrNotXLSX, err)
 	}
-	var total uint64
-	hasTypes := false
+	var (
+		total    uint64
+		inMemory uint64 // of the parts excelize reads whole
+		hasTypes bool
+		strs     []*zip.File // shared-string parts too big to be held in memory
+	)
+	maxInMemory := uint64(w.opts.MaxXMLSize) * inMemoryParts
 	for _, f := range zr.File {
 		total += f.UncompressedSize64
 		if total > uint64(w.opts.MaxUnzipSize) {
 			return fmt.Errorf("open workbook %s: it unzips to more than %d bytes, refused as a possible zip bomb (raise the limit if it is genuine): %w", w.name, w.opts.MaxUnzipSize, ErrTooLarge)
 		}
 		hasTypes = hasTypes || strings.EqualFold(f.Name, "[Content_Types].xml")
+		// Named as excelize matches them when it decides what to spill.
+		name := strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))
+		spills := strings.HasPrefix(name, "xl/worksheets/sheet") && strings.HasSuffix(name, ".xml") ||
+			name == "xl/sharedstrings.xml"
+		switch big := f.UncompressedSize64 > uint64(w.opts.MaxXMLSize); {
+		case big && spills:
+			if name == "xl/sharedstrings.xml" {
+				strs = append(strs, f)
+			}
+		case big:
+			return fmt.Errorf("open workbook %s: its part %s unzips to %d bytes, over the %d bytes allowed for a part that is read into memory (only worksheets and shared strings may be bigger), refused as a possible zip bomb; %s: %w",
+				w.name, f.Name, f.UncompressedSize64, w.opts.MaxXMLSize, splitAdvice, ErrTooLarge)
+		default:
+			// Many parts each under the limit add up: a few hundred
+			// would fill the memory as one big part would.
+			if inMemory += f.UncompressedSize64; inMemory > maxInMemory {
+				return fmt.Errorf("open workbook %s: its parts that are read into memory (all but worksheets and shared strings over %d bytes) unzip to more than %d bytes, refused as a possible zip bomb; %s: %w",
+					w.name, w.opts.MaxXMLSize, maxInMemory, splitAdvice, ErrTooLarge)
+			}
+		}
 	}
 	if !hasTypes {
 		return fmt.Errorf("open workbook %s: %w: a zip archive without [Content_Types].xml", w.name, ErrNotXLSX)
 	}
+	for _, f := range strs {
+		if err := w.checkSharedStrings(f); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// inMemoryParts is how many times Options.MaxXMLSize the parts excelize
+// holds in memory may total: 256 MiB at the default, room for a dozen
+// sheets of 40,000 rows each beside the workbook's small parts.
+const inMemoryParts = 16
+
+// splitAdvice tells what to do with a genuine workbook refused for what it
+// would hold in memory.
+const splitAdvice = "if the workbook is genuine, copy its event sheets into new workbooks, a few sheets each, without images, pivot tables or other attachments, and import those"
+
+// sharedStringBytes is how many bytes of Options.MaxUnzipSize allow one
+// shared string: 8 Mi strings at the default 4 GiB, an index of about 1 GiB.
+// The benchmark's workbook of distinct descriptions (bench/gen -distinct)
+// has one new string per 466 unzipped bytes, so it reaches the total limit
+// before this one.
+const sharedStringBytes = 512
+
+// checkSharedStrings refuses a shared-strings part holding more strings
+// than sharedStringBytes allows. It reads the part once, which costs a
+// fraction of a second for a million distinct strings.
+func (w *Workbook) checkSharedStrings(f *zip.File) error {
+	limit := w.opts.MaxUnzipSize / sharedStringBytes
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("open workbook %s: %s: %w", w.name, f.Name, err)
+	}
+	defer rc.Close()
+	n, err := countElements(rc, "si", limit)
+	if err != nil {
+		return fmt.Errorf("open workbook %s: %s: %w", w.name, f.Name, err)
+	}
+	if n > limit {
+		return fmt.Errorf("open workbook %s: its part %s holds more than %d shared strings (one per %d bytes of the %d-byte unzip limit), which excelize would index in memory, refused as a possible zip bomb (raise the limit if it is genuine): %w",
+			w.name, f.Name, limit, sharedStringBytes, w.opts.MaxUnzipSize, ErrTooLarge)
+	}
+	return nil
+}
+
+// countElements counts the start tags of elements named local, with any
+// namespace prefix, in the XML read from r, stopping once the count is over
+// limit. It scans bytes instead of decoding, which would take as long as
+// excelize's own pass: a tag inside a comment or CDATA section is counted
+// too, so the count can only be too high, never too low.
+func countElements(r io.Reader, local string, limit int64) (int64, error) {
+	var (
+		n      int64
+		buf    = make([]byte, 64<<10)
+		inName bool // after "<", in the element's name
+		start  bool // right after "<"
+		// The name since "<" or its last ":", up to len(local)+1 bytes:
+		// enough to tell local from a longer name.
+		tail = make([]byte, 0, len(local)+1)
+	)
+	for {
+		m, err := r.Read(buf)
+		b := buf[:m]
+		for len(b) > 0 {
+			if !inName {
+				i := bytes.IndexByte(b, '<')
+				if i < 0 {
+					break
+				}
+				b = b[i+1:]
+				inName, start, tail = true, true, tail[:0]
+				continue
+			}
+			c := b[0]
+			b = b[1:]
+			switch {
+			case start && (c == '/' || c == '!' || c == '?'):
+				inName = false // an end tag, a comment, CDATA or a directive
+			case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '/' || c == '>':
+				if string(tail) == local {
+					if n++; n > limit {
+						return n, nil
+					}
+				}
+				inName = false
+			case c == ':':
+				tail = tail[:0]
+			case len(tail) <= len(local):
+				tail = append(tail, c)
+			}
+			start = false
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // open opens w.name with excelize and reads the workbook properties.
