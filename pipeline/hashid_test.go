@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"sparkevents/load"
 )
 
 // TestHashIDMigration checks that migration 00003, which rewrites hash IDs
@@ -118,4 +121,32 @@ func hasPrefix(ids map[string]time.Time, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// Identical rows without an Event ID are distinct events, stored once
+// each; importing the file again finds every one of them unchanged.
+func TestImportKeepsIdenticalRows(t *testing.T) {
+	p, _ := newTestPipeline(t)
+	ctx := context.Background()
+	rows := eventRows(0, 5, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	// Two more downloads, same user, same second, in time order as Spark
+	// exports them.
+	rows = slices.Insert(rows, 3, rows[2], rows[2])
+	for i := range rows {
+		rows[i] = append([]any{""}, rows[i][1:]...) // no Spark ID
+	}
+	path := tempPath(t, "events.xlsx")
+	writeWorkbook(t, path, rows)
+	for i, want := range []load.Counts{{Read: 7, Inserted: 7}, {Read: 7, Unchanged: 7}} {
+		var got load.Counts
+		if err := p.Import(ctx, ImportOptions{Tenant: "acme"}, []string{path}, func(r FileResult) { got = r.Counts }); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("import %d: %+v, want %+v", i+1, got, want)
+		}
+	}
+	if n := len(storedIDs(t, p, "acme")); n != 7 {
+		t.Errorf("%d events stored, want 7", n)
+	}
 }

@@ -131,6 +131,53 @@ type rowReader struct {
 	canon []byte // canonical form being hashed
 	id    []byte // hash ID being built; a stack array would escape through AppendFormat
 	kvs   []keyValue
+	reps  repeatCounter
+}
+
+// repeatCounter counts the rows of one event time that hash alike, so
+// that identical rows, which are distinct events (two downloads of one
+// service by one user in the same millisecond, or in the same day of a
+// sheet that gives only dates), each keep an ID of their own. Exports come
+// in time order, so a run of equal times holds them all; the count starts
+// again whenever the time changes, which keeps it small.
+type repeatCounter struct {
+	t    time.Time
+	few  []sumCount       // while the run is short
+	many map[[32]byte]int // once it is long: a day of date-only events
+}
+
+type sumCount struct {
+	sum [32]byte
+	n   int
+}
+
+// next returns how many rows before this one, since the event time was
+// last other than t, hashed to sum.
+func (c *repeatCounter) next(t time.Time, sum [32]byte) int {
+	if !t.Equal(c.t) {
+		c.t, c.few, c.many = t, c.few[:0], nil
+	}
+	if c.many != nil {
+		k := c.many[sum]
+		c.many[sum] = k + 1
+		return k
+	}
+	for i := range c.few {
+		if c.few[i].sum == sum {
+			c.few[i].n++
+			return c.few[i].n - 1
+		}
+	}
+	if len(c.few) < 32 {
+		c.few = append(c.few, sumCount{sum, 1})
+		return 0
+	}
+	c.many = make(map[[32]byte]int, 2*len(c.few))
+	for _, f := range c.few {
+		c.many[f.sum] = f.n
+	}
+	c.many[sum] = 1
+	return 0
 }
 
 // sheetPlan is how the columns of one sheet map, worked out once from its
@@ -731,6 +778,12 @@ const (
 // Each part is length-prefixed so that no two rows can run together into the
 // same bytes; the leading "v1" names this layout, so a future change to it
 // is a deliberate one.
+//
+// A row identical to k earlier rows of the same event time (k > 0) is
+// another event, not the same one again: its content is hashed followed by
+// "#" and k as a last part, which no row's content alone can end in. The
+// first of identical rows keeps the ID it always had, and a later download
+// of the same rows numbers them alike, so loads stay idempotent.
 func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
 	e := &r.ev
 	b := append(r.canon[:0], "v1"...)
@@ -762,8 +815,12 @@ func (r *rowReader) hashID(p *sheetPlan, cells []string) string {
 		}
 		r.kvs = kvs
 	}
-	r.canon = b
 	sum := sha256.Sum256(b)
+	if k := r.reps.next(utc, sum); k > 0 {
+		b = appendPart(append(b, '#'), strconv.Itoa(k))
+		sum = sha256.Sum256(b)
+	}
+	r.canon = b
 	id := append(r.id[:0], hashIDPrefix...)
 	id = utc.AppendFormat(id, hashIDTime)
 	id = hex.AppendEncode(id, sum[:16])

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -981,5 +982,52 @@ func TestReadHashIDsStable(t *testing.T) {
 	two := id([]any{"Date", "Time", "Event Type", "User"}, []any{"2026-01-02", "13:45:10", "SparkLogin", "ann"})
 	if one != two {
 		t.Errorf("one column gave ID %s, two columns %s", one, two)
+	}
+}
+
+// Identical rows without an Event ID are distinct events: each gets an ID
+// of its own, the first the ID it would have alone, and reading the rows
+// again gives the same IDs, so a second load stores nothing new.
+func TestReadIdenticalRowsKeepTheirOwnIDs(t *testing.T) {
+	header := []any{"Timestamp", "Event Type", "User"}
+	a := []any{"2026-01-02 03:04:05", "DownloadEngine", "ann"}
+	b := []any{"2026-01-02 03:04:05", "DownloadEngine", "bob"}
+	later := []any{"2026-01-02 03:04:06", "DownloadEngine", "ann"}
+	ids := func(t *testing.T, rows ...[]any) []string {
+		res := mustRead(t, writeBook(t, false, testSheet{"Events", append([][]any{header}, rows...)}), Options{Tenant: "acme"})
+		var out []string
+		for _, e := range res.events {
+			out = append(out, e.EventID)
+		}
+		return out
+	}
+	alone, bAlone, laterAlone := ids(t, a)[0], ids(t, b)[0], ids(t, later)[0]
+
+	got := ids(t, a, b, a, a, later, later)
+	if want := []string{alone, bAlone}; !slices.Equal(got[:2], want) {
+		t.Errorf("first occurrences %v, want their IDs alone %v", got[:2], want)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(got[:4])))) != 4 {
+		t.Errorf("IDs %v: the three identical rows share an ID", got[:4])
+	}
+	if got[4] != laterAlone || got[5] == laterAlone || !strings.HasPrefix(got[5], "h:20260102T030406.000000Z:") {
+		t.Errorf("IDs %v of the later pair: want the count to start again with the new time", got[4:])
+	}
+	if again := ids(t, a, b, a, a, later, later); !slices.Equal(again, got) {
+		t.Errorf("read again: %v, want %v", again, got)
+	}
+
+	// A day of date-only rows: many alike, past the short list's 32.
+	day := []any{"2026-01-02", "SparkLogin", "ann"}
+	var rows [][]any
+	for range 40 {
+		rows = append(rows, day)
+	}
+	many := ids(t, rows...)
+	if len(slices.Compact(slices.Sorted(slices.Values(many)))) != 40 {
+		t.Errorf("40 identical date-only rows got %d distinct IDs, want 40", len(slices.Compact(slices.Sorted(slices.Values(many)))))
+	}
+	if again := ids(t, rows...); !slices.Equal(again, many) {
+		t.Error("the 40 rows read again got other IDs")
 	}
 }
