@@ -417,6 +417,10 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 
 		snippet := readSnippet(resp.Body)
 		resp.Body.Close()
+		if tok != "" {
+			// An error page may quote the request's Authorization header.
+			snippet = strings.ReplaceAll(snippet, tok, "[token]")
+		}
 		if resp.StatusCode == http.StatusUnauthorized && trusted && !c.static && !refreshed {
 			// The token may have been revoked or expired early: one fresh
 			// token, one more try.

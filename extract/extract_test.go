@@ -363,6 +363,23 @@ func TestStatusErrorBodyTrimmed(t *testing.T) {
 	}
 }
 
+// An error page that quotes the request's token does not bring it into
+// the error, which ends up in logs and etl_runs.
+func TestStatusErrorHidesEchoedToken(t *testing.T) {
+	const token = "tok-s3cret-4711"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden: "+r.Header.Get("Authorization"), http.StatusForbidden)
+	}))
+	defer ts.Close()
+	_, err := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: token}).Submit(t.Context(), extract.Query{})
+	if err == nil || !strings.Contains(err.Error(), "forbidden: Bearer [token]") {
+		t.Fatalf("err = %v, want the body with the token hidden", err)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Errorf("error %q shows the token", err)
+	}
+}
+
 func TestWrongTenantIs404(t *testing.T) {
 	srv := newServer(t, sparktest.Options{})
 	cfg := fastConfig(srv)
@@ -744,51 +761,20 @@ func TestWaitBuildsStatusURL(t *testing.T) {
 	}
 }
 
-func TestTruncatedDownload(t *testing.T) {
+// A download cut short, or one whose server sends part of the file and
+// then nothing, is retried; when every attempt fails, the error says why
+// and nothing is left behind.
+func TestInterruptedDownload(t *testing.T) {
 	tests := []struct {
-		name      string
-		truncate  int
-		wantError bool
+		name    string
+		faults  sparktest.Faults
+		failed  int    // downloads that fail
+		wantErr string // when every attempt fails
 	}{
-		{"once, retried", 1, false},
-		{"every attempt", 3, true}, // Retries 2: three attempts
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, sparktest.Options{})
-			cfg := fastConfig(srv)
-			cfg.Retries = 2
-			c := newClient(t, cfg)
-			srv.SetFaults(sparktest.Faults{TruncateDownloads: tt.truncate})
-			dir := t.TempDir()
-			_, err := run(t.Context(), c, extract.Query{}, dir)
-			if tt.wantError {
-				if err == nil || !strings.Contains(err.Error(), "truncated") {
-					t.Fatalf("err = %v, want a truncation error", err)
-				}
-				if left, _ := os.ReadDir(dir); len(left) != 0 {
-					t.Errorf("left %d files behind", len(left))
-				}
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if got := srv.Stats().Downloads; got != tt.truncate+btoi(!tt.wantError) {
-				t.Errorf("%d downloads, want %d", got, tt.truncate+btoi(!tt.wantError))
-			}
-		})
-	}
-}
-
-// A server that sends part of a file and then nothing must not hold the
-// run forever: the silent download is abandoned and retried.
-func TestStalledDownload(t *testing.T) {
-	tests := []struct {
-		name      string
-		stall     int
-		wantError bool
-	}{
-		{"once, retried", 1, false},
-		{"every attempt", 3, true}, // Retries 2: three attempts
+		{"cut once, retried", sparktest.Faults{TruncateDownloads: 1}, 1, ""},
+		{"cut every attempt", sparktest.Faults{TruncateDownloads: 3}, 3, "truncated"}, // Retries 2: three attempts
+		{"stalled once, retried", sparktest.Faults{StallDownloads: 1}, 1, ""},
+		{"stalled every attempt", sparktest.Faults{StallDownloads: 3}, 3, "no data received for 100ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -796,22 +782,23 @@ func TestStalledDownload(t *testing.T) {
 			cfg := fastConfig(srv)
 			cfg.Retries, cfg.IdleTimeout = 2, 100*time.Millisecond
 			c := newClient(t, cfg)
-			srv.SetFaults(sparktest.Faults{StallDownloads: tt.stall})
-			paths, err := run(t.Context(), c, extract.Query{}, t.TempDir())
-			if tt.wantError {
-				if err == nil || !strings.Contains(err.Error(), "no data received for 100ms") {
-					t.Fatalf("err = %v, want the stall reported", err)
+			srv.SetFaults(tt.faults)
+			dir := t.TempDir()
+			paths, err := run(t.Context(), c, extract.Query{}, dir)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
 				}
-				return
-			}
-			if err != nil {
+				if left, _ := os.ReadDir(dir); len(left) != 0 {
+					t.Errorf("left %d files behind", len(left))
+				}
+			} else if err != nil {
 				t.Fatal(err)
-			}
-			if got := eventIDs(t, paths); len(got) != 4 {
+			} else if got := eventIDs(t, paths); len(got) != 4 {
 				t.Errorf("events %v, want 4", got)
 			}
-			if got := srv.Stats().Downloads; got != 2 {
-				t.Errorf("%d downloads, want 2", got)
+			if got, want := srv.Stats().Downloads, tt.failed+btoi(tt.wantErr == ""); got != want {
+				t.Errorf("%d downloads, want %d", got, want)
 			}
 		})
 	}
