@@ -203,36 +203,37 @@ func TestSyncFailedOrStuckJobKeepsWatermark(t *testing.T) {
 	}
 }
 
+// A window whose export holds the page size is split until every export
+// holds less. A split window is asked with a smaller overlap: with the full
+// minute around every half, 40 events within a minute would fill every
+// export down to a one-second window.
 func TestSyncSplitsAWindowThatHitsThePageSize(t *testing.T) {
-	f := newSyncFixture(t, sparktest.Options{PageSize: 40})
-	evs := sparkEvents(0, 150, f.now.Add(-24*time.Hour), 5*time.Minute)
-	f.spark.AddEvents(evs...)
-	o := f.options()
-	o.Since = f.now.Add(-24 * time.Hour)
-	o.PageSize = 40
-	if _, err := f.p.Sync(context.Background(), o); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		events  int
+		spacing time.Duration
+		overlap time.Duration
+	}{
+		{"spread over a day", 150, 5 * time.Minute, 0},
+		{"40 in a minute, with the default overlap", 40, 1500 * time.Millisecond, time.Minute},
 	}
-	f.wantStored(t, evs)
-	if st := f.spark.Stats(); st.Jobs < 5 {
-		t.Fatalf("%d jobs: the capped window was not split", st.Jobs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSyncFixture(t, sparktest.Options{PageSize: 40})
+			evs := sparkEvents(0, tt.events, f.now.Add(-23*time.Hour), tt.spacing)
+			f.spark.AddEvents(evs...)
+			o := f.options()
+			o.Since = f.now.Add(-24 * time.Hour)
+			o.PageSize, o.Overlap = 40, tt.overlap
+			if _, err := f.p.Sync(context.Background(), o); err != nil {
+				t.Fatal(err)
+			}
+			f.wantStored(t, evs)
+			if st := f.spark.Stats(); st.Jobs < 5 {
+				t.Fatalf("%d jobs: the capped window was not split", st.Jobs)
+			}
+		})
 	}
-}
-
-// A window split because its export was full is asked with a smaller
-// overlap: with the full minute around every half, 40 events within a
-// minute would fill every export down to a one-second window.
-func TestSyncSplitsDenseEventsDespiteTheOverlap(t *testing.T) {
-	f := newSyncFixture(t, sparktest.Options{PageSize: 40})
-	evs := sparkEvents(0, 40, f.now.Add(-2*time.Hour), 1500*time.Millisecond)
-	f.spark.AddEvents(evs...)
-	o := f.options()
-	o.Since = f.now.Add(-3 * time.Hour)
-	o.PageSize, o.Overlap = 40, time.Minute
-	if _, err := f.p.Sync(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-	f.wantStored(t, evs)
 }
 
 func TestSyncAndBackfillRefuseBadOptions(t *testing.T) {
