@@ -506,7 +506,11 @@ func backfillCommand() *cli.Command {
 		Description: `Runs the same windows as sync over [--from, --to). Events already stored are
 left unchanged, so a backfill over loaded history is safe and cheap.
 
-   sparkevents backfill --from 2025-01-01 --to 2025-07-01 --parallel 4`,
+   sparkevents backfill --from 2025-01-01 --to 2025-07-01 --parallel 4
+
+--event-type, --user, --service and --folder-id narrow the export; only a
+backfill takes them, since a sync moves the tenant's watermark past what a
+filter would leave out.`,
 		Flags: flags(sparkFlags, filterFlags, parseFlags, []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "start of the range (required): a date, an RFC 3339 time, or a duration back from now"},
 			&cli.StringFlag{Name: "to", Usage: "end of the range (exclusive); default now", Value: "0s"},
