@@ -75,7 +75,15 @@ type loaded struct {
 	RunID  int64
 	Counts load.Counts
 	Rows   int // data rows in the workbooks, good and bad: the row-cap check counts these
+	// Headerless are the rows of sheets without a header among
+	// Counts.Rejected: kept, but left out of the reject limit and the
+	// all-rejected check (transform.Reject.NoHeader).
+	Headerless int
 }
+
+// rejected is how many rows the reject limit and the all-rejected check
+// count: the rejects but for rows of sheets without a header.
+func (l loaded) rejected() int { return int(l.Counts.Rejected) - l.Headerless }
 
 // errRetract rolls a source's transaction back without recording a failure:
 // the window is about to be fetched again in smaller parts.
@@ -151,11 +159,12 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		}
 		for i, wb := range workbooks {
 			start(i)
-			c, rows, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i))
+			c, st, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i))
 			parses[i].close()
 			parses[i] = nil
 			res.Counts = addCounts(res.Counts, c)
-			res.Rows += rows
+			res.Rows += st.Rows
+			res.Headerless += st.HeaderlessRows
 			if err != nil {
 				return fmt.Errorf("%s: %w", filepath.Base(wb), err)
 			}
@@ -165,8 +174,8 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 				}
 			}
 		}
-		if pc.limit.Exceeded(int(res.Counts.Rejected), res.Rows) {
-			return fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s; the rejects are in the log above, fix the mapping with --column or raise --max-rejects", ErrInput, res.Counts.Rejected, res.Rows, pc.limit)
+		if pc.limit.Exceeded(res.rejected(), res.Rows) {
+			return fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s; the rejects are in the log above, fix the mapping with --column or raise --max-rejects", ErrInput, res.rejected(), res.Rows, pc.limit)
 		}
 		if before != nil {
 			if err := before(ctx, tx, res); err != nil {
@@ -220,6 +229,7 @@ type parse struct {
 	free    chan []transform.Event
 	parsed  chan struct{} // closed with batches; readErr, stats, rejects are then set
 	rejects []transform.Reject
+	limited int // rejects that count against the limit: not NoHeader
 	stats   transform.Stats
 	readErr error
 }
@@ -284,9 +294,12 @@ func (ps *parse) run(ctx context.Context, p *Pipeline, pc parseConfig) {
 	}, func(r *transform.Reject) error {
 		ps.rejects = append(ps.rejects, cloneReject(r))
 		logReject(p.log, ps.path, len(ps.rejects), r)
+		if r.NoHeader {
+			return nil
+		}
 		// Only a count can fail a file before its last row: against
 		// an unbounded row total a percentage never trips here.
-		if pc.limit.Exceeded(len(ps.rejects), math.MaxInt32) {
+		if ps.limited++; pc.limit.Exceeded(ps.limited, math.MaxInt32) {
 			return fmt.Errorf("more than --max-rejects %s rows rejected", pc.limit)
 		}
 		return nil
@@ -319,9 +332,9 @@ func (ps *parse) close() {
 // and merges earlier batches into Postgres, so parse and database work
 // overlap. next, when not nil, is called as soon as the parse has ended,
 // while the last chunk is still being merged.
-func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func()) (load.Counts, int, []transform.Reject, error) {
+func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func()) (load.Counts, transform.Stats, []transform.Reject, error) {
 	if <-ps.opened; ps.openErr != nil {
-		return load.Counts{}, 0, nil, ps.openErr
+		return load.Counts{}, transform.Stats{}, nil, ps.openErr
 	}
 	events := func(yield func(*transform.Event, error) bool) {
 		for b := range ps.batches {
@@ -358,9 +371,9 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 		if !errors.Is(err, ErrInput) {
 			err = fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
-		return c, ps.stats.Rows, ps.rejects, err
+		return c, ps.stats, ps.rejects, err
 	}
-	return c, ps.stats.Rows, ps.rejects, nil
+	return c, ps.stats, ps.rejects, nil
 }
 
 // parseOnly reads workbooks without a database, for --dry-run.
@@ -382,14 +395,15 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		})
 		wb.Close()
 		res.Rows += stats.Rows
+		res.Headerless += stats.HeaderlessRows
 		res.Counts.Read += int64(stats.Events)
-		res.Counts.Rejected += int64(stats.Rejects)
+		res.Counts.Rejected += int64(stats.Rejects + stats.HeaderlessRows)
 		if err != nil {
 			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
 		}
 	}
-	if pc.limit.Exceeded(int(res.Counts.Rejected), res.Rows) {
-		return res, fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s", ErrInput, res.Counts.Rejected, res.Rows, pc.limit)
+	if pc.limit.Exceeded(res.rejected(), res.Rows) {
+		return res, fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s", ErrInput, res.rejected(), res.Rows, pc.limit)
 	}
 	return res, nil
 }

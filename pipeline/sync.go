@@ -418,7 +418,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 			}
 			// Every row bad is what a changed export layout looks like:
 			// moving the watermark past it would need a backfill to repair.
-			if !acceptsEveryReject(pc.limit) && sofar.Rows > 0 && sofar.Counts.Rejected == int64(sofar.Rows) {
+			if !acceptsEveryReject(pc.limit) && sofar.Rows > 0 && sofar.rejected() == sofar.Rows {
 				return fmt.Errorf("%w: all %d rows of the export were rejected (each is in the log): has the workbook layout changed? map headers with --column, or accept with --max-rejects 100%%", ErrInput, sofar.Rows)
 			}
 			if kind != "sync" {

@@ -428,3 +428,32 @@ func TestBackfillParsesTheNextWindowAhead(t *testing.T) {
 		t.Fatalf("no window was parsed ahead; log:\n%s", logs.String())
 	}
 }
+
+// A sheet that every export carries beside its events, without an event
+// header, is kept as rejects but neither fails a quiet window (its rows are
+// all there is) nor counts against --max-rejects.
+func TestSyncKeepsAParametersSheetWithoutFailing(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{ParametersSheet: true})
+	since := f.now.Add(-3 * 24 * time.Hour)
+	evs := sparkEvents(0, 5, since.Add(time.Hour), time.Hour) // the first day only
+	f.spark.AddEvents(evs...)
+	o := f.options()
+	o.Since = since
+	o.Parse.MaxRejects = "0"
+	sum, err := f.p.Sync(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+	if wm, _, _ := f.p.watermark(context.Background(), "acme"); !wm.Equal(f.now.Add(-o.Settle)) {
+		t.Errorf("watermark %s, want it past the quiet days, at %s", wm, f.now.Add(-o.Settle))
+	}
+	// Three rows of the Filters sheet per window, each kept with its reason.
+	want := int64(3 * sum.Windows)
+	if sum.Counts.Rejected != want {
+		t.Errorf("rejected %d, want %d", sum.Counts.Rejected, want)
+	}
+	if n := count(t, f.p, "SELECT count(*) FROM etl_rejects WHERE reason LIKE '%no header row%'"); n != want {
+		t.Errorf("%d rejects stored, want %d", n, want)
+	}
+}

@@ -36,4 +36,11 @@ type Reject struct {
 	Row    int             // 1-based row number in the sheet, as Excel shows it
 	Raw    json.RawMessage // the row as a JSON object keyed by header
 	Reason string          // names the column and the value at fault
+	// NoHeader marks a row of a sheet without an event header row, beside
+	// a sheet with one: it may be an event under headers Read does not
+	// know, or a pivot, a note, the export's parameters. Such rows are
+	// handed over so they are kept, but they count in Stats.HeaderlessRows,
+	// not in Rows or Rejects, so that a sheet Spark adds to every export
+	// neither fails a reject limit nor passes for a window of bad rows.
+	NoHeader bool
 }

