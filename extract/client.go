@@ -377,6 +377,8 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 		if trusted {
 			if tok, err = c.tokens.token(ctx); err != nil {
 				cancel()
+				// Before it is logged: a token endpoint may echo the secret.
+				err = hideSecret(err, c.cfg.ClientSecret)
 				if wait, ok := c.retryToken(err, attempt); ok {
 					log.Warn("token request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
 					if err := sleep(ctx, wait); err != nil {
@@ -385,7 +387,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 					continue
 				}
 				err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
-				return nil, hideSecret(err, c.cfg.ClientSecret)
+				return nil, hideSecret(err, c.cfg.ClientSecret) // scrubURLError may rebuild the text
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("X-Tenant-Name", c.cfg.Tenant)
@@ -415,12 +417,8 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 			return resp, nil
 		}
 
-		snippet := readSnippet(resp.Body)
+		snippet := readSnippet(resp.Body, tok)
 		resp.Body.Close()
-		if tok != "" {
-			// An error page may quote the request's Authorization header.
-			snippet = strings.ReplaceAll(snippet, tok, "[token]")
-		}
 		if resp.StatusCode == http.StatusUnauthorized && trusted && !c.static && !refreshed {
 			// The token may have been revoked or expired early: one fresh
 			// token, one more try.
@@ -597,9 +595,20 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 const maxErrorBody = 512
 
-func readSnippet(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
-	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+// readSnippet returns the start of an error answer, at most maxErrorBody
+// bytes, with secret (the request's token) hidden: an error page may quote
+// the Authorization header. It reads a secret's length further than it
+// keeps, so that a token that starts before the cut is hidden whole.
+func readSnippet(r io.Reader, secret string) string {
+	b, _ := io.ReadAll(io.LimitReader(r, int64(maxErrorBody+len(secret))))
+	s := string(b)
+	if secret != "" {
+		s = strings.ReplaceAll(s, secret, "[token]")
+	}
+	if len(s) > maxErrorBody {
+		s = s[:maxErrorBody]
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, "?"))
 }
 
 // redact drops the query and fragment of a URL: pre-signed links carry

@@ -366,17 +366,29 @@ func TestStatusErrorBodyTrimmed(t *testing.T) {
 // An error page that quotes the request's token does not bring it into
 // the error, which ends up in logs and etl_runs.
 func TestStatusErrorHidesEchoedToken(t *testing.T) {
-	const token = "tok-s3cret-4711"
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "forbidden: "+r.Header.Get("Authorization"), http.StatusForbidden)
-	}))
-	defer ts.Close()
-	_, err := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: token}).Submit(t.Context(), extract.Query{})
-	if err == nil || !strings.Contains(err.Error(), "forbidden: Bearer [token]") {
-		t.Fatalf("err = %v, want the body with the token hidden", err)
+	long := strings.Repeat("k", 1500) // Keycloak's tokens run to kilobytes
+	tests := []struct {
+		name, token, before string
+		hidden              bool // "[token]" still shows within the snippet
+	}{
+		{"short", "tok-s3cret-4711", "forbidden: ", true},
+		{"long", long, "forbidden: ", true},
+		{"across the cut", "tok-s3cret-" + long[:40], strings.Repeat("x", 480), false},
 	}
-	if strings.Contains(err.Error(), token) {
-		t.Errorf("error %q shows the token", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, tt.before+r.Header.Get("Authorization"), http.StatusForbidden)
+			}))
+			defer ts.Close()
+			_, err := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: tt.token}).Submit(t.Context(), extract.Query{})
+			if err == nil || tt.hidden && !strings.Contains(err.Error(), "Bearer [token]") {
+				t.Fatalf("err = %v, want the body with the token hidden", err)
+			}
+			if strings.Contains(err.Error(), tt.token[:12]) {
+				t.Errorf("error %q shows the token", err)
+			}
+		})
 	}
 }
 
@@ -457,9 +469,25 @@ func TestClientCredentialsRejected(t *testing.T) {
 		fmt.Fprintf(w, `{"error":"invalid_client","error_description":"bad secret %s"}`, r.PostForm.Get("client_secret"))
 	}))
 	defer echo.Close()
-	for _, tokenURL := range []string{srv.TokenURL, echo.URL} {
+	// And one that fails once with a 503 echoing it, which is retried
+	// and logged.
+	var calls atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		} else {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+		fmt.Fprintf(w, `{"error":"invalid_client","error_description":"bad secret %s"}`, r.PostForm.Get("client_secret"))
+	}))
+	defer flaky.Close()
+	for _, tokenURL := range []string{srv.TokenURL, echo.URL, flaky.URL} {
+		var logs bytes.Buffer
 		cfg := fastConfig(srv)
 		cfg.Token, cfg.ClientID, cfg.ClientSecret, cfg.TokenURL = "", "cid", secret, tokenURL
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c := newClient(t, cfg)
 		_, err := c.Submit(t.Context(), extract.Query{})
 		if err == nil || !strings.Contains(err.Error(), "SPARK_CLIENT_ID/SPARK_CLIENT_SECRET") || !strings.Contains(err.Error(), "invalid_client") {
@@ -468,6 +496,12 @@ func TestClientCredentialsRejected(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("error %q shows the secret", err)
 		}
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("log shows the secret:\n%s", logs.String())
+		}
+	}
+	if calls.Load() != 2 {
+		t.Errorf("the flaky endpoint got %d requests, want 2 (one retry)", calls.Load())
 	}
 	if got := srv.Stats().Requests; got != 1 {
 		t.Errorf("%d requests, want only the refused token request", got)
