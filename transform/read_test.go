@@ -829,6 +829,10 @@ func TestReadDateAndTimeColumns(t *testing.T) {
 		{name: "a zone on the date", header: dateTime, date: "2026-01-02T00:00:00+02:00", clock: "13:45", want: utc("2026-01-02T11:45:00Z")},
 		{name: "month first", header: dateTime, date: "03/04/2026", clock: "13:45", want: utc("2026-03-04T13:45:00Z")},
 		{name: "day first", header: dateTime, date: "03/04/2026", clock: "13:45", opts: Options{DayFirst: true}, want: utc("2026-04-03T13:45:00Z")},
+		// A date cell that holds a time of day is read alone.
+		{name: "a text date with its time", header: dateTime, date: "2026-01-02 13:45:10", clock: "00:00:01.234", want: utc("2026-01-02T13:45:10Z")},
+		{name: "a text date with its time, no time cell", header: dateTime, date: "2026-01-02 13:45:10", clock: "", want: utc("2026-01-02T13:45:10Z")},
+		{name: "a number date with its time", header: dateTime, date: jan2 + ofDay(13, 45, 10), clock: 250, want: utc("2026-01-02T13:45:10Z")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -217,10 +217,12 @@ var clockLayouts = []string{
 // column is named clockName, as one time in UTC. The date cell gives the day
 // and the clock cell the time of day, as Excel shows them when the columns
 // are formatted as a date and as a time: an Excel number in the date cell
-// counts for its whole days and one in the clock cell for its fraction, and
-// a time of day in a text date is ignored. A clock cell that is a whole
-// date and time must be of the same day, so that a number that is no time
-// (a duration, a count) is rejected rather than read as midnight.
+// counts for its whole days and one in the clock cell for its fraction. A
+// date cell that holds a time of day other than midnight is a whole time
+// already and is read alone, whatever the other column holds (a duration,
+// say). A clock cell that is a whole date and time must be of the same
+// day, so that a number that is no time (a duration, a count) is rejected
+// rather than read as midnight.
 //
 // Times without a zone are in p.loc, or in the zone the text date names.
 func (p *timeParser) parseDateClock(date, clock, clockName string) (time.Time, error) {
@@ -233,6 +235,9 @@ func (p *timeParser) parseDateClock(date, clock, clockName string) (time.Time, e
 	)
 	if v, ok := parseNumber(date); ok {
 		whole = math.Floor(v)
+		if v != whole {
+			return p.parse(date)
+		}
 		t, err := excelSerialTime(whole, p.date1904, time.UTC)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("Excel date %s %w", date, err)
@@ -242,6 +247,9 @@ func (p *timeParser) parseDateClock(date, clock, clockName string) (time.Time, e
 		t, err := p.parseText(date)
 		if err != nil {
 			return time.Time{}, err
+		}
+		if h, m, s := t.Clock(); h != 0 || m != 0 || s != 0 || t.Nanosecond() != 0 {
+			return inYearRange(t.UTC(), date)
 		}
 		y, mo, d = t.Date()
 		loc = t.Location()
