@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"sparkevents/internal/zipdir"
 )
 
 // errUnzipLimit marks a ZIP member that would take the unzipped total over its limit.
@@ -242,6 +244,9 @@ func sniff(p string) (fileKind, error) {
 	n, _ := io.ReadFull(f, head)
 	f.Close()
 	zr, err := openZip(p)
+	if errors.Is(err, errZipMembers) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s is neither an XLSX workbook nor a ZIP archive (starts with %q): %w", filepath.Base(p), head[:n], err)
 	}
@@ -250,14 +255,43 @@ func sniff(p string) (fileKind, error) {
 }
 
 // openZip opens a ZIP archive, accepting insecure member names (with
-// GODEBUG=zipinsecurepath=0): Unpack flattens every name anyway.
+// GODEBUG=zipinsecurepath=0): Unpack flattens every name anyway. It refuses
+// more than MaxZipEntries members before archive/zip reads them into
+// memory, a few hundred bytes each.
 func openZip(p string) (*zip.ReadCloser, error) {
+	if err := checkEntries(p); err != nil {
+		return nil, err
+	}
 	zr, err := zip.OpenReader(p)
 	if errors.Is(err, zip.ErrInsecurePath) && zr != nil {
 		err = nil
 	}
 	return zr, err
 }
+
+func checkEntries(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	n, err := zipdir.Entries(f, fi.Size())
+	if err != nil {
+		return err
+	}
+	if n > MaxZipEntries {
+		return fmt.Errorf("the ZIP archive has %d members, more than the %d an export can hold: %w", n, MaxZipEntries, errZipMembers)
+	}
+	return nil
+}
+
+// errZipMembers marks an archive refused for its number of members, which
+// is no reason to call it something other than a ZIP.
+var errZipMembers = errors.New("too many members")
 
 func kindOf(zr *zip.Reader) fileKind {
 	for _, f := range zr.File {
@@ -306,9 +340,6 @@ func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
 			os.Remove(p)
 		}
 		return nil, fmt.Errorf("unpack %s: %w", filepath.Base(path), err)
-	}
-	if len(zr.File) > MaxZipEntries {
-		return fail(fmt.Errorf("the ZIP archive has %d members, more than the %d an export can hold", len(zr.File), MaxZipEntries))
 	}
 	var books []*zip.File
 	for _, zf := range zr.File {

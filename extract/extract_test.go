@@ -1044,6 +1044,7 @@ func TestUnpack(t *testing.T) {
 		{"same name many times", zipBytes(t, member{"x/a.xlsx", book}, member{"y/a.xlsx", book}, member{"a.xlsx", book}, member{"b.xlsx", book}), 0, []string{"a.xlsx", "a-1.xlsx", "a-2.xlsx", "b.xlsx"}, ""},
 		{"too many workbooks", zipBytes(t, repeat(member{"d/a.xlsx", nil}, extract.MaxZipWorkbooks+1)...), 0, nil, "holds 1001 workbooks, more than the 1000"},
 		{"too many members", zipBytes(t, repeat(member{"a.txt", nil}, extract.MaxZipEntries+1)...), 0, nil, "has 10001 members, more than the 10000"},
+		{"too many members, as an XLSX", zipBytes(t, append(repeat(member{"a.txt", nil}, extract.MaxZipEntries), member{"[Content_Types].xml", nil})...), 0, nil, "has 10001 members, more than the 10000"},
 	}
 	t.Run("missing file", func(t *testing.T) {
 		_, err := extract.Unpack(filepath.Join(t.TempDir(), "nope.xlsx"), t.TempDir(), 0)

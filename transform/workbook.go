@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"sparkevents/internal/zipdir"
 )
 
 // Errors OpenFile and OpenReader wrap, for errors.Is.
@@ -176,6 +178,10 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	if n, _ := r.ReadAt(head, 0); n == len(head) && bytes.Equal(head, oleMagic) {
 		return fmt.Errorf("open workbook %s: %w: a legacy .xls or a password-protected workbook; save it as .xlsx without a password", w.name, ErrNotXLSX)
 	}
+	// Counted before archive/zip reads every entry into memory.
+	if n, err := zipdir.Entries(r, size); err == nil && n > maxParts {
+		return fmt.Errorf("open workbook %s: it has %d parts, more than the %d a workbook is allowed, refused as a possible zip bomb: %w", w.name, n, maxParts, ErrTooLarge)
+	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return fmt.Errorf("open workbook %s: %w (%v)", w.name, ErrNotXLSX, err)
@@ -224,6 +230,11 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	}
 	return nil
 }
+
+// maxParts bounds a workbook's parts: a sheet takes two or three, and
+// archive/zip holds a few hundred bytes per part before they can be
+// counted otherwise.
+const maxParts = 10000
 
 // inMemoryParts is how many times Options.MaxXMLSize the parts excelize
 // holds in memory may total: 256 MiB at the default, room for a dozen

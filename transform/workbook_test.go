@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -63,6 +64,37 @@ func TestOpenPartLimits(t *testing.T) {
 				return path
 			},
 			wantErr: []string{"xl/media/image1.bin", "65537 bytes", "over the 65536 bytes", "zip bomb", "copy its event sheets into new workbooks"},
+		},
+		{
+			name: "more parts than a workbook may have",
+			book: func(t *testing.T) string {
+				path := small(t)
+				zr, err := zip.OpenReader(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer zr.Close()
+				var buf bytes.Buffer
+				zw := zip.NewWriter(&buf)
+				for _, e := range zr.File {
+					if err := zw.Copy(e); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i := range maxParts {
+					if _, err := zw.Create(fmt.Sprintf("xl/media/empty%d.bin", i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := zw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return path
+			},
+			wantErr: []string{"parts, more than the 10000 a workbook is allowed", "zip bomb"},
 		},
 		{
 			name: "an image at the part limit",
