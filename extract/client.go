@@ -209,7 +209,7 @@ func DefaultTokenURL(baseURL, tenant string) (string, error) {
 	env, ok := strings.CutSuffix(host, ".coherent.global")
 	env = strings.TrimPrefix(env, "excel.")
 	if !ok || env == "" || env == "excel" || tenant == "" {
-		return "", fmt.Errorf("cannot derive the token URL from %q and tenant %q: set the token URL explicitly", baseURL, tenant)
+		return "", fmt.Errorf("cannot derive the token URL from %q and tenant %q: set the token URL explicitly (--token-url, SPARK_TOKEN_URL)", baseURL, tenant)
 	}
 	return "https://keycloak." + env + ".coherent.global/auth/realms/" + url.PathEscape(tenant) + "/protocol/openid-connect/token", nil
 }

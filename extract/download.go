@@ -2,6 +2,7 @@ package extract
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -246,6 +247,10 @@ func sniff(p string) (fileKind, error) {
 	zr, err := openZip(p)
 	if errors.Is(err, errZipMembers) {
 		return 0, err
+	}
+	if err != nil && bytes.HasPrefix(head[:n], []byte("PK\x03\x04")) {
+		// A ZIP's start without its end: cut short on the way.
+		return 0, fmt.Errorf("%s is a truncated or damaged ZIP (an XLSX is one): download it again: %w", filepath.Base(p), err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s is neither an XLSX workbook nor a ZIP archive (starts with %q): %w", filepath.Base(p), head[:n], err)

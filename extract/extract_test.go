@@ -1037,6 +1037,7 @@ func TestUnpack(t *testing.T) {
 		{"same name twice", zipBytes(t, member{"x/a.xlsx", book}, member{"y/a.xlsx", book}), 0, []string{"a.xlsx", "a-1.xlsx"}, ""},
 		{"path traversal", zipBytes(t, member{"../../evil.xlsx", book}, member{"/abs/root.xlsx", book}, member{`..\..\win.xlsx`, book}), 0, []string{"evil.xlsx", "root.xlsx", "win.xlsx"}, ""},
 		{"garbage", []byte("this is not a zip"), 0, nil, "neither an XLSX workbook nor a ZIP"},
+		{"cut short", book[:len(book)/2], 0, nil, "truncated or damaged ZIP (an XLSX is one): download it again"},
 		{"empty", nil, 0, nil, "neither an XLSX workbook nor a ZIP"},
 		{"zip without xlsx", zipBytes(t, member{"a.csv", []byte("a,b")}), 0, nil, "no .xlsx workbook"},
 		{"member not a workbook", zipBytes(t, member{"a.xlsx", []byte("fake")}), 0, nil, "not an XLSX workbook"},
