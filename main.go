@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -50,7 +51,10 @@ func main() {
 	err := newApp().RunContext(ctx, os.Args)
 	stopProfile()
 	code := exitCode(ctx, err)
-	if err != nil {
+	switch {
+	case code == exitInterrupted:
+		fmt.Fprintf(os.Stderr, "sparkevents: interrupted; what was in flight was rolled back (%v)\n", err)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "sparkevents: %v\n", err)
 	}
 	stop()
@@ -89,7 +93,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	case ctx.Err() != nil:
 		return exitInterrupted
-	case errors.Is(err, pipeline.ErrUsage):
+	case errors.Is(err, pipeline.ErrUsage), errors.Is(err, analyst.ErrRequest):
 		return exitUsage
 	case errors.Is(err, pipeline.ErrLocked):
 		return exitLocked
@@ -120,7 +124,7 @@ var (
 	}
 	logFlags = []cli.Flag{
 		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"SPARKEVENTS_LOG_FORMAT"}, Usage: "structured log format on stderr: text or json"},
-		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SPARKEVENTS_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SPARKEVENTS_LOG_LEVEL"}, Usage: "debug, info, warn or error (under a progress bar, warn unless given)"},
 		&cli.BoolFlag{Name: "no-progress", EnvVars: []string{"SPARKEVENTS_NO_PROGRESS"}, Usage: "no progress bar, even on a terminal"},
 	}
 	parseFlags = []cli.Flag{
@@ -213,9 +217,28 @@ func withCommonFlags(cmds ...*cli.Command) []*cli.Command {
 		if c.ArgsUsage == "" && c.Action != nil {
 			c.Action = noArgs(c.Action)
 		}
+		if c.Action != nil {
+			c.Action = explainMissingTables(c.Action)
+		}
 	}
 	return cmds
 }
+
+// explainMissingTables says what to do when a command finds its schema
+// without the tool's tables, a fresh database or a --schema typo, which
+// PostgreSQL reports only as a missing relation.
+func explainMissingTables(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == undefinedTable {
+			return fmt.Errorf("%w: schema %q has no sparkevents tables (%s): run sparkevents migrate up, a first sync or an import, or check --schema (SPARKEVENTS_SCHEMA)", pipeline.ErrDatabase, c.String("schema"), pgErr.Message)
+		}
+		return err
+	}
+}
+
+// undefinedTable is PostgreSQL's SQLSTATE for a missing relation.
+const undefinedTable = "42P01"
 
 // noArgs refuses arguments to a command that takes none: urfave/cli stops
 // reading flags at the first one, so in "sync --event-type A B --dry-run"
@@ -401,8 +424,11 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
 				DryRun: c.Bool("dry-run"),
 			}, paths, func(r pipeline.FileResult) {
 				status := fmt.Sprint(r.RunID)
-				if r.Err != nil {
+				switch {
+				case r.Err != nil:
 					status = "failed"
+				case c.Bool("dry-run"):
+					status = "dry run" // parsed only: nothing was written
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.Path, r.Counts.Read, r.Counts.Inserted,
 					r.Counts.Updated, r.Counts.Unchanged, r.Counts.Rejected, status)
@@ -445,6 +471,10 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 		return o, usageErr("--window must be positive")
 	case o.Parallel < 1:
 		return o, usageErr("--parallel must be at least 1")
+	case o.PageSize < 1:
+		return o, usageErr("--page-size must be at least 1")
+	case o.Spark.JobTimeout <= 0:
+		return o, usageErr("--job-timeout must be positive")
 	}
 	return o, nil
 }
@@ -629,8 +659,8 @@ func runsCommand() *cli.Command {
 		Name:  "runs",
 		Usage: "list recent runs, newest first",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "only this tenant's runs"},
-			&cli.IntFlag{Name: "limit", Value: 20, Usage: "how many runs"},
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "only this tenant's runs (SPARK_TENANT sets it too: --tenant '' shows every tenant's)"},
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "how many runs, newest first; 0 for all"},
 		},
 		Action: func(c *cli.Context) error {
 			s, err := open(c, false)

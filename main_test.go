@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,12 +62,41 @@ func TestExitCodesForUsageAndConnectionErrors(t *testing.T) {
 		{"sync with a filter", append(spark, "--user", "ann@x.com"), exitUsage},
 		{"sync with a negative settle", append(spark, "--settle", "-1h"), exitUsage},
 		{"sync with a negative lookback", append(spark, "--lookback", "-1h"), exitUsage},
+		{"sync with a page size of 0", append(spark, "--page-size", "0"), exitUsage},
+		{"sync with a job timeout of 0", append(spark, "--job-timeout", "0s"), exitUsage},
 		{"backfill with a negative overlap", []string{"backfill", "--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x", "--from", "1d", "--overlap", "-1m"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if code, out := run(t, nil, tt.args...); code != tt.want {
 				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.want, out)
+			}
+		})
+	}
+}
+
+// On a database the tool never wrote to, or under a mistyped --schema,
+// every reading command says what to do, with the database's exit code;
+// a query asked wrongly is a usage error.
+func TestCommandsOnASchemaWithoutTables(t *testing.T) {
+	url := pgtest.URL(t)
+	tests := []struct {
+		args []string
+		want int
+		say  string
+	}{
+		{[]string{"status"}, exitDatabase, "run sparkevents migrate up"},
+		{[]string{"runs"}, exitDatabase, "run sparkevents migrate up"},
+		{[]string{"query", "daily_active_users"}, exitDatabase, `schema "nosuch" has no sparkevents tables`},
+		{[]string{"report", "-o", filepath.Join(t.TempDir(), "r.html")}, exitDatabase, "check --schema"},
+		{[]string{"query", "--format", "xml", "daily_active_users"}, exitUsage, `unknown format "xml"`},
+		{[]string{"query", "--param", "foo=1", "daily_active_users"}, exitUsage, `no parameter "foo"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out := run(t, map[string]string{"DATABASE_URL": url, "SPARKEVENTS_SCHEMA": "nosuch"}, tt.args...)
+			if code != tt.want || !strings.Contains(out, tt.say) {
+				t.Fatalf("exit code %d, want %d saying %q; output:\n%s", code, tt.want, tt.say, out)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package analyst
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -346,7 +347,7 @@ func RunQuery(ctx context.Context, db *pgxpool.Pool, name string, params map[str
 	case "json":
 		write = writeJSON
 	default:
-		return fmt.Errorf("unknown format %q: use table, csv or json", format)
+		return fmt.Errorf("%w: unknown format %q: use table, csv or json", ErrRequest, format)
 	}
 	sql, args, err := bindQuery(name, params)
 	if err != nil {
@@ -358,6 +359,10 @@ func RunQuery(ctx context.Context, db *pgxpool.Pool, name string, params map[str
 	}
 	return write(w, res)
 }
+
+// ErrRequest is wrapped by RunQuery's errors about what it was asked for:
+// an unknown query, parameter or format, which the caller can fix.
+var ErrRequest = errors.New("bad query request")
 
 // bindQuery returns the library query name as SQL with bound parameters,
 // and its arguments: params, and the file's defaults for the unset ones.
@@ -372,7 +377,7 @@ func bindQuery(name string, params map[string]string) (string, []any, error) {
 		for i, q := range qs {
 			names[i] = q.Name
 		}
-		return "", nil, fmt.Errorf("no query %q; the library has: %s", name, strings.Join(names, ", "))
+		return "", nil, fmt.Errorf("%w: no query %q; the library has: %s", ErrRequest, name, strings.Join(names, ", "))
 	}
 	q := qs[i]
 	values := map[string]string{}
@@ -381,7 +386,7 @@ func bindQuery(name string, params map[string]string) (string, []any, error) {
 	}
 	for k, v := range params {
 		if _, ok := values[k]; !ok {
-			return "", nil, fmt.Errorf("query %s has no parameter %q; its parameters are: %s", name, k, paramNames(q))
+			return "", nil, fmt.Errorf("%w: query %s has no parameter %q; its parameters are: %s", ErrRequest, name, k, paramNames(q))
 		}
 		values[k] = v
 	}

@@ -159,6 +159,12 @@ func (p *Pipeline) syncStart(ctx context.Context, opts SyncOptions) (time.Time, 
 		if opts.Since.IsZero() {
 			return time.Time{}, fmt.Errorf("%w: tenant %s has never been synced: give --since, a date (2026-01-01) or a duration back from now (720h)", ErrUsage, opts.Tenant)
 		}
+		// A first sync that plans nothing stores no watermark, so a --since
+		// in the future (a typo) would report success and leave the next
+		// sync without one.
+		if end := opts.Now().Add(-opts.Settle); !opts.Since.Before(end) {
+			return time.Time{}, fmt.Errorf("%w: --since %s is not before now less --settle (%s): a first sync starts in the past", ErrUsage, opts.Since.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+		}
 		return opts.Since, nil
 	}
 	if !opts.Since.IsZero() {

@@ -250,6 +250,7 @@ func TestSyncAndBackfillRefuseBadOptions(t *testing.T) {
 		{"negative overlap", func(o *SyncOptions) { o.Overlap = -time.Minute }, true},
 		{"negative lookback", func(o *SyncOptions) { o.Lookback = -time.Hour }, true},
 		{"too many windows", func(o *SyncOptions) { o.Window = time.Millisecond }, true},
+		{"a first sync since the future", func(o *SyncOptions) { o.Since = o.Now().Add(time.Hour) }, false},
 	}
 	f := newSyncFixture(t, sparktest.Options{})
 	f.spark.AddEvents(sparkEvents(0, 5, f.now.Add(-5*time.Hour), time.Hour)...)
