@@ -621,16 +621,20 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST RUN\tSTATUS\tREJECTS 24H")
+			fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST SYNC\tLAST RUN\tSTATUS\tREJECTS 24H")
 			now := time.Now()
 			for _, st := range sts {
-				wm, lag, last, run, status := "-", "-", "-", "-", "-"
+				wm, lag, last, sync, run, status := "-", "-", "-", "-", "-", "-"
 				if st.Watermark != nil {
 					wm = fmtTime(*st.Watermark)
 					lag = now.Sub(*st.Watermark).Round(time.Second).String()
 				}
 				if st.LastEvent != nil {
 					last = fmtTime(*st.LastEvent)
+				}
+				// A backfill or an import after it must not hide a failing cron sync.
+				if st.LastSync != nil {
+					sync = st.LastSync.Status + " " + fmtTime(st.LastSync.StartedAt)
 				}
 				if st.LastRun != nil {
 					run = fmt.Sprintf("%d %s %s", st.LastRun.ID, st.LastRun.Kind, fmtTime(st.LastRun.StartedAt))
@@ -639,17 +643,19 @@ func statusCommand() *cli.Command {
 						status += ": " + firstLine(st.LastRun.Error)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n", st.Tenant, wm, lag, st.Events, last, run, status, st.RejectsLastDay)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", st.Tenant, wm, lag, st.Events, last, sync, run, status, st.RejectsLastDay)
 			}
 			return tw.Flush()
 		},
 	}
 }
 
+// firstLine shortens an error to one line of at most about 120 bytes,
+// keeping its start and its end, where the advice in parentheses is.
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	if len(s) > 120 {
-		s = s[:117] + "..."
+		s = strings.ToValidUTF8(s[:50]+" ... "+s[len(s)-65:], "")
 	}
 	return s
 }

@@ -190,3 +190,20 @@ func TestSyncCommandAgainstTheEmulator(t *testing.T) {
 		t.Fatalf("output shows the token:\n%s", out)
 	}
 }
+
+func TestFirstLineKeepsTheAdvice(t *testing.T) {
+	long := "spark: submit events job: POST https://excel.x.coherent.global/acme/api/v4/events/download: 401 Unauthorized: {\"error\":\"invalid\"} (token rejected: get a new token or use SPARK_CLIENT_ID/SPARK_CLIENT_SECRET)"
+	tests := []struct {
+		in, wantStart, wantEnd string
+	}{
+		{"boom", "boom", "boom"},
+		{"first line\nsecond line", "first line", "first line"},
+		{long, "spark: submit events job: POST https://excel.x.co", "use SPARK_CLIENT_ID/SPARK_CLIENT_SECRET)"},
+	}
+	for _, tt := range tests {
+		got := firstLine(tt.in)
+		if !strings.HasPrefix(got, tt.wantStart) || !strings.HasSuffix(got, tt.wantEnd) || len(got) > 120 || strings.Contains(got, "\n") {
+			t.Errorf("firstLine(%q) = %q, want one line of at most 120 bytes from %q to %q", tt.in, got, tt.wantStart, tt.wantEnd)
+		}
+	}
+}

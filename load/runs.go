@@ -148,11 +148,14 @@ func Runs(ctx context.Context, q Querier, tenant string, limit int) ([]RunInfo, 
 
 // TenantStatus summarizes what is stored for one tenant.
 type TenantStatus struct {
-	Tenant         string
-	Watermark      *time.Time // nil before the first sync
-	Events         int64
-	LastEvent      *time.Time // time of the newest stored event
-	LastRun        *RunInfo
+	Tenant    string
+	Watermark *time.Time // nil before the first sync
+	Events    int64
+	LastEvent *time.Time // time of the newest stored event
+	LastRun   *RunInfo
+	// LastSync is the newest sync run: what cron's health turns on, which
+	// a later import or backfill would hide as LastRun.
+	LastSync       *RunInfo
 	RejectsLastDay int64 // rejects stored by runs started in the last 24 hours
 }
 
@@ -185,8 +188,27 @@ func Status(ctx context.Context, q Querier) ([]TenantStatus, error) {
 		return nil, fmt.Errorf("tenant status: %w", err)
 	}
 
-	rows, err = q.Query(ctx, `SELECT DISTINCT ON (r.tenant) `+runColumns+` FROM etl_runs r
-		ORDER BY r.tenant, r.started_at DESC, r.run_id DESC`)
+	lastRuns, err := lastRunByTenant(ctx, q, "")
+	if err != nil {
+		return nil, err
+	}
+	lastSyncs, err := lastRunByTenant(ctx, q, "sync")
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].LastRun = lastRuns[out[i].Tenant]
+		out[i].LastSync = lastSyncs[out[i].Tenant]
+	}
+	return out, nil
+}
+
+// lastRunByTenant returns each tenant's newest run of kind, or of any kind
+// when kind is "".
+func lastRunByTenant(ctx context.Context, q Querier, kind string) (map[string]*RunInfo, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT ON (r.tenant) `+runColumns+` FROM etl_runs r
+		WHERE $1 = '' OR r.kind = $1
+		ORDER BY r.tenant, r.started_at DESC, r.run_id DESC`, kind)
 	if err != nil {
 		return nil, fmt.Errorf("tenant status: last runs: %w", err)
 	}
@@ -198,10 +220,7 @@ func Status(ctx context.Context, q Querier) ([]TenantStatus, error) {
 	for i := range last {
 		byTenant[last[i].Tenant] = &last[i]
 	}
-	for i := range out {
-		out[i].LastRun = byTenant[out[i].Tenant]
-	}
-	return out, nil
+	return byTenant, nil
 }
 
 // nullTime maps the zero time to SQL NULL.

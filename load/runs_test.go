@@ -291,22 +291,38 @@ func TestRunsAndStatus(t *testing.T) {
 		}
 	}
 
+	// initech: a failed sync, then a later import, which must not hide
+	// the failing sync.
+	failedSync, err := RecordFailedRun(ctx, pool, Run{Kind: "sync", Tenant: "initech", Source: "job 3"}, Counts{}, errors.New("401"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := RecordFailedRun(ctx, pool, Run{Kind: "import", Tenant: "initech", Source: "b.xlsx"}, Counts{}, errors.New("bad file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	st, err := Status(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 2 || st[0].Tenant != "acme" || st[1].Tenant != "globex" {
-		t.Fatalf("Status = %+v, want acme and globex", st)
+	if len(st) != 3 || st[0].Tenant != "acme" || st[1].Tenant != "globex" || st[2].Tenant != "initech" {
+		t.Fatalf("Status = %+v, want acme, globex and initech", st)
 	}
-	a, g := st[0], st[1]
+	a, g, i := st[0], st[1], st[2]
 	lastEvent := evs[4].EventTime
 	if a.Events != 5 || a.LastEvent == nil || !a.LastEvent.Equal(lastEvent) || a.Watermark != nil ||
-		a.RejectsLastDay != 1 || a.LastRun == nil || a.LastRun.ID != failed || a.LastRun.Error != "boom" {
+		a.RejectsLastDay != 1 || a.LastRun == nil || a.LastRun.ID != failed || a.LastRun.Error != "boom" ||
+		a.LastSync == nil || a.LastSync.ID != failed {
 		t.Errorf("acme status = %+v (last run %+v)", a, a.LastRun)
 	}
 	if g.Events != 0 || g.LastEvent != nil || g.Watermark == nil || !g.Watermark.Equal(baseTime.Add(time.Hour)) ||
-		g.RejectsLastDay != 0 || g.LastRun == nil || g.LastRun.ID != sync || g.LastRun.Status != "succeeded" {
+		g.RejectsLastDay != 0 || g.LastRun == nil || g.LastRun.ID != sync || g.LastRun.Status != "succeeded" ||
+		g.LastSync == nil || g.LastSync.ID != sync {
 		t.Errorf("globex status = %+v (last run %+v)", g, g.LastRun)
+	}
+	if i.LastRun == nil || i.LastRun.ID != later || i.LastSync == nil || i.LastSync.ID != failedSync || i.LastSync.Status != "failed" {
+		t.Errorf("initech status = %+v (last run %+v, last sync %+v), want the import last and the failed sync as the last sync", i, i.LastRun, i.LastSync)
 	}
 }
 
