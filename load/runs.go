@@ -17,6 +17,10 @@ type Run struct {
 	Tenant                 string
 	Source                 string    // file path or "job <id>"
 	WindowStart, WindowEnd time.Time // zero for imports
+	// StartedAt is when the run's work began: for a window, when its
+	// export job was submitted, so that a run's duration counts the wait
+	// for Spark and the download. Zero means when the run is recorded.
+	StartedAt time.Time
 }
 
 // Counts are a run's row counts.
@@ -27,9 +31,9 @@ type Counts struct {
 // BeginRun records r as running and returns its ID. The row is written in
 // tx, so a process killed mid-load leaves no run that claims to be running.
 func BeginRun(ctx context.Context, tx pgx.Tx, r Run) (runID int64, err error) {
-	err = tx.QueryRow(ctx, `INSERT INTO etl_runs (kind, tenant, source, window_start, window_end, status)
-		VALUES ($1, $2, $3, $4, $5, 'running') RETURNING run_id`,
-		r.Kind, r.Tenant, r.Source, nullTime(r.WindowStart), nullTime(r.WindowEnd)).Scan(&runID)
+	err = tx.QueryRow(ctx, `INSERT INTO etl_runs (kind, tenant, source, window_start, window_end, status, started_at)
+		VALUES ($1, $2, $3, $4, $5, 'running', coalesce($6, now())) RETURNING run_id`,
+		r.Kind, r.Tenant, r.Source, nullTime(r.WindowStart), nullTime(r.WindowEnd), nullTime(r.StartedAt)).Scan(&runID)
 	if err != nil {
 		return 0, fmt.Errorf("begin %s run of tenant %s: %w", r.Kind, r.Tenant, err)
 	}
@@ -65,11 +69,11 @@ func RecordFailedRun(ctx context.Context, pool *pgxpool.Pool, r Run, c Counts, c
 		s := cause.Error()
 		msg = &s
 	}
-	err = pool.QueryRow(ctx, `INSERT INTO etl_runs (kind, tenant, source, window_start, window_end, status, finished_at,
+	err = pool.QueryRow(ctx, `INSERT INTO etl_runs (kind, tenant, source, window_start, window_end, status, started_at, finished_at,
 			rows_read, rows_inserted, rows_updated, rows_unchanged, rows_rejected, error)
-		VALUES ($1, $2, $3, $4, $5, 'failed', clock_timestamp(), $6, $7, $8, $9, $10, $11) RETURNING run_id`,
+		VALUES ($1, $2, $3, $4, $5, 'failed', coalesce($12, now()), clock_timestamp(), $6, $7, $8, $9, $10, $11) RETURNING run_id`,
 		r.Kind, r.Tenant, r.Source, nullTime(r.WindowStart), nullTime(r.WindowEnd),
-		c.Read, c.Inserted, c.Updated, c.Unchanged, c.Rejected, msg).Scan(&runID)
+		c.Read, c.Inserted, c.Updated, c.Unchanged, c.Rejected, msg, nullTime(r.StartedAt)).Scan(&runID)
 	if err != nil {
 		return 0, fmt.Errorf("record failed %s run of tenant %s: %w", r.Kind, r.Tenant, err)
 	}

@@ -103,6 +103,46 @@ func TestRunLifecycle(t *testing.T) {
 	}
 }
 
+// A run records when its work began, the export job's submission, and not
+// only when its load did; without a start, when it is recorded.
+func TestRunStartedAt(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	submitted := time.Now().Add(-90 * time.Second).Truncate(time.Microsecond)
+	tx, ok := beginRun(t, pool, Run{Kind: "sync", Tenant: "acme", Source: "job 1", StartedAt: submitted})
+	if err := FinishRun(ctx, tx, ok, Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := RecordFailedRun(ctx, pool, Run{Kind: "sync", Tenant: "acme", Source: "job 2", StartedAt: submitted}, Counts{}, errors.New("boom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	unstarted, err := RecordFailedRun(ctx, pool, Run{Kind: "import", Tenant: "acme", Source: "a.xlsx"}, Counts{}, errors.New("boom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Runs(ctx, pool, "acme", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[int64]RunInfo{}
+	for _, r := range runs {
+		byID[r.ID] = r
+	}
+	for _, id := range []int64{ok, failed} {
+		if r := byID[id]; !r.StartedAt.Equal(submitted) || r.FinishedAt == nil || r.FinishedAt.Sub(r.StartedAt) < 90*time.Second {
+			t.Errorf("run %d started %s, finished %v: want it started at the submission, %s, 90 s before it finished", id, r.StartedAt, r.FinishedAt, submitted)
+		}
+	}
+	if r := byID[unstarted]; r.StartedAt.Before(before) {
+		t.Errorf("run without a start: started %s, want when it was recorded (after %s)", r.StartedAt, before)
+	}
+}
+
 func TestFinishRunUnknownRun(t *testing.T) {
 	ctx := context.Background()
 	pool := migrated(t)

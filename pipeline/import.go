@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"sparkevents/extract"
 	"sparkevents/load"
@@ -73,6 +74,7 @@ func (p *Pipeline) Import(ctx context.Context, opts ImportOptions, paths []strin
 
 func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseConfig, path string, maxUnzipped int64) FileResult {
 	r := FileResult{Path: path}
+	started := time.Now()
 	dir, err := os.MkdirTemp(pc.opts.TmpDir, "import-")
 	if err != nil {
 		r.Err = err
@@ -88,7 +90,7 @@ func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseC
 	if opts.DryRun {
 		l, err = p.parseOnly(ctx, workbooks, pc)
 	} else {
-		l, err = p.loadSource(ctx, load.Run{Kind: "import", Tenant: opts.Tenant, Source: path}, workbooks, pc, sourceAhead{}, nil)
+		l, err = p.loadSource(ctx, load.Run{Kind: "import", Tenant: opts.Tenant, Source: path, StartedAt: started}, workbooks, pc, sourceAhead{}, nil)
 	}
 	r.RunID, r.Counts = l.RunID, l.Counts
 	if err != nil {

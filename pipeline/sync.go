@@ -192,6 +192,7 @@ func (p *Pipeline) watermark(ctx context.Context, tenant string) (time.Time, boo
 
 // fetched is one window's export, downloaded.
 type fetched struct {
+	started   time.Time // when the export job was submitted
 	job       extract.Job
 	workbooks []string
 	dir       string
@@ -339,6 +340,7 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 // fetch runs one export job and downloads its files into a new directory
 // under tmp.
 func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window) (f fetched) {
+	f.started = time.Now()
 	ov := w.overlap(opts.Overlap)
 	q := extract.Query{
 		// Spark's bounds may be exclusive or coarse: ask for a little more
@@ -385,7 +387,7 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 // (exactly the page size) may have been cut short: it is split in two and
 // each half fetched again.
 func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, f fetched, ahead sourceAhead, sum *Summary) error {
-	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End}
+	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End, StartedAt: f.started}
 	if f.err != nil {
 		if !opts.DryRun {
 			cctx, cancel := cleanupContext()
