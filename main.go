@@ -241,7 +241,7 @@ func explainMissingTables(action cli.ActionFunc) cli.ActionFunc {
 const undefinedTable = "42P01"
 
 // noArgs refuses arguments to a command that takes none: urfave/cli stops
-// reading flags at the first one, so in "sync --event-type A B --dry-run"
+// reading flags at the first one, so in "backfill --event-type A B --dry-run"
 // the --dry-run after B would be silently ignored.
 func noArgs(action cli.ActionFunc) cli.ActionFunc {
 	return func(c *cli.Context) error {
