@@ -81,16 +81,24 @@ func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseC
 		return r
 	}
 	defer os.RemoveAll(dir)
+	run := load.Run{Kind: "import", Tenant: opts.Tenant, Source: path, StartedAt: started}
 	workbooks, err := extract.Unpack(path, dir, maxUnzipped)
 	if err != nil {
 		r.Err = fmt.Errorf("%w: %s: %w", ErrInput, path, err)
+		if !opts.DryRun {
+			// As a file that fails later does: etl_runs and sync_health
+			// show every import that was tried.
+			if r.RunID, err = load.RecordFailedRun(ctx, p.db, run, load.Counts{}, r.Err); err != nil {
+				p.log.Error("record failed run", "tenant", run.Tenant, "source", run.Source, "err", err)
+			}
+		}
 		return r
 	}
 	var l loaded
 	if opts.DryRun {
 		l, err = p.parseOnly(ctx, workbooks, pc)
 	} else {
-		l, err = p.loadSource(ctx, load.Run{Kind: "import", Tenant: opts.Tenant, Source: path, StartedAt: started}, workbooks, pc, sourceAhead{}, nil)
+		l, err = p.loadSource(ctx, run, workbooks, pc, sourceAhead{}, nil)
 	}
 	r.RunID, r.Counts = l.RunID, l.Counts
 	if err != nil {

@@ -153,6 +153,10 @@ func TestImportUnreadableFileFailsAloneWithInputError(t *testing.T) {
 	if results[0].Err == nil || results[1].Err != nil || results[1].Counts.Inserted != 5 {
 		t.Fatalf("results = %+v, want the bad file failed and the good one loaded", results)
 	}
+	// The file that could not even be unpacked is a failed run like any.
+	if n := count(t, p, "SELECT count(*) FROM etl_runs WHERE status = 'failed' AND kind = 'import' AND source LIKE '%bad.xlsx' AND error LIKE '%neither an XLSX%'"); n != 1 || results[0].RunID == 0 {
+		t.Errorf("failed runs of bad.xlsx = %d (run %d), want 1", n, results[0].RunID)
+	}
 }
 
 func TestImportMalformedSheetStoresNothing(t *testing.T) {
