@@ -12,7 +12,6 @@ import (
 
 	"sparkevents/extract"
 	"sparkevents/load"
-	"sparkevents/transform"
 )
 
 // SyncOptions configure sync and backfill.
@@ -426,7 +425,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 			}
 			// Every row bad is what a changed export layout looks like:
 			// moving the watermark past it would need a backfill to repair.
-			if !acceptsEveryReject(pc.limit) && sofar.Rows > 0 && sofar.rejected() == sofar.Rows {
+			if !pc.limit.AcceptsAll() && sofar.Rows > 0 && sofar.rejected() == sofar.Rows {
 				return fmt.Errorf("%w: all %d rows of the export were rejected (each is in the log): has the workbook layout changed? map headers with --column, or accept with --max-rejects 100%%", ErrInput, sofar.Rows)
 			}
 			if kind != "sync" {
@@ -452,14 +451,6 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		"run", l.RunID, "read", l.Counts.Read, "inserted", l.Counts.Inserted, "updated", l.Counts.Updated,
 		"unchanged", l.Counts.Unchanged, "rejected", l.Counts.Rejected, "dry_run", opts.DryRun)
 	return nil
-}
-
-// acceptsEveryReject reports whether limit is --max-rejects 100%, the one
-// setting that accepts a window whose every row is bad. A count does not:
-// a small window of a small tenant holds fewer rows than most counts.
-func acceptsEveryReject(limit transform.RejectLimit) bool {
-	all, _ := transform.ParseRejectLimit("100%")
-	return limit == all
 }
 
 func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, sum *Summary) error {

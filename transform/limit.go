@@ -54,6 +54,11 @@ func (l RejectLimit) Exceeded(rejects, rows int) bool {
 	}
 }
 
+// AcceptsAll reports whether the limit is 100%, the one setting that
+// accepts a file or window whose every row is bad. A count does not: a
+// small window of a small tenant holds fewer rows than most counts.
+func (l RejectLimit) AcceptsAll() bool { return l.percent && l.pct >= 100 }
+
 // String returns the limit in the form ParseRejectLimit reads.
 func (l RejectLimit) String() string {
 	switch {

@@ -64,8 +64,9 @@ type Stats struct {
 // column appears as its serial number. When event_time is found under
 // "Date" or "Event Date" beside a "Time" column (and not named with
 // --column), the two make the time: the day from the first, the time of
-// day from the second, which is then no attribute; a row whose time of day
-// is empty or unparsable is rejected.
+// day from the second, which is then no attribute. A date cell that holds
+// a time of day of its own is read alone; otherwise a row whose time of
+// day is empty or unparsable is rejected.
 //
 // EventID is the row's Event ID column value when it has one, else "h:",
 // the event's UTC time and 32 hex digits of a SHA-256 over the tenant, the

@@ -209,6 +209,9 @@ func TestParseRejectLimit(t *testing.T) {
 		if back, err := ParseRejectLimit(l.String()); err != nil || back != l {
 			t.Errorf("String %q does not parse back: %v, %v", l.String(), back, err)
 		}
+		if want := tt.str == "100%"; l.AcceptsAll() != want {
+			t.Errorf("ParseRejectLimit(%q).AcceptsAll() = %v, want %v", tt.in, !want, want)
+		}
 		for _, c := range tt.checks {
 			if got := l.Exceeded(c[0], c[1]); got != (c[2] == 1) {
 				t.Errorf("%q.Exceeded(%d, %d) = %v", tt.in, c[0], c[1], got)
