@@ -157,15 +157,12 @@ type timeParser struct {
 // parse reads s, a raw cell value: a number is an Excel serial date, anything
 // else text. The result is in UTC.
 func (p *timeParser) parse(s string) (time.Time, error) {
-	if looksNumeric(s) {
-		serial, err := strconv.ParseFloat(s, 64)
-		if err == nil {
-			t, err := excelSerialTime(serial, p.date1904, p.loc)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("Excel date %s %w", s, err)
-			}
-			return t.UTC(), nil
+	if serial, ok := parseNumber(s); ok {
+		t, err := excelSerialTime(serial, p.date1904, p.loc)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("Excel date %s %w", s, err)
 		}
+		return t.UTC(), nil
 	}
 	t, err := p.parseText(s)
 	if err != nil {
