@@ -42,6 +42,24 @@ func lowZero(day time.Time, median string) []string {
 	return []string{day.Format("2006-01-02"), "0", median, "0.00", "low"}
 }
 
+// serverToday returns the database's current UTC day, which the query
+// under test reads through now(). Close to a UTC midnight it first waits for
+// the next day, so that the test's inserts and its queries, a few seconds in
+// all, see the same today.
+func serverToday(t *testing.T, pool *pgxpool.Pool) time.Time {
+	t.Helper()
+	const margin = 30 * time.Second
+	var now time.Time
+	if err := pool.QueryRow(context.Background(), "SELECT now()").Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if left := utcDay(now).AddDate(0, 0, 1).Sub(now); left < margin {
+		time.Sleep(left + time.Second)
+		now = now.Add(left + time.Second)
+	}
+	return utcDay(now)
+}
+
 // TestEventVolumeAnomaliesJudgesDaysWithoutEvents checks that the days
 // without any event after the last stored one, which is what a stopped sync
 // or a Spark outage looks like, are judged as zero-event days up to the end
@@ -52,7 +70,7 @@ func lowZero(day time.Time, median string) []string {
 //     and one so far today.
 func TestEventVolumeAnomaliesJudgesDaysWithoutEvents(t *testing.T) {
 	pool, _ := migrated(t)
-	today := utcDay(time.Now())
+	today := serverToday(t, pool)
 	yesterday, tomorrow := today.AddDate(0, 0, -1), today.AddDate(0, 0, 1)
 	insertDailyEvents(t, pool, "stopped", ymd("2026-01-01"), ymd("2026-01-30"), 100)
 	insertDailyEvents(t, pool, "live", today.AddDate(0, 0, -30), today.AddDate(0, 0, -2), 100)
@@ -106,7 +124,7 @@ func TestEventVolumeAnomaliesJudgesDaysWithoutEvents(t *testing.T) {
 // like any other; here it is the one without events.
 func TestEventVolumeAnomaliesIgnoresSessionTimeZone(t *testing.T) {
 	pool, _ := migrated(t)
-	today := utcDay(time.Now())
+	today := serverToday(t, pool)
 	insertDailyEvents(t, pool, "apia", ymd("2011-12-01"), ymd("2011-12-29"), 100)
 	insertDailyEvents(t, pool, "apia", ymd("2011-12-31"), ymd("2012-01-09"), 100)
 	insertDailyEvents(t, pool, "live", today.AddDate(0, 0, -30), today.AddDate(0, 0, -2), 100)
