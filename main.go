@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,7 @@ const (
 	exitInput       = 4 // a workbook was unreadable or had too many bad rows
 	exitSpark       = 5 // the Spark API refused a request or an export job failed
 	exitDatabase    = 6 // PostgreSQL unreachable, or the schema could not be migrated (or is newer than this binary)
+	exitStale       = 7 // status --max-lag: a synced tenant lags by more than that, or none was synced
 	exitInterrupted = 130
 )
 
@@ -103,6 +105,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitSpark
 	case errors.Is(err, pipeline.ErrDatabase):
 		return exitDatabase
+	case errors.Is(err, pipeline.ErrStale):
+		return exitStale
 	}
 	// urfave/cli's own errors (an unknown command, say) are about usage;
 	// their codes would collide with ours.
@@ -186,8 +190,13 @@ Load workbooks downloaded by hand from the Event viewer:
 
    sparkevents import --tenant mytenant coherent_events.zip
 
+Check from monitoring that the cron sync keeps up (exit 7 when it does not):
+
+   sparkevents status --max-lag 1h
+
 Exit codes: 0 ok, 1 failure, 2 usage, 3 tenant locked by another run,
-4 bad input, 5 Spark API or job error, 6 database error, 130 interrupted.
+4 bad input, 5 Spark API or job error, 6 database error, 7 a tenant behind
+status --max-lag, 130 interrupted.
 
 Memory: under 100 MiB for a workbook whose text repeats, as Spark's does
 (about 50 MiB from 100k rows up); up to about 180 MiB for a million rows of
@@ -609,45 +618,135 @@ func fmtTime(t time.Time) string {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show each tenant's watermark, lag, last run, rows and recent rejects",
+		Usage: "show each tenant's watermark, lag, last run, rows and recent rejects; with --max-lag, a health check",
+		Description: `LAG is how far behind now the tenant's watermark is: every event before the
+watermark is stored. It grows by the time since the last successful sync,
+plus --settle. With --max-lag, status is a health check for monitoring or
+cron: after the table it exits 7 and says why when a synced tenant (or the
+--tenant given) lags by more than that, or when no tenant was ever synced.
+
+   sparkevents status --max-lag 1h                  # alert when a 15-minute cron sync stops working
+   sparkevents status --tenant acme --format json   # for scripts`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "tenant", Usage: "only this tenant (default: every tenant)"},
+			&cli.DurationFlag{Name: "max-lag", Usage: "exit 7 when a synced tenant's watermark is older than this (e.g. 1h); 0 checks nothing"},
+			&cli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
+		},
 		Action: func(c *cli.Context) error {
+			maxLag, format, tenant := c.Duration("max-lag"), c.String("format"), c.String("tenant")
+			if maxLag < 0 {
+				return usageErr("--max-lag %s is negative", maxLag)
+			}
+			if format != "table" && format != "json" {
+				return usageErr("unknown --format %q: table or json", format)
+			}
 			s, err := open(c, false)
 			if err != nil {
 				return err
 			}
 			defer s.p.Close()
-			sts, err := s.p.Status(c.Context)
+			all, err := s.p.Status(c.Context)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST SYNC\tLAST RUN\tSTATUS\tREJECTS 24H")
-			now := time.Now()
-			for _, st := range sts {
-				wm, lag, last, sync, run, status := "-", "-", "-", "-", "-", "-"
-				if st.Watermark != nil {
-					wm = fmtTime(*st.Watermark)
-					lag = now.Sub(*st.Watermark).Round(time.Second).String()
+			sts := all[:0:0]
+			for _, st := range all {
+				if tenant == "" || st.Tenant == tenant {
+					sts = append(sts, st)
 				}
-				if st.LastEvent != nil {
-					last = fmtTime(*st.LastEvent)
-				}
-				// A backfill or an import after it must not hide a failing cron sync.
-				if st.LastSync != nil {
-					sync = st.LastSync.Status + " " + fmtTime(st.LastSync.StartedAt)
-				}
-				if st.LastRun != nil {
-					run = fmt.Sprintf("%d %s %s", st.LastRun.ID, st.LastRun.Kind, fmtTime(st.LastRun.StartedAt))
-					status = st.LastRun.Status
-					if st.LastRun.Error != "" {
-						status += ": " + firstLine(st.LastRun.Error)
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", st.Tenant, wm, lag, st.Events, last, sync, run, status, st.RejectsLastDay)
 			}
-			return tw.Flush()
+			now := time.Now()
+			if format == "json" {
+				err = writeStatusJSON(c.App.Writer, sts, now)
+			} else {
+				err = writeStatusTable(c.App.Writer, sts, now)
+			}
+			if err != nil || maxLag == 0 {
+				return err
+			}
+			return pipeline.CheckLag(sts, tenant, maxLag, now)
 		},
 	}
+}
+
+func writeStatusTable(w io.Writer, sts []pipeline.TenantStatus, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST SYNC\tLAST RUN\tSTATUS\tREJECTS 24H")
+	for _, st := range sts {
+		wm, lag, last, sync, run, status := "-", "-", "-", "-", "-", "-"
+		if st.Watermark != nil {
+			wm = fmtTime(*st.Watermark)
+			lag = now.Sub(*st.Watermark).Round(time.Second).String()
+		}
+		if st.LastEvent != nil {
+			last = fmtTime(*st.LastEvent)
+		}
+		// A backfill or an import after it must not hide a failing cron sync.
+		if st.LastSync != nil {
+			sync = st.LastSync.Status + " " + fmtTime(st.LastSync.StartedAt)
+		}
+		if st.LastRun != nil {
+			run = fmt.Sprintf("%d %s %s", st.LastRun.ID, st.LastRun.Kind, fmtTime(st.LastRun.StartedAt))
+			status = st.LastRun.Status
+			if st.LastRun.Error != "" {
+				status += ": " + firstLine(st.LastRun.Error)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", st.Tenant, wm, lag, st.Events, last, sync, run, status, st.RejectsLastDay)
+	}
+	return tw.Flush()
+}
+
+// statusJSON is one tenant of status --format json. Field names are part of
+// the interface scripts rely on: add fields, do not rename them.
+type statusJSON struct {
+	Tenant         string     `json:"tenant"`
+	Watermark      *time.Time `json:"watermark"`
+	LagSeconds     *float64   `json:"lag_seconds"`
+	Events         int64      `json:"events"`
+	LastEvent      *time.Time `json:"last_event"`
+	LastSync       *runJSON   `json:"last_sync"`
+	LastRun        *runJSON   `json:"last_run"`
+	RejectsLastDay int64      `json:"rejects_24h"`
+}
+
+type runJSON struct {
+	ID         int64      `json:"run_id"`
+	Kind       string     `json:"kind"`
+	Status     string     `json:"status"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Error      string     `json:"error,omitempty"`
+}
+
+func writeStatusJSON(w io.Writer, sts []pipeline.TenantStatus, now time.Time) error {
+	run := func(r *pipeline.RunInfo) *runJSON {
+		if r == nil {
+			return nil
+		}
+		return &runJSON{ID: r.ID, Kind: r.Kind, Status: r.Status, StartedAt: r.StartedAt.UTC(), FinishedAt: utcPtr(r.FinishedAt), Error: r.Error}
+	}
+	out := make([]statusJSON, 0, len(sts))
+	for _, st := range sts {
+		j := statusJSON{Tenant: st.Tenant, Watermark: utcPtr(st.Watermark), Events: st.Events, LastEvent: utcPtr(st.LastEvent),
+			LastSync: run(st.LastSync), LastRun: run(st.LastRun), RejectsLastDay: st.RejectsLastDay}
+		if st.Watermark != nil {
+			lag := now.Sub(*st.Watermark).Round(time.Second).Seconds()
+			j.LagSeconds = &lag
+		}
+		out = append(out, j)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // firstLine shortens an error to one line of at most about 120 bytes,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,6 +189,69 @@ func TestSyncCommandAgainstTheEmulator(t *testing.T) {
 	}
 	if strings.Contains(out, "SECRET-4711") {
 		t.Fatalf("output shows the token:\n%s", out)
+	}
+}
+
+// status --max-lag is what monitoring runs: exit 0 while the synced tenant
+// keeps up, 7 with the reason when it lags or was never synced.
+func TestStatusAsAHealthCheck(t *testing.T) {
+	url := pgtest.URL(t)
+	spark := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "tok", PendingPolls: -1})
+	defer spark.Close()
+	spark.AddEvents(sparktest.Event{ID: "a", Time: time.Now().Add(-3 * time.Hour), Type: "SparkLogin", User: "ana@example.com"})
+	env := map[string]string{"DATABASE_URL": url, "SPARK_URL": spark.URL, "SPARK_TENANT": "acme", "SPARK_TOKEN": "tok"}
+
+	if code, out := run(t, env, "migrate", "up"); code != exitOK {
+		t.Fatalf("migrate up: exit %d:\n%s", code, out)
+	}
+	if code, out := run(t, env, "status", "--max-lag", "1h"); code != exitStale || !strings.Contains(out, "no tenant has been synced") {
+		t.Fatalf("health check before any sync: exit %d, want %d:\n%s", code, exitStale, out)
+	}
+	if code, out := run(t, env, "sync", "--since", "24h", "--settle", "2m", "--no-progress"); code != exitOK {
+		t.Fatalf("sync: exit %d:\n%s", code, out)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want int
+		say  string
+	}{
+		{"within the lag", []string{"--max-lag", "1h"}, exitOK, "acme"},
+		{"the named tenant within the lag", []string{"--tenant", "acme", "--max-lag", "1h"}, exitOK, "acme"},
+		// The watermark stops --settle before the sync's start.
+		{"behind the lag", []string{"--max-lag", "1m"}, exitStale, "tenant acme: events stored up to"},
+		{"a tenant never synced", []string{"--tenant", "beta", "--max-lag", "1h"}, exitStale, "tenant beta has no watermark"},
+		{"no check without --max-lag", []string{"--tenant", "beta"}, exitOK, "TENANT"},
+		{"negative lag", []string{"--max-lag", "-1h"}, exitUsage, "negative"},
+		{"unknown format", []string{"--format", "xml"}, exitUsage, `unknown --format "xml"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := run(t, env, append([]string{"status"}, tt.args...)...)
+			if code != tt.want || !strings.Contains(out, tt.say) {
+				t.Fatalf("status %v: exit %d, want %d saying %q:\n%s", tt.args, code, tt.want, tt.say, out)
+			}
+		})
+	}
+
+	code, out := run(t, env, "status", "--tenant", "acme", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("status --format json: exit %d:\n%s", code, out)
+	}
+	var got []struct {
+		Tenant     string   `json:"tenant"`
+		LagSeconds *float64 `json:"lag_seconds"`
+		Events     int64    `json:"events"`
+		LastSync   *struct {
+			Status string `json:"status"`
+		} `json:"last_sync"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("status --format json is not JSON: %v\n%s", err, out)
+	}
+	if len(got) != 1 || got[0].Tenant != "acme" || got[0].Events != 1 || got[0].LastSync == nil || got[0].LastSync.Status != "succeeded" ||
+		got[0].LagSeconds == nil || *got[0].LagSeconds < 120 || *got[0].LagSeconds > 3600 {
+		t.Fatalf("status --format json: want acme with 1 event, a succeeded sync and a lag of 2 minutes or a little more:\n%s", out)
 	}
 }
 

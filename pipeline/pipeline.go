@@ -132,13 +132,20 @@ func (p *Pipeline) SchemaVersion(ctx context.Context) (int64, error) {
 }
 
 // Runs lists recent runs, newest first; tenant "" lists every tenant's.
-func (p *Pipeline) Runs(ctx context.Context, tenant string, limit int) ([]load.RunInfo, error) {
+func (p *Pipeline) Runs(ctx context.Context, tenant string, limit int) ([]RunInfo, error) {
 	rs, err := load.Runs(ctx, p.db, tenant, limit)
 	return rs, dbErr(err)
 }
 
+// TenantStatus and RunInfo are load's reports, named here so that callers
+// of the pipeline need not import load.
+type (
+	TenantStatus = load.TenantStatus
+	RunInfo      = load.RunInfo
+)
+
 // Status reports each tenant's watermark, volume and last run.
-func (p *Pipeline) Status(ctx context.Context) ([]load.TenantStatus, error) {
+func (p *Pipeline) Status(ctx context.Context) ([]TenantStatus, error) {
 	st, err := load.Status(ctx, p.db)
 	return st, dbErr(err)
 }
