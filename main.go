@@ -543,7 +543,10 @@ func backfillCommand() *cli.Command {
 		Name:  "backfill",
 		Usage: "export and load a past range of events, leaving the watermark alone",
 		Description: `Runs the same windows as sync over [--from, --to). Events already stored are
-left unchanged, so a backfill over loaded history is safe and cheap.
+left unchanged, so a backfill over loaded history is safe and cheap. Windows
+commit one by one, in order: a backfill that fails or is interrupted keeps
+the windows before the one that failed, and its error gives the --from to go
+on from.
 
    sparkevents backfill --from 2025-01-01 --to 2025-07-01 --parallel 4
 

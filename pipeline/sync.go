@@ -304,7 +304,7 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 			select {
 			case f = <-results[i]:
 			case <-ctx.Done():
-				return sum, ctx.Err()
+				return sum, resumeHint(kind, opts, windows, i, ctx.Err())
 			}
 		}
 		ahead := sourceAhead{first: nextParse}
@@ -330,10 +330,26 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		os.RemoveAll(f.dir)
 		<-sem
 		if err != nil {
-			return sum, fmt.Errorf("window %s: %w", w, err)
+			return sum, resumeHint(kind, opts, windows, i, fmt.Errorf("window %s: %w", w, err))
 		}
 	}
 	return sum, nil
+}
+
+// resumeHint tells how to go on from a backfill that stopped at windows[i]:
+// the windows before it are committed, and running them again would repeat
+// their export jobs for nothing. A sync needs no hint: it resumes from its
+// watermark.
+func resumeHint(kind string, opts SyncOptions, windows []Window, i int, err error) error {
+	if kind != "backfill" || opts.DryRun || i == 0 {
+		return err
+	}
+	at := windows[i].Start.UTC().Format(time.RFC3339)
+	stored := fmt.Sprintf("the %d windows before %s are", i, at)
+	if i == 1 {
+		stored = "the window before " + at + " is"
+	}
+	return fmt.Errorf("%w (%s stored: to go on, run the backfill again with --from %s and the same other options)", err, stored, at)
 }
 
 // fetch runs one export job and downloads its files into a new directory

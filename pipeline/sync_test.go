@@ -410,6 +410,49 @@ func TestSyncFailsAWindowWhoseEveryRowIsRejected(t *testing.T) {
 	}
 }
 
+// A backfill that fails part way says where to go on from: the windows
+// before the failed one are stored, and going on from there submits no
+// export job for them again.
+func TestFailedBackfillSaysWhereToGoOn(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{})
+	from := f.now.Add(-5 * 24 * time.Hour)
+	good := sparkEvents(0, 20, from.Add(time.Hour), time.Hour) // days 1 and 2
+	bad := sparkEvents(20, 5, from.Add(2*24*time.Hour+time.Hour), time.Hour)
+	for i := range bad {
+		bad[i].Type = "" // every row of day 3 rejected
+	}
+	later := sparkEvents(25, 5, from.Add(3*24*time.Hour+time.Hour), time.Hour)
+	f.spark.AddEvents(append(append(good, bad...), later...)...)
+	o := f.options()
+	o.Parallel = 1
+	ctx := context.Background()
+
+	_, err := f.p.Backfill(ctx, o, from, f.now)
+	resume := from.Add(2 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "the 2 windows before "+resume+" are stored") ||
+		!strings.Contains(err.Error(), "run the backfill again with --from "+resume) {
+		t.Fatalf("err = %v, want an input error saying to go on with --from %s", err, resume)
+	}
+	f.wantStored(t, good)
+
+	jobs := f.spark.Stats().Jobs
+	o.Parse.MaxRejects = "100%" // the operator accepts the bad day
+	if _, err := f.p.Backfill(ctx, o, from.Add(2*24*time.Hour), f.now); err != nil {
+		t.Fatalf("backfill going on from %s: %v", resume, err)
+	}
+	if n := f.spark.Stats().Jobs - jobs; n != 3 {
+		t.Fatalf("going on submitted %d jobs, want 3 (days 3 to 5)", n)
+	}
+	f.wantStored(t, append(good, later...))
+
+	// A backfill that fails at its first window has nothing to go on from.
+	o.Parse.MaxRejects = ""
+	_, err = f.p.Backfill(ctx, o, from.Add(2*24*time.Hour), f.now)
+	if err == nil || strings.Contains(err.Error(), "to go on") {
+		t.Fatalf("err = %v, want a failure without a place to go on from", err)
+	}
+}
+
 // A backfill parses the next window's workbook while the current window's
 // last chunk merges, and loads the same events as one that does not.
 func TestBackfillParsesTheNextWindowAhead(t *testing.T) {
