@@ -838,6 +838,51 @@ func TestInterruptedDownload(t *testing.T) {
 	}
 }
 
+// A status answer cut short, or stalled after its headers, is polled
+// again: a poll changes nothing on Spark. When every attempt fails, the
+// error says why.
+func TestInterruptedPoll(t *testing.T) {
+	tests := []struct {
+		name    string
+		faults  sparktest.Faults
+		polls   int    // status requests made
+		wantErr string // when every attempt fails
+	}{
+		{"cut once, polled again", sparktest.Faults{CutPolls: 1}, 2, ""},
+		{"stalled once, polled again", sparktest.Faults{StallPolls: 1}, 2, ""},
+		{"cut and stalled", sparktest.Faults{CutPolls: 1, StallPolls: 1}, 3, ""},
+		{"cut every attempt", sparktest.Faults{CutPolls: 3}, 3, "answer cut short"}, // Retries 2: three attempts
+		{"stalled every attempt", sparktest.Faults{StallPolls: 3}, 3, "no data received for 100ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{PendingPolls: -1})
+			cfg := fastConfig(srv)
+			cfg.Retries, cfg.IdleTimeout = 2, 100*time.Millisecond
+			c := newClient(t, cfg)
+			job, err := c.Submit(t.Context(), extract.Query{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetFaults(tt.faults)
+			files, err := c.Wait(t.Context(), job)
+			switch {
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case len(files) == 0:
+				t.Fatal("no file")
+			}
+			if got := srv.Stats().Polls; got != tt.polls {
+				t.Errorf("%d polls, want %d", got, tt.polls)
+			}
+		})
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1

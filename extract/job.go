@@ -311,7 +311,25 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	}
 }
 
+// status polls statusURL. A poll is safe to repeat, so one whose answer
+// breaks off (a connection cut, or silent for IdleTimeout) is sent again, up
+// to Retries times: in a backfill of hundreds of jobs, one cut answer would
+// otherwise fail the whole run.
 func (c *Client) status(ctx context.Context, statusURL string) (*statusResponse, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := c.statusOnce(ctx, statusURL)
+		if err == nil || !errors.Is(err, errCutAnswer) || attempt >= c.cfg.Retries || ctx.Err() != nil {
+			return st, err
+		}
+		wait := c.backoff(attempt)
+		c.log.Warn("status answer cut short, polling again", "url", redact(statusURL), "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) statusOnce(ctx context.Context, statusURL string) (*statusResponse, error) {
 	resp, err := c.do(ctx, http.MethodGet, statusURL, nil)
 	if err != nil {
 		return nil, err
@@ -324,11 +342,14 @@ func (c *Client) status(ctx context.Context, statusURL string) (*statusResponse,
 	return &st, nil
 }
 
+// errCutAnswer marks an answer whose body broke off before its end.
+var errCutAnswer = errors.New("answer cut short")
+
 // decodeJSON decodes a bounded JSON body: answers of this API are small.
 func decodeJSON(r io.Reader, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
 	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
+		return fmt.Errorf("read answer: %w: %w", errCutAnswer, scrubURLError(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		if len(b) > maxErrorBody {

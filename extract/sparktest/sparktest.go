@@ -108,6 +108,10 @@ type Faults struct {
 	// FilesLate makes the next N status answers of finished jobs say
 	// "Success" without any file link yet.
 	FilesLate int
+	// CutPolls cuts the next N status answers in half while their
+	// Content-Length announces the full size; StallPolls sends the next N
+	// half, then nothing, as StallDownloads does.
+	CutPolls, StallPolls int
 }
 
 // Stats count what the emulator saw.
@@ -527,8 +531,38 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		resp["outputs"] = map[string]any{"files": files}
 	}
+	cut := take(&s.faults.CutPolls)
+	stall := !cut && take(&s.faults.StallPolls)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, resp)
+	if !cut && !stall {
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	data, _ := json.Marshal(resp)
+	writeBroken(w, r, "application/json", data, stall)
+}
+
+// take counts down a fault counter and reports whether the fault fires.
+func take(n *int) bool {
+	if *n <= 0 {
+		return false
+	}
+	*n--
+	return true
+}
+
+// writeBroken announces data whole and sends half of it. Then it returns,
+// and the server closes the connection short of its Content-Length, which
+// the client reads as an unexpected EOF; or, to stall, it waits until the
+// client gives up (or Close).
+func writeBroken(w http.ResponseWriter, r *http.Request, ctype string, data []byte, stall bool) {
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Write(data[:len(data)/2])
+	if stall {
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}
 }
 
 func (s *Server) fileLink(jobID, name string) string {
@@ -567,34 +601,20 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.Downloads++
-	truncate := s.faults.TruncateDownloads > 0
-	if truncate {
-		s.faults.TruncateDownloads--
-	}
-	stall := !truncate && s.faults.StallDownloads > 0
-	if stall {
-		s.faults.StallDownloads--
-	}
+	truncate := take(&s.faults.TruncateDownloads)
+	stall := !truncate && take(&s.faults.StallDownloads)
 	s.mu.Unlock()
 
 	ctype := "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	if strings.HasSuffix(name, ".zip") {
 		ctype = "application/zip"
 	}
+	if truncate || stall {
+		writeBroken(w, r, ctype, data, stall)
+		return
+	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	if truncate {
-		// The server closes the connection when a handler writes less than
-		// its Content-Length, which the client sees as an unexpected EOF.
-		w.Write(data[:len(data)/2])
-		return
-	}
-	if stall {
-		w.Write(data[:len(data)/2])
-		w.(http.Flusher).Flush()
-		<-r.Context().Done() // the client gave up, or Close
-		return
-	}
 	w.Write(data)
 }
 
