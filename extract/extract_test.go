@@ -851,6 +851,7 @@ func TestInterruptedPoll(t *testing.T) {
 		{"cut once, polled again", sparktest.Faults{CutPolls: 1}, 2, ""},
 		{"stalled once, polled again", sparktest.Faults{StallPolls: 1}, 2, ""},
 		{"cut and stalled", sparktest.Faults{CutPolls: 1, StallPolls: 1}, 3, ""},
+		{"cut, then done without files", sparktest.Faults{CutPolls: 1, FilesLate: 1}, 3, ""},
 		{"cut every attempt", sparktest.Faults{CutPolls: 3}, 3, "answer cut short"}, // Retries 2: three attempts
 		{"stalled every attempt", sparktest.Faults{StallPolls: 3}, 3, "no data received for 100ms"},
 	}
@@ -878,6 +879,63 @@ func TestInterruptedPoll(t *testing.T) {
 			}
 			if got := srv.Stats().Polls; got != tt.polls {
 				t.Errorf("%d polls, want %d", got, tt.polls)
+			}
+		})
+	}
+}
+
+// Status answers that stall until the job timeout passes end in a timeout
+// that says so, not in one that blames a job still running.
+func TestPollsStalledUntilTheJobTimeout(t *testing.T) {
+	srv := newServer(t, sparktest.Options{PendingPolls: -1})
+	cfg := fastConfig(srv)
+	cfg.Retries, cfg.IdleTimeout, cfg.JobTimeout = 5, 200*time.Millisecond, 700*time.Millisecond
+	c := newClient(t, cfg)
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFaults(sparktest.Faults{StuckJobs: true, StallPolls: 100})
+	_, err = c.Wait(t.Context(), job)
+	if !errors.Is(err, extract.ErrJobTimeout) || !strings.Contains(err.Error(), "status answers were cut short") ||
+		!strings.Contains(err.Error(), "no data received for 200ms") {
+		t.Fatalf("err = %v, want a job timeout that says the answers stalled", err)
+	}
+}
+
+// A submission whose answer is cut short is sent again; the job the first
+// one started is left to Spark.
+func TestSubmitAnswerCutShort(t *testing.T) {
+	tests := []struct {
+		name    string
+		cut     int
+		wantErr string
+	}{
+		{"cut once", 1, ""},
+		{"cut every attempt", 3, "answer cut short"}, // Retries 2: three attempts
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.Retries = 2
+			c := newClient(t, cfg)
+			srv.SetFaults(sparktest.Faults{CutSubmits: tt.cut})
+			job, err := c.Submit(t.Context(), extract.Query{})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.Stats().Jobs; got != tt.cut+1 {
+				t.Errorf("%d jobs submitted, want %d", got, tt.cut+1)
+			}
+			if _, err := c.Wait(t.Context(), job); err != nil {
+				t.Fatalf("wait for the job of the answer that arrived: %v", err)
 			}
 		})
 	}

@@ -108,16 +108,11 @@ func (c *Client) Submit(ctx context.Context, q Query) (Job, error) {
 		return Job{}, fmt.Errorf("submit events job: %w", err)
 	}
 	endpoint := c.cfg.BaseURL + "/" + url.PathEscape(c.cfg.Tenant) + "/api/v4/events/download"
-	resp, err := c.do(ctx, http.MethodPost, endpoint, body)
-	if err != nil {
-		return Job{}, fmt.Errorf("submit events job: %w", err)
-	}
-	defer resp.Body.Close()
 	var out struct {
 		ID        string `json:"id"`
 		StatusURL string `json:"status_url"`
 	}
-	if err := decodeJSON(resp.Body, &out); err != nil {
+	if err := c.callJSON(ctx, http.MethodPost, endpoint, body, &out); err != nil {
 		return Job{}, fmt.Errorf("submit events job: %w", err)
 	}
 	if out.ID == "" {
@@ -272,6 +267,9 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	for poll := 0; ; poll++ {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
+			if context.Cause(ctx) == errJobDeadline && errors.Is(err, errCutAnswer) {
+				return nil, fmt.Errorf("spark job %s: its status answers were cut short until --job-timeout (%s) passed; nothing of its window was stored (check the network to Spark, then run again): %w: %w", job.ID, c.cfg.JobTimeout, ErrJobTimeout, err)
+			}
 			if context.Cause(ctx) == errJobDeadline {
 				return nil, timeout(last)
 			}
@@ -311,35 +309,47 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	}
 }
 
-// status polls statusURL. A poll is safe to repeat, so one whose answer
-// breaks off (a connection cut, or silent for IdleTimeout) is sent again, up
-// to Retries times: in a backfill of hundreds of jobs, one cut answer would
-// otherwise fail the whole run.
+// status polls statusURL once.
 func (c *Client) status(ctx context.Context, statusURL string) (*statusResponse, error) {
-	for attempt := 0; ; attempt++ {
-		st, err := c.statusOnce(ctx, statusURL)
-		if err == nil || !errors.Is(err, errCutAnswer) || attempt >= c.cfg.Retries || ctx.Err() != nil {
-			return st, err
-		}
-		wait := c.backoff(attempt)
-		c.log.Warn("status answer cut short, polling again", "url", redact(statusURL), "attempt", attempt+1, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (c *Client) statusOnce(ctx context.Context, statusURL string) (*statusResponse, error) {
-	resp, err := c.do(ctx, http.MethodGet, statusURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var st statusResponse
-	if err := decodeJSON(resp.Body, &st); err != nil {
+	if err := c.callJSON(ctx, http.MethodGet, statusURL, nil, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// callJSON sends a request and decodes its JSON answer into v. An answer
+// that breaks off (a connection cut, or silent for IdleTimeout) is asked for
+// again, up to Retries times, as do retries a request that failed: a status
+// poll changes nothing on Spark, and a submission sent twice at worst starts
+// a duplicate job (see Submit). In a backfill of hundreds of jobs, one cut
+// answer would otherwise fail the whole run.
+func (c *Client) callJSON(ctx context.Context, method, rawURL string, body []byte, v any) error {
+	var cut error
+	for attempt := 0; ; attempt++ {
+		resp, err := c.do(ctx, method, rawURL, body)
+		if err == nil {
+			err = decodeJSON(resp.Body, v)
+			resp.Body.Close()
+		}
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil && cut != nil:
+			// Say why the time ran out, not only that it did.
+			return fmt.Errorf("%w (the answer before was cut short: %w)", ctx.Err(), cut)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, errCutAnswer) || attempt >= c.cfg.Retries:
+			return err
+		}
+		cut = err
+		wait := c.backoff(attempt)
+		c.log.Warn("answer cut short, asking again", "method", method, "url", redact(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%w (the answer before was cut short: %w)", err, cut)
+		}
+	}
 }
 
 // errCutAnswer marks an answer whose body broke off before its end.

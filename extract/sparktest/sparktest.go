@@ -110,8 +110,12 @@ type Faults struct {
 	FilesLate int
 	// CutPolls cuts the next N status answers in half while their
 	// Content-Length announces the full size; StallPolls sends the next N
-	// half, then nothing, as StallDownloads does.
+	// half, then nothing, as StallDownloads does. A broken answer uses up
+	// no other fault.
 	CutPolls, StallPolls int
+	// CutSubmits cuts the answers to the next N submissions in half, after
+	// their jobs were created, as a dropped connection would.
+	CutSubmits int
 }
 
 // Stats count what the emulator saw.
@@ -449,11 +453,17 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if s.opts.ForeignStatusURL {
 		statusURL = strings.Replace(statusURL, "//127.0.0.1:", "//localhost:", 1)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{
+	resp := map[string]string{
 		"object":     "events",
 		"id":         sub.ID,
 		"status_url": statusURL,
-	})
+	}
+	if take(&s.faults.CutSubmits) {
+		data, _ := json.Marshal(resp)
+		writeBroken(w, r, "application/json", data, false)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) statusURL(id string) string {
@@ -499,6 +509,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j.polls++
+	cut := take(&s.faults.CutPolls)
+	stall := !cut && take(&s.faults.StallPolls)
 	resp := map[string]any{
 		"object":             "events",
 		"id":                 id,
@@ -516,8 +528,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	case s.faults.FailJobs != "":
 		resp["status"] = "Failed"
 		resp["error"] = s.faults.FailJobs
-	case s.faults.FilesLate > 0:
-		s.faults.FilesLate--
+	case !cut && !stall && take(&s.faults.FilesLate):
 		resp["status"] = "Success"
 	case s.opts.DownloadURL:
 		resp["status"] = "Success"
@@ -531,8 +542,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		resp["outputs"] = map[string]any{"files": files}
 	}
-	cut := take(&s.faults.CutPolls)
-	stall := !cut && take(&s.faults.StallPolls)
 	s.mu.Unlock()
 	if !cut && !stall {
 		writeJSON(w, http.StatusOK, resp)
