@@ -625,8 +625,9 @@ func statusCommand() *cli.Command {
 		Description: `LAG is how far behind now the tenant's watermark is: every event before the
 watermark is stored. It grows by the time since the last successful sync,
 plus --settle. With --max-lag, status is a health check for monitoring or
-cron: after the table it exits 7 and says why when a synced tenant (or the
---tenant given) lags by more than that, or when no tenant was ever synced.
+cron: after the table it exits 7 and says why when a tenant that has run a
+sync (or the --tenant given) lags by more than that or has no watermark yet,
+or when no tenant was ever synced. Lags are measured with this host's clock.
 
    sparkevents status --max-lag 1h                  # alert when a 15-minute cron sync stops working
    sparkevents status --tenant acme --format json   # for scripts`,
@@ -672,6 +673,7 @@ cron: after the table it exits 7 and says why when a synced tenant (or the
 	}
 }
 
+// writeStatusTable prints one line per tenant, for people.
 func writeStatusTable(w io.Writer, sts []pipeline.TenantStatus, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST SYNC\tLAST RUN\tSTATUS\tREJECTS 24H")
@@ -722,6 +724,8 @@ type runJSON struct {
 	Error      string     `json:"error,omitempty"`
 }
 
+// writeStatusJSON prints the tenants as one indented JSON array, for
+// scripts; times are UTC and absent ones null.
 func writeStatusJSON(w io.Writer, sts []pipeline.TenantStatus, now time.Time) error {
 	run := func(r *pipeline.RunInfo) *runJSON {
 		if r == nil {
@@ -744,6 +748,7 @@ func writeStatusJSON(w io.Writer, sts []pipeline.TenantStatus, now time.Time) er
 	return enc.Encode(out)
 }
 
+// utcPtr keeps nil as nil, for JSON's null.
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil

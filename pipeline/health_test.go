@@ -19,6 +19,7 @@ func TestCheckLag(t *testing.T) {
 		{Tenant: "beta", Watermark: at(20 * time.Minute), LastSync: ok},
 		{Tenant: "imported"}, // events from imports only: no watermark
 	}
+	neverSynced := append(sts[:3:3], load.TenantStatus{Tenant: "newco", LastSync: &load.RunInfo{ID: 7, Kind: "sync", Tenant: "newco", Status: "failed", StartedAt: now.Add(-time.Minute)}})
 	tests := []struct {
 		name   string
 		sts    []load.TenantStatus
@@ -35,6 +36,8 @@ func TestCheckLag(t *testing.T) {
 		{"a named tenant without a watermark", sts, "imported", time.Hour, []string{"tenant imported has no watermark yet: no sync has run"}},
 		{"a named tenant unknown", sts, "gamma", time.Hour, []string{"tenant gamma has no watermark: it has never been synced"}},
 		{"no tenant synced", []load.TenantStatus{{Tenant: "imported"}}, "", time.Hour, []string{"no tenant has been synced yet"}},
+		{"a tenant whose every sync failed", neverSynced, "", 4 * time.Hour, []string{"tenant newco has no watermark yet: its last sync, run 7 at 2026-11-29T11:59:00Z, failed"}},
+		{"a tenant whose first sync is running", []load.TenantStatus{{Tenant: "newco", LastSync: &load.RunInfo{ID: 8, Status: "running", StartedAt: now}}}, "", time.Hour, []string{"tenant newco has no watermark yet: its last sync, run 8, running"}},
 		{"an empty schema", nil, "", time.Hour, []string{"no tenant has been synced yet"}},
 	}
 	for _, tt := range tests {

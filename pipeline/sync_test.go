@@ -453,6 +453,74 @@ func TestFailedBackfillSaysWhereToGoOn(t *testing.T) {
 	}
 }
 
+// afterWindows is a Progress that calls do once n windows are done.
+type afterWindows struct {
+	n  int
+	do func()
+}
+
+func (a *afterWindows) Start(string, int64) {}
+func (a *afterWindows) Rows(int64)          {}
+func (a *afterWindows) Describe(string)     {}
+func (a *afterWindows) Finish()             {}
+func (a *afterWindows) Add(n int64) {
+	if a.n -= int(n); a.n == 0 {
+		a.do()
+	}
+}
+
+// Only a backfill that wrote its first windows gets a place to go on from:
+// a sync goes on from its watermark, and a dry run stored nothing. An
+// interrupted backfill gets one too.
+func TestResumeHintOnlyWhereWindowsAreStored(t *testing.T) {
+	tests := []struct {
+		name      string
+		kind      string
+		dryRun    bool
+		interrupt bool // else the third window's export job fails
+		hint      bool
+	}{
+		{"sync", "sync", false, false, false},
+		{"dry-run backfill", "backfill", true, false, false},
+		{"backfill", "backfill", false, false, true},
+		{"interrupted backfill", "backfill", false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSyncFixture(t, sparktest.Options{})
+			from := f.now.Add(-5 * 24 * time.Hour)
+			f.spark.AddEvents(sparkEvents(0, 40, from.Add(time.Hour), 3*time.Hour)...)
+			o := f.options()
+			o.Parallel = 1 // the third job is submitted once the second window is done
+			o.DryRun = tt.dryRun
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			then := func() { f.spark.SetFaults(sparktest.Faults{FailJobs: "Export quota exceeded"}) }
+			if tt.interrupt {
+				then = cancel
+			}
+			f.p.progress = &afterWindows{n: 2, do: then}
+			var err error
+			if tt.kind == "sync" {
+				o.Since = from
+				_, err = f.p.Sync(ctx, o)
+			} else {
+				_, err = f.p.Backfill(ctx, o, from, f.now)
+			}
+			switch {
+			case tt.interrupt && !errors.Is(err, context.Canceled):
+				t.Fatalf("err = %v, want context.Canceled", err)
+			case !tt.interrupt && !errors.Is(err, ErrSpark):
+				t.Fatalf("err = %v, want the failed job's", err)
+			}
+			resume := "the 2 windows before " + from.Add(2*24*time.Hour).UTC().Format(time.RFC3339) + " are stored"
+			if got := strings.Contains(err.Error(), resume); got != tt.hint {
+				t.Fatalf("err = %v; says %q: %v, want %v", err, resume, got, tt.hint)
+			}
+		})
+	}
+}
+
 // A backfill parses the next window's workbook while the current window's
 // last chunk merges, and loads the same events as one that does not.
 func TestBackfillParsesTheNextWindowAhead(t *testing.T) {
