@@ -39,7 +39,7 @@ const (
 	exitInput       = 4 // a workbook was unreadable or had too many bad rows
 	exitSpark       = 5 // the Spark API refused a request or an export job failed
 	exitDatabase    = 6 // PostgreSQL unreachable, or the schema could not be migrated (or is newer than this binary)
-	exitStale       = 7 // status --max-lag: a synced tenant lags by more than that, or none was synced
+	exitStale       = 7 // status --max-lag: a synced tenant lags by more than that, a tenant's syncs all failed, or none was synced
 	exitInterrupted = 130
 )
 
@@ -626,14 +626,16 @@ func statusCommand() *cli.Command {
 watermark is stored. It grows by the time since the last successful sync,
 plus --settle. With --max-lag, status is a health check for monitoring or
 cron: after the table it exits 7 and says why when a tenant that has run a
-sync (or the --tenant given) lags by more than that or has no watermark yet,
-or when no tenant was ever synced. Lags are measured with this host's clock.
+sync (or the --tenant given) lags by more than that, or has no watermark
+because its syncs have all failed, or when no tenant was ever synced. A
+first sync still running is not a failure. Lags are measured with this
+host's clock.
 
    sparkevents status --max-lag 1h                  # alert when a 15-minute cron sync stops working
    sparkevents status --tenant acme --format json   # for scripts`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "tenant", Usage: "only this tenant (default: every tenant)"},
-			&cli.DurationFlag{Name: "max-lag", Usage: "exit 7 when a synced tenant's watermark is older than this (e.g. 1h); 0 checks nothing"},
+			&cli.DurationFlag{Name: "max-lag", Usage: "exit 7 when a synced tenant's watermark is older than this (e.g. 1h), or a tenant's syncs have all failed; 0 checks nothing"},
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
 		},
 		Action: func(c *cli.Context) error {

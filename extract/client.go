@@ -74,11 +74,13 @@ type Config struct {
 	JobTimeout                    time.Duration
 
 	// IdleTimeout abandons a response whose body sends no byte for this
-	// long (default 2m); a download cut short this way is retried.
+	// long (default 2m); the request is then retried like one cut short.
 	IdleTimeout time.Duration
 
-	// Retries is how many times a request is retried after a network error
-	// or a 408, 429, 500, 502, 503 or 504 answer (default 5; negative = none).
+	// Retries is how many times a request is retried after a network error,
+	// a 408, 429, 500, 502, 503 or 504 answer, or an answer cut short or
+	// stalled (default 5; negative = none). The causes share the count: a
+	// request is sent at most Retries+1 times.
 	Retries int
 	// MinRetryWait is the first retry backoff (default 500ms); it doubles
 	// with every retry. MaxRetryWait (default 60s) caps every retry wait,
@@ -342,20 +344,23 @@ func (t *tokenCache) invalidate(rejected string) {
 }
 
 // do sends a request, retrying transient failures, and returns a 2xx
-// response whose body the caller must close. body may be nil.
-func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*http.Response, error) {
+// response whose body the caller must close. body may be nil. Its
+// attempts are counted from attempt, of Retries+1 in all, and it returns
+// the count it reached, so that a caller that retries for its own reasons
+// (an answer cut short) shares one budget with it.
+func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, attempt int) (*http.Response, int, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s %s: not an http(s) URL", method, redact(rawURL))
+		return nil, attempt, fmt.Errorf("%s %s: not an http(s) URL", method, redact(rawURL))
 	}
 	trusted := c.isTrusted(u)
 	reqID := uuid.NewString()
 	shown := redactURL(u)
 	log := c.log.With("method", method, "url", shown, "request_id", reqID)
 	refreshed := false
-	for attempt := 0; ; attempt++ {
+	for ; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, attempt, err
 		}
 		// Each attempt has its own context, which the response body's idle
 		// timer cancels.
@@ -363,7 +368,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 		req, err := http.NewRequestWithContext(actx, method, u.String(), nil)
 		if err != nil {
 			cancel()
-			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
+			return nil, attempt, fmt.Errorf("%s %s: %w", method, shown, err)
 		}
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
@@ -382,12 +387,12 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 				if wait, ok := c.retryToken(err, attempt); ok {
 					log.Warn("token request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
 					if err := sleep(ctx, wait); err != nil {
-						return nil, err
+						return nil, attempt, err
 					}
 					continue
 				}
 				err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
-				return nil, hideSecret(err, c.cfg.ClientSecret) // scrubURLError may rebuild the text
+				return nil, attempt, hideSecret(err, c.cfg.ClientSecret) // scrubURLError may rebuild the text
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("X-Tenant-Name", c.cfg.Tenant)
@@ -398,23 +403,23 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 		if err != nil {
 			cancel()
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, attempt, ctx.Err()
 			}
 			err = scrubURLError(err)
 			if attempt < c.cfg.Retries {
 				wait := c.backoff(attempt)
 				log.Warn("request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
 				if err := sleep(ctx, wait); err != nil {
-					return nil, err
+					return nil, attempt, err
 				}
 				continue
 			}
-			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
+			return nil, attempt, fmt.Errorf("%s %s: %w", method, shown, err)
 		}
 		log.Debug("spark request", "status", resp.StatusCode, "attempt", attempt+1, "elapsed", time.Since(start))
 		resp.Body = newIdleBody(resp.Body, c.cfg.IdleTimeout, cancel)
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return resp, nil
+			return resp, attempt, nil
 		}
 
 		snippet := readSnippet(resp.Body, tok)
@@ -431,11 +436,11 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte) (*h
 			wait := c.retryAfter(resp.Header, attempt)
 			log.Warn("transient answer, retrying", "status", resp.StatusCode, "attempt", attempt+1, "wait", wait)
 			if err := sleep(ctx, wait); err != nil {
-				return nil, err
+				return nil, attempt, err
 			}
 			continue
 		}
-		return nil, &StatusError{
+		return nil, attempt, &StatusError{
 			Method:     method,
 			URL:        shown,
 			StatusCode: resp.StatusCode,

@@ -34,7 +34,7 @@ func (c *Client) Download(ctx context.Context, f File, dir string) ([]string, er
 	var tmp string
 	var err error
 	for attempt := 0; ; attempt++ {
-		tmp, err = c.fetch(ctx, f.URL, dir)
+		tmp, attempt, err = c.fetch(ctx, f.URL, dir, attempt)
 		if err == nil {
 			break
 		}
@@ -70,11 +70,19 @@ func (c *Client) Download(ctx context.Context, f File, dir string) ([]string, er
 }
 
 // fetch streams rawURL into a temporary file in dir and returns its path.
-func (c *Client) fetch(ctx context.Context, rawURL, dir string) (string, error) {
-	resp, err := c.do(ctx, http.MethodGet, rawURL, nil)
+// Its request's attempts count from attempt (see do), and it returns the
+// count reached.
+func (c *Client) fetch(ctx context.Context, rawURL, dir string, attempt int) (string, int, error) {
+	resp, attempt, err := c.do(ctx, http.MethodGet, rawURL, nil, attempt)
 	if err != nil {
-		return "", err
+		return "", attempt, err
 	}
+	path, err := c.save(ctx, resp, dir)
+	return path, attempt, err
+}
+
+// save streams resp's body into a temporary file in dir and returns its path.
+func (c *Client) save(ctx context.Context, resp *http.Response, dir string) (string, error) {
 	defer resp.Body.Close()
 	limit := c.cfg.MaxDownload
 	if resp.ContentLength > limit {
@@ -112,7 +120,7 @@ func (c *Client) fetch(ctx context.Context, rawURL, dir string) (string, error) 
 		os.Remove(name)
 		return "", err
 	}
-	c.log.Debug("downloaded", "url", redact(rawURL), "bytes", n)
+	c.log.Debug("downloaded", "url", redactURL(resp.Request.URL), "bytes", n)
 	return name, nil
 }
 

@@ -71,6 +71,20 @@ func newClient(t *testing.T, cfg extract.Config) *extract.Client {
 	return c
 }
 
+// doneJob submits an export of everything and waits for its files.
+func doneJob(t *testing.T, c *extract.Client) []extract.File {
+	t.Helper()
+	job, err := c.Submit(t.Context(), extract.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := c.Wait(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
 // run submits q, waits and downloads every file into a temp dir.
 func run(ctx context.Context, c *extract.Client, q extract.Query, dir string) ([]string, error) {
 	job, err := c.Submit(ctx, q)
@@ -510,15 +524,7 @@ func TestClientCredentialsRejected(t *testing.T) {
 
 func TestTokenNeverFollowsRedirectToFileHost(t *testing.T) {
 	srv := newServer(t, sparktest.Options{})
-	c0 := newClient(t, fastConfig(srv))
-	job, err := c0.Submit(t.Context(), extract.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := c0.Wait(t.Context(), job)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := doneJob(t, newClient(t, fastConfig(srv)))
 
 	// A trusted host that redirects the download to the (untrusted) file
 	// host under the same host name, another port: net/http alone would
@@ -838,6 +844,24 @@ func TestInterruptedDownload(t *testing.T) {
 	}
 }
 
+// A download's server errors and cut transfers share one budget of
+// Retries: the file is asked for at most Retries+1 times.
+func TestDownloadRetriesShareOneBudget(t *testing.T) {
+	srv := newServer(t, sparktest.Options{})
+	cfg := fastConfig(srv)
+	cfg.Retries = 2
+	c := newClient(t, cfg)
+	files := doneJob(t, c)
+	before := srv.Stats().Requests
+	srv.SetFaults(sparktest.Faults{ServerErrors: 1, TruncateDownloads: 100})
+	if _, err := c.Download(t.Context(), files[0], t.TempDir()); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("err = %v, want a truncated download", err)
+	}
+	if got := srv.Stats().Requests - before; got != 3 {
+		t.Fatalf("the file was asked for %d times, want 3 (a server error, then two cut transfers)", got)
+	}
+}
+
 // A status answer cut short, or stalled after its headers, is polled
 // again: a poll changes nothing on Spark. When every attempt fails, the
 // error says why.
@@ -887,32 +911,52 @@ func TestInterruptedPoll(t *testing.T) {
 // Status answers that stall until the job timeout passes end in a timeout
 // that says so, not in one that blames a job still running.
 func TestPollsStalledUntilTheJobTimeout(t *testing.T) {
-	srv := newServer(t, sparktest.Options{PendingPolls: -1})
-	cfg := fastConfig(srv)
-	cfg.Retries, cfg.IdleTimeout, cfg.JobTimeout = 5, 200*time.Millisecond, 700*time.Millisecond
-	c := newClient(t, cfg)
-	job, err := c.Submit(t.Context(), extract.Query{})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		idle time.Duration
+		say  []string
+	}{
+		{"stalled answers, then the timeout", 200 * time.Millisecond, []string{"while its status answers were cut short", "no data received for 200ms"}},
+		{"the timeout before the first stall ends", 2 * time.Second, []string{"passed while waiting for a status answer"}},
 	}
-	srv.SetFaults(sparktest.Faults{StuckJobs: true, StallPolls: 100})
-	_, err = c.Wait(t.Context(), job)
-	if !errors.Is(err, extract.ErrJobTimeout) || !strings.Contains(err.Error(), "status answers were cut short") ||
-		!strings.Contains(err.Error(), "no data received for 200ms") {
-		t.Fatalf("err = %v, want a job timeout that says the answers stalled", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{PendingPolls: -1})
+			cfg := fastConfig(srv)
+			cfg.Retries, cfg.IdleTimeout, cfg.JobTimeout = 5, tt.idle, 700*time.Millisecond
+			c := newClient(t, cfg)
+			job, err := c.Submit(t.Context(), extract.Query{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetFaults(sparktest.Faults{StuckJobs: true, StallPolls: 100})
+			_, err = c.Wait(t.Context(), job)
+			if !errors.Is(err, extract.ErrJobTimeout) || strings.Contains(err.Error(), "still \"") {
+				t.Fatalf("err = %v, want a job timeout that does not blame a job still running", err)
+			}
+			for _, s := range tt.say {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err = %v, want it to say %q", err, s)
+				}
+			}
+		})
 	}
 }
 
 // A submission whose answer is cut short is sent again; the job the first
-// one started is left to Spark.
+// one started is left to Spark. Server errors and cut answers share one
+// budget of Retries, so a submission goes out at most Retries+1 times.
 func TestSubmitAnswerCutShort(t *testing.T) {
 	tests := []struct {
-		name    string
-		cut     int
-		wantErr string
+		name     string
+		faults   sparktest.Faults
+		requests int // submissions sent
+		jobs     int // jobs created
+		wantErr  string
 	}{
-		{"cut once", 1, ""},
-		{"cut every attempt", 3, "answer cut short"}, // Retries 2: three attempts
+		{"cut once", sparktest.Faults{CutSubmits: 1}, 2, 2, ""},
+		{"cut every attempt", sparktest.Faults{CutSubmits: 3}, 3, 3, "answer cut short"}, // Retries 2: three attempts
+		{"a server error, then cut", sparktest.Faults{ServerErrors: 1, CutSubmits: 100}, 3, 2, "answer cut short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -920,8 +964,12 @@ func TestSubmitAnswerCutShort(t *testing.T) {
 			cfg := fastConfig(srv)
 			cfg.Retries = 2
 			c := newClient(t, cfg)
-			srv.SetFaults(sparktest.Faults{CutSubmits: tt.cut})
+			srv.SetFaults(tt.faults)
 			job, err := c.Submit(t.Context(), extract.Query{})
+			st := srv.Stats()
+			if st.Requests != tt.requests || st.Jobs != tt.jobs {
+				t.Errorf("%d submissions sent and %d jobs created, want %d and %d", st.Requests, st.Jobs, tt.requests, tt.jobs)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
@@ -930,9 +978,6 @@ func TestSubmitAnswerCutShort(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
-			}
-			if got := srv.Stats().Jobs; got != tt.cut+1 {
-				t.Errorf("%d jobs submitted, want %d", got, tt.cut+1)
 			}
 			if _, err := c.Wait(t.Context(), job); err != nil {
 				t.Fatalf("wait for the job of the answer that arrived: %v", err)

@@ -267,11 +267,14 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	for poll := 0; ; poll++ {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
-			if context.Cause(ctx) == errJobDeadline && errors.Is(err, errCutAnswer) {
-				return nil, fmt.Errorf("spark job %s: its status answers were cut short until --job-timeout (%s) passed; nothing of its window was stored (check the network to Spark, then run again): %w: %w", job.ID, c.cfg.JobTimeout, ErrJobTimeout, err)
-			}
 			if context.Cause(ctx) == errJobDeadline {
-				return nil, timeout(last)
+				// The time ran out during a poll, not between two: the job's
+				// last known status may be long out of date.
+				during := "while waiting for a status answer"
+				if errors.Is(err, errCutAnswer) {
+					during = "while its status answers were cut short"
+				}
+				return nil, fmt.Errorf("spark job %s: --job-timeout (%s) passed %s (last status %q); nothing of its window was stored (check the network to Spark, or raise --job-timeout): %w: %w", job.ID, c.cfg.JobTimeout, during, last, ErrJobTimeout, err)
 			}
 			return nil, fmt.Errorf("poll job %s: %w", job.ID, err)
 		}
@@ -309,7 +312,7 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	}
 }
 
-// status polls statusURL once.
+// status polls statusURL: one poll, whose answer callJSON may ask for again.
 func (c *Client) status(ctx context.Context, statusURL string) (*statusResponse, error) {
 	var st statusResponse
 	if err := c.callJSON(ctx, http.MethodGet, statusURL, nil, &st); err != nil {
@@ -320,14 +323,15 @@ func (c *Client) status(ctx context.Context, statusURL string) (*statusResponse,
 
 // callJSON sends a request and decodes its JSON answer into v. An answer
 // that breaks off (a connection cut, or silent for IdleTimeout) is asked for
-// again, up to Retries times, as do retries a request that failed: a status
-// poll changes nothing on Spark, and a submission sent twice at worst starts
-// a duplicate job (see Submit). In a backfill of hundreds of jobs, one cut
-// answer would otherwise fail the whole run.
+// again, as do retries a request that failed, within the same Retries: a
+// status poll changes nothing on Spark, and a submission sent twice at worst
+// starts a duplicate job (see Submit). In a backfill of hundreds of jobs,
+// one cut answer would otherwise fail the whole run.
 func (c *Client) callJSON(ctx context.Context, method, rawURL string, body []byte, v any) error {
 	var cut error
 	for attempt := 0; ; attempt++ {
-		resp, err := c.do(ctx, method, rawURL, body)
+		resp, last, err := c.do(ctx, method, rawURL, body, attempt)
+		attempt = last
 		if err == nil {
 			err = decodeJSON(resp.Body, v)
 			resp.Body.Close()

@@ -16,10 +16,13 @@ var ErrStale = errors.New("stale")
 // than maxLag before now, and nil when there is none.
 //
 // The watermark is where a sync stopped, so its lag grows with every sync
-// that fails or does not run, whatever the cause. Tenant "" checks every
-// tenant that has a watermark or has run a sync (imports and backfills
-// alone keep no watermark), and fails when there is none; a named tenant
-// without a watermark fails.
+// that fails or does not run, whatever the cause. A tenant without one
+// fails when its syncs so far have all failed (a wrong token from the
+// start), not while its first is running: its first window commits in
+// minutes. Tenant "" checks every tenant that has a watermark or has run a
+// sync (imports and backfills alone keep no watermark), and fails when
+// there is none; a named tenant without a watermark fails unless its first
+// sync is running.
 func CheckLag(sts []TenantStatus, tenant string, maxLag time.Duration, now time.Time) error {
 	var stale []string
 	checked := 0
@@ -32,8 +35,9 @@ func CheckLag(sts []TenantStatus, tenant string, maxLag time.Duration, now time.
 		}
 		checked++
 		if st.Watermark == nil {
-			// A tenant whose every sync has failed, as with a wrong token.
-			stale = append(stale, fmt.Sprintf("tenant %s has no watermark yet%s", st.Tenant, lastSync(st)))
+			if st.LastSync == nil || st.LastSync.Status != "running" {
+				stale = append(stale, fmt.Sprintf("tenant %s has no watermark yet%s", st.Tenant, lastSync(st)))
+			}
 			continue
 		}
 		if lag := now.Sub(*st.Watermark); lag > maxLag {

@@ -37,7 +37,8 @@ func TestCheckLag(t *testing.T) {
 		{"a named tenant unknown", sts, "gamma", time.Hour, []string{"tenant gamma has no watermark: it has never been synced"}},
 		{"no tenant synced", []load.TenantStatus{{Tenant: "imported"}}, "", time.Hour, []string{"no tenant has been synced yet"}},
 		{"a tenant whose every sync failed", neverSynced, "", 4 * time.Hour, []string{"tenant newco has no watermark yet: its last sync, run 7 at 2026-11-29T11:59:00Z, failed"}},
-		{"a tenant whose first sync is running", []load.TenantStatus{{Tenant: "newco", LastSync: &load.RunInfo{ID: 8, Status: "running", StartedAt: now}}}, "", time.Hour, []string{"tenant newco has no watermark yet: its last sync, run 8, running"}},
+		{"a tenant whose first sync is running", []load.TenantStatus{{Tenant: "newco", LastSync: &load.RunInfo{ID: 8, Status: "running", StartedAt: now}}}, "", time.Hour, nil},
+		{"a named tenant whose first sync is running", []load.TenantStatus{{Tenant: "newco", LastSync: &load.RunInfo{ID: 8, Status: "running", StartedAt: now}}}, "newco", time.Hour, nil},
 		{"an empty schema", nil, "", time.Hour, []string{"no tenant has been synced yet"}},
 	}
 	for _, tt := range tests {
