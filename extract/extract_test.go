@@ -1379,16 +1379,9 @@ func TestClientCredentialsRefreshOnlyOnce(t *testing.T) {
 func TestExpiredFileLink(t *testing.T) {
 	srv := newServer(t, sparktest.Options{SignedFileURLs: true})
 	c := newClient(t, fastConfig(srv))
-	job, err := c.Submit(t.Context(), extract.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := c.Wait(t.Context(), job)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := doneJob(t, c)
 	bad := strings.Replace(files[0].URL, "sig=", "sig=0", 1)
-	_, err = c.Download(t.Context(), extract.File{URL: bad}, t.TempDir())
+	_, err := c.Download(t.Context(), extract.File{URL: bad}, t.TempDir())
 	var se *extract.StatusError
 	if !errors.As(err, &se) || se.StatusCode != 403 || !strings.Contains(se.Hint, "pre-signed link may have expired") {
 		t.Fatalf("err = %v, want a 403 about the link", err)
