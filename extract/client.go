@@ -343,11 +343,57 @@ func (t *tokenCache) invalidate(rejected string) {
 	}
 }
 
-// do sends a request, retrying transient failures, and returns a 2xx
-// response whose body the caller must close. body may be nil. Its
-// attempts are counted from attempt, of Retries+1 in all, and it returns
-// the count it reached, so that a caller that retries for its own reasons
-// (an answer cut short) shares one budget with it.
+// call sends a request and hands its 2xx answer to read, which closes its
+// body. An answer that read finds cut short (errCutAnswer: a connection
+// cut, a body shorter than its Content-Length, or silence for IdleTimeout)
+// is asked for again, within the Retries that do counts for failed
+// requests: a status poll or a download changes nothing on Spark, and a
+// submission sent twice at worst starts a duplicate job (see Submit). In a
+// backfill of hundreds of jobs, one cut answer would otherwise fail the
+// whole run.
+func (c *Client) call(ctx context.Context, method, rawURL string, body []byte, read func(*http.Response) error) error {
+	var cut error
+	for attempt := 0; ; attempt++ {
+		resp, last, err := c.do(ctx, method, rawURL, body, attempt)
+		attempt = last
+		if err == nil {
+			err = read(resp)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil && cut != nil:
+			// Say why the time ran out, not only that it did.
+			return fmt.Errorf("%w (the answer before was cut short: %w)", ctx.Err(), cut)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, errCutAnswer) || attempt >= c.cfg.Retries:
+			return err
+		}
+		cut = err
+		wait := c.backoff(attempt)
+		c.log.Warn("answer cut short, asking again", "method", method, "url", redact(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%w (the answer before was cut short: %w)", err, cut)
+		}
+	}
+}
+
+// errCutAnswer marks an answer whose body broke off before its end; call
+// asks for it again.
+var errCutAnswer error = cutShort("answer cut short")
+
+// cutShort is an error that is an errCutAnswer, whatever its own text.
+type cutShort string
+
+func (e cutShort) Error() string        { return string(e) }
+func (e cutShort) Is(target error) bool { return target == errCutAnswer }
+
+// do sends a request, retrying failures, and returns a 2xx response whose
+// body the caller must close. body may be nil. Its attempts are counted
+// from attempt, of Retries+1 in all, and it returns the count it reached,
+// so that call, which also retries answers cut short, shares one budget
+// with it.
 func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, attempt int) (*http.Response, int, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

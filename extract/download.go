@@ -21,8 +21,8 @@ import (
 // errUnzipLimit marks a ZIP member that would take the unzipped total over its limit.
 var errUnzipLimit = errors.New("unzip limit")
 
-// errTruncated marks a body shorter than its Content-Length: worth one more try.
-var errTruncated = errors.New("download truncated")
+// errTruncated marks a download cut short, which call asks for again.
+var errTruncated error = cutShort("download truncated")
 
 // Download fetches f into dir and returns the paths of the workbooks it
 // holds: the file itself when it is an XLSX, its .xlsx members when it is a
@@ -32,20 +32,12 @@ var errTruncated = errors.New("download truncated")
 func (c *Client) Download(ctx context.Context, f File, dir string) ([]string, error) {
 	shown := redact(f.URL)
 	var tmp string
-	var err error
-	for attempt := 0; ; attempt++ {
-		tmp, attempt, err = c.fetch(ctx, f.URL, dir, attempt)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errTruncated) || attempt >= c.cfg.Retries || ctx.Err() != nil {
-			return nil, fmt.Errorf("download %s: %w", shown, err)
-		}
-		wait := c.backoff(attempt)
-		c.log.Warn("download cut short, retrying", "url", shown, "attempt", attempt+1, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("download %s: %w", shown, err)
-		}
+	err := c.call(ctx, http.MethodGet, f.URL, nil, func(resp *http.Response) (err error) {
+		tmp, err = c.save(ctx, resp, dir)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", shown, err)
 	}
 
 	kind, err := sniff(tmp)
@@ -67,18 +59,6 @@ func (c *Client) Download(ctx context.Context, f File, dir string) ([]string, er
 		return nil, fmt.Errorf("download %s: %w", shown, err)
 	}
 	return paths, nil
-}
-
-// fetch streams rawURL into a temporary file in dir and returns its path.
-// Its request's attempts count from attempt (see do), and it returns the
-// count reached.
-func (c *Client) fetch(ctx context.Context, rawURL, dir string, attempt int) (string, int, error) {
-	resp, attempt, err := c.do(ctx, http.MethodGet, rawURL, nil, attempt)
-	if err != nil {
-		return "", attempt, err
-	}
-	path, err := c.save(ctx, resp, dir)
-	return path, attempt, err
 }
 
 // save streams resp's body into a temporary file in dir and returns its path.

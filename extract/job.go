@@ -321,43 +321,14 @@ func (c *Client) status(ctx context.Context, statusURL string) (*statusResponse,
 	return &st, nil
 }
 
-// callJSON sends a request and decodes its JSON answer into v. An answer
-// that breaks off (a connection cut, or silent for IdleTimeout) is asked for
-// again, as do retries a request that failed, within the same Retries: a
-// status poll changes nothing on Spark, and a submission sent twice at worst
-// starts a duplicate job (see Submit). In a backfill of hundreds of jobs,
-// one cut answer would otherwise fail the whole run.
+// callJSON sends a request, as call does, and decodes its JSON answer
+// into v.
 func (c *Client) callJSON(ctx context.Context, method, rawURL string, body []byte, v any) error {
-	var cut error
-	for attempt := 0; ; attempt++ {
-		resp, last, err := c.do(ctx, method, rawURL, body, attempt)
-		attempt = last
-		if err == nil {
-			err = decodeJSON(resp.Body, v)
-			resp.Body.Close()
-		}
-		switch {
-		case err == nil:
-			return nil
-		case ctx.Err() != nil && cut != nil:
-			// Say why the time ran out, not only that it did.
-			return fmt.Errorf("%w (the answer before was cut short: %w)", ctx.Err(), cut)
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case !errors.Is(err, errCutAnswer) || attempt >= c.cfg.Retries:
-			return err
-		}
-		cut = err
-		wait := c.backoff(attempt)
-		c.log.Warn("answer cut short, asking again", "method", method, "url", redact(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
-			return fmt.Errorf("%w (the answer before was cut short: %w)", err, cut)
-		}
-	}
+	return c.call(ctx, method, rawURL, body, func(resp *http.Response) error {
+		defer resp.Body.Close()
+		return decodeJSON(resp.Body, v)
+	})
 }
-
-// errCutAnswer marks an answer whose body broke off before its end.
-var errCutAnswer = errors.New("answer cut short")
 
 // decodeJSON decodes a bounded JSON body: answers of this API are small.
 func decodeJSON(r io.Reader, v any) error {
