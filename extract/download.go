@@ -155,41 +155,27 @@ func safeName(s string) string {
 }
 
 // placeUnique moves src into dir under name, or name-1, name-2, ... when
-// taken: several files of one job, or of two jobs, may share a name.
+// taken: several files of one job, or of two jobs, may share a name. The
+// name is claimed by creating it, so two downloads cannot take the same
+// one, and src then replaces that empty file.
 func placeUnique(src, dir, name string) (string, error) {
-	ext := filepath.Ext(name)
-	stem := strings.TrimSuffix(name, ext)
-	for i := 0; i < 10000; i++ {
-		cand := name
-		if i > 0 {
-			cand = stem + "-" + strconv.Itoa(i) + ext
-		}
-		dst := filepath.Join(dir, cand)
-		// Link fails if dst exists, unlike Rename, so two downloads cannot
-		// overwrite each other.
-		err := os.Link(src, dst)
-		if err == nil {
-			os.Remove(src)
-			return dst, nil
-		}
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if _, statErr := os.Lstat(dst); statErr == nil {
-			continue
-		}
-		// A file system without hard links.
-		if err := os.Rename(src, dst); err != nil {
-			return "", err
-		}
-		return dst, nil
+	f, err := (&uniqueNames{dir: dir}).create(name)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no free file name for %s in %s", name, dir)
+	dst := f.Name()
+	f.Close()
+	if err := os.Rename(src, dst); err != nil {
+		os.Remove(dst)
+		return "", err
+	}
+	return dst, nil
 }
 
 // uniqueNames creates new files in dir named name, or name-1, ... when
 // taken. It remembers where each name's search ended, so that a ZIP of
-// many members of one name does not probe the disk quadratically.
+// many members of one name does not probe the disk quadratically. The zero
+// value with a dir is ready to use.
 type uniqueNames struct {
 	dir  string
 	next map[string]int
@@ -207,6 +193,9 @@ func (u *uniqueNames) create(name string) (*os.File, error) {
 		f, err := os.OpenFile(filepath.Join(u.dir, cand), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, os.ErrExist) {
 			continue
+		}
+		if u.next == nil {
+			u.next = map[string]int{}
 		}
 		u.next[name] = i + 1
 		return f, err
@@ -343,7 +332,7 @@ func Unpack(path, dir string, maxUnzipped int64) ([]string, error) {
 	if len(books) > MaxZipWorkbooks {
 		return fail(fmt.Errorf("the ZIP archive holds %d workbooks, more than the %d an export can hold", len(books), MaxZipWorkbooks))
 	}
-	names := &uniqueNames{dir: dir, next: map[string]int{}}
+	names := &uniqueNames{dir: dir}
 	remaining := maxUnzipped
 	for _, zf := range books {
 		p, n, err := extractMember(zf, names, safeName(zf.Name), remaining)
