@@ -88,9 +88,7 @@ func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseC
 		if !opts.DryRun {
 			// As a file that fails later does: etl_runs and sync_health
 			// show every import that was tried.
-			if r.RunID, err = load.RecordFailedRun(ctx, p.db, run, load.Counts{}, r.Err); err != nil {
-				p.log.Error("record failed run", "tenant", run.Tenant, "source", run.Source, "err", err)
-			}
+			r.RunID = p.recordFailure(run, load.Counts{}, r.Err)
 		}
 		return r
 	}

@@ -185,3 +185,17 @@ func (nopProgress) Finish()             {}
 func cleanupContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 15*time.Second)
 }
+
+// recordFailure stores run as failed with cause and returns its ID, 0 if it
+// could not be stored, which is logged: the failure itself is what the
+// caller reports. It uses a context of its own, since the run's may be the
+// one that was cancelled.
+func (p *Pipeline) recordFailure(run load.Run, c load.Counts, cause error) int64 {
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	id, err := load.RecordFailedRun(ctx, p.db, run, c, cause)
+	if err != nil {
+		p.log.Error("record failed run", "tenant", run.Tenant, "source", run.Source, "err", err)
+	}
+	return id
+}

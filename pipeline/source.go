@@ -196,11 +196,7 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
 	if err != nil && !errors.Is(err, errRetract) {
-		cctx, cancel := cleanupContext()
-		defer cancel()
-		if id, rerr := load.RecordFailedRun(cctx, p.db, run, res.Counts, err); rerr != nil {
-			p.log.Error("record failed run", "tenant", run.Tenant, "source", run.Source, "err", rerr)
-		} else {
+		if id := p.recordFailure(run, res.Counts, err); id != 0 {
 			res.RunID = id
 		}
 	}

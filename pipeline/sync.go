@@ -405,11 +405,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End, StartedAt: f.started}
 	if f.err != nil {
 		if !opts.DryRun {
-			cctx, cancel := cleanupContext()
-			defer cancel()
-			if _, err := load.RecordFailedRun(cctx, p.db, run, load.Counts{}, f.err); err != nil {
-				p.log.Error("record failed run", "tenant", opts.Tenant, "window", w.String(), "err", err)
-			}
+			p.recordFailure(run, load.Counts{}, f.err)
 		}
 		return f.err
 	}
