@@ -455,14 +455,11 @@ func TestFailedBackfillSaysWhereToGoOn(t *testing.T) {
 
 // afterWindows is a Progress that calls do once n windows are done.
 type afterWindows struct {
+	nopProgress
 	n  int
 	do func()
 }
 
-func (a *afterWindows) Start(string, int64) {}
-func (a *afterWindows) Rows(int64)          {}
-func (a *afterWindows) Describe(string)     {}
-func (a *afterWindows) Finish()             {}
 func (a *afterWindows) Add(n int64) {
 	if a.n -= int(n); a.n == 0 {
 		a.do()
