@@ -184,7 +184,7 @@ func TestMigrateCreatesTablesInSchemaOnly(t *testing.T) {
 				}
 				return names
 			}
-			want := []string{"etl_rejects", "etl_runs", "etl_watermarks", "goose_db_version", "spark_events"}
+			want := []string{"etl_rejects", "etl_runs", "etl_watermarks", "goose_db_version", "spark_events", "spark_profiles"}
 			if got := tables(); !slices.Equal(got, want) {
 				t.Errorf("tables in %q = %v, want %v", schema, got, want)
 			}

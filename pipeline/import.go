@@ -94,7 +94,7 @@ func (p *Pipeline) importFile(ctx context.Context, opts ImportOptions, pc parseC
 	}
 	var l loaded
 	if opts.DryRun {
-		l, err = p.parseOnly(ctx, workbooks, pc)
+		l, err = p.parseOnly(ctx, workbooks, pc, nil)
 	} else {
 		l, err = p.loadSource(ctx, run, workbooks, pc, sourceAhead{}, nil)
 	}

@@ -79,6 +79,8 @@ type loaded struct {
 	// Counts.Rejected: kept, but left out of the reject limit and the
 	// all-rejected check (transform.Reject.NoHeader).
 	Headerless int
+	// halves counts the events of the source's window, when it has one.
+	halves *halves
 }
 
 // rejected is how many rows the reject limit and the all-rejected check
@@ -106,6 +108,9 @@ const batchesAhead = max(1, load.ChunkRows/batchSize)
 // recorded as failed in a transaction of its own.
 func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []string, pc parseConfig, ahead sourceAhead, before func(context.Context, pgx.Tx, loaded) error) (loaded, error) {
 	var res loaded
+	if !run.WindowStart.IsZero() {
+		res.halves = newHalves(Window{run.WindowStart, run.WindowEnd})
+	}
 	err := func() error {
 		// The next workbook's parse starts when the current one's ends, so
 		// it runs while the current one's last chunk is merged.
@@ -159,7 +164,7 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		}
 		for i, wb := range workbooks {
 			start(i)
-			c, st, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i))
+			c, st, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i), res.halves)
 			parses[i].close()
 			parses[i] = nil
 			res.Counts = addCounts(res.Counts, c)
@@ -328,13 +333,16 @@ func (ps *parse) close() {
 // and merges earlier batches into Postgres, so parse and database work
 // overlap. next, when not nil, is called as soon as the parse has ended,
 // while the last chunk is still being merged.
-func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func()) (load.Counts, transform.Stats, []transform.Reject, error) {
+func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func(), h *halves) (load.Counts, transform.Stats, []transform.Reject, error) {
 	if <-ps.opened; ps.openErr != nil {
 		return load.Counts{}, transform.Stats{}, nil, ps.openErr
 	}
 	events := func(yield func(*transform.Event, error) bool) {
 		for b := range ps.batches {
 			for i := range b {
+				if h != nil {
+					h.add(b[i].EventTime)
+				}
 				if !yield(&b[i], nil) {
 					return
 				}
@@ -372,16 +380,20 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 	return c, ps.stats, ps.rejects, nil
 }
 
-// parseOnly reads workbooks without a database, for --dry-run.
-func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig) (loaded, error) {
-	var res loaded
+// parseOnly reads workbooks without a database, for --dry-run, counting
+// their events into h when it is not nil.
+func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig, h *halves) (loaded, error) {
+	res := loaded{halves: h}
 	for _, path := range workbooks {
 		wb, err := transform.OpenFile(path, pc.opts)
 		if err != nil {
 			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
 		}
 		rejected := 0
-		stats, err := wb.Read(ctx, func(*transform.Event) error {
+		stats, err := wb.Read(ctx, func(e *transform.Event) error {
+			if h != nil {
+				h.add(e.EventTime)
+			}
 			p.progress.Rows(1)
 			return nil
 		}, func(r *transform.Reject) error {

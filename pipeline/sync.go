@@ -37,12 +37,15 @@ type SyncOptions struct {
 
 // Summary is what a sync or backfill did.
 type Summary struct {
-	Windows   int
-	Counts    load.Counts
-	Bytes     int64 // downloaded
-	Requests  int64 // made to Spark
-	Watermark time.Time
-	From, To  time.Time
+	Windows int // committed, halves of split windows included
+	// Jobs counts export jobs run; Splits, the windows whose export may
+	// have been cut short and were fetched again in halves.
+	Jobs, Splits int
+	Counts       load.Counts
+	Bytes        int64 // downloaded
+	Requests     int64 // made to Spark
+	Watermark    time.Time
+	From, To     time.Time
 }
 
 // MaxWindows bounds the windows one sync or backfill plans: 100,000 are
@@ -59,6 +62,11 @@ type Window struct{ Start, End time.Time }
 // rounded to the second.
 func (w Window) overlap(asked time.Duration) time.Duration {
 	return min(asked, max(w.End.Sub(w.Start)/2, time.Second))
+}
+
+// mid is where a window is split in two.
+func (w Window) mid() time.Time {
+	return w.Start.Add(w.End.Sub(w.Start) / 2).Truncate(time.Millisecond)
 }
 
 func (w Window) String() string {
@@ -191,6 +199,7 @@ func (p *Pipeline) watermark(ctx context.Context, tenant string) (time.Time, boo
 
 // fetched is one window's export, downloaded.
 type fetched struct {
+	window    Window
 	started   time.Time // when the export job was submitted
 	job       extract.Job
 	workbooks []string
@@ -224,6 +233,14 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		}
 		defer unlock()
 	}
+	prof, err := load.TenantProfile(ctx, p.db, opts.Tenant)
+	if err != nil {
+		return sum, fmt.Errorf("%w: %w", ErrDatabase, err)
+	}
+	ecap := newExportCap(opts.PageSize, prof)
+	if !opts.DryRun {
+		defer func() { p.saveProfile(ecap.profile(opts.Tenant)) }()
+	}
 
 	// Each window is an export job and holds memory until it commits: a
 	// tiny --window over months would plan millions of them.
@@ -234,6 +251,11 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if len(windows) == 0 {
 		p.log.Info("up to date", "tenant", opts.Tenant, "from", from, "to", to)
 		return sum, nil
+	}
+	if ecap.seen == 0 && ecap.cap == 0 {
+		if err := p.probe(ctx, client, opts, pc, ecap, Window{from, to}, &sum); err != nil {
+			return sum, err
+		}
 	}
 	p.log.Info("planned", "kind", kind, "tenant", opts.Tenant, "from", from, "to", to, "windows", len(windows), "parallel", opts.Parallel)
 	p.progress.Start("windows", int64(len(windows)))
@@ -326,7 +348,7 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 				}
 			}
 		}
-		err := p.commitWindow(ctx, kind, client, opts, pc, w, f, ahead, &sum)
+		_, err := p.commitWindow(ctx, kind, client, opts, pc, ecap, w, f, ahead, 0, &sum)
 		os.RemoveAll(f.dir)
 		<-sem
 		if err != nil {
@@ -356,6 +378,7 @@ func resumeHint(kind string, opts SyncOptions, windows []Window, i int, err erro
 // under tmp.
 func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window) (f fetched) {
 	f.started = time.Now()
+	f.window = w
 	ov := w.overlap(opts.Overlap)
 	q := extract.Query{
 		// Spark's bounds may be exclusive or coarse: ask for a little more
@@ -398,41 +421,49 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 }
 
 // commitWindow loads one fetched window and, for a sync, moves the watermark
-// to its end in the same transaction. A window whose export came back full
-// (exactly the page size) may have been cut short: it is split in two and
-// each half fetched again.
-func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, f fetched, ahead sourceAhead, sum *Summary) error {
+// to its end in the same transaction. It returns how many events of the
+// window itself (not of the overlap around it) the export held. An export
+// that may have been cut short (see exportCap) is rolled back, and its
+// window fetched again in halves. atLeast is how many of this window's
+// events the export of a larger window held: an export with fewer shows
+// that Spark's exports disagree, and nothing of it is committed.
+func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, ecap *exportCap, w Window, f fetched, ahead sourceAhead, atLeast int, sum *Summary) (int, error) {
 	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End, StartedAt: f.started}
+	sum.Jobs++
 	if f.err != nil {
 		if !opts.DryRun {
 			p.recordFailure(run, load.Counts{}, f.err)
 		}
-		return f.err
+		return 0, f.err
 	}
 	sum.Bytes += f.bytes
-	// A full export may have been cut short: split the window and fetch each
-	// half, down to a second; a second that still fills it cannot be split.
-	checkCap := func(rows int) error {
-		if rows < opts.PageSize {
+	var whole *retraction
+	check := func(l loaded) error {
+		if n := l.halves.total(); n < atLeast {
+			return fmt.Errorf("%w: Spark's export of %s held %d of its events, fewer than the %d that the export of a larger window around it held: its exports disagree, so nothing of the window was stored; run again, and ask Spark support if it persists", ErrSpark, w, n, atLeast)
+		}
+		v, why := ecap.judge(l.Rows)
+		if v == complete {
 			return nil
 		}
-		if w.End.Sub(w.Start) > time.Second {
-			return errRetract
+		if w.End.Sub(w.Start) <= time.Second {
+			return fmt.Errorf("%w: the export of %s (asked with %s around it) may have been cut short (%s), and a window of a second cannot be split further: raise --page-size if the tenant's export cap allows", ErrSpark, w, w.overlap(opts.Overlap), why)
 		}
-		return fmt.Errorf("%w: the export of %s (asked with %s around it) returned %d rows, the page size, and cannot be split further: raise --page-size if the tenant's export cap allows", ErrSpark, w, w.overlap(opts.Overlap), rows)
+		whole = &retraction{verdict: v, why: why, rows: l.Rows, halves: *l.halves}
+		return errRetract
 	}
 	var (
 		l   loaded
 		err error
 	)
 	if opts.DryRun {
-		l, err = p.parseOnly(ctx, f.workbooks, pc)
+		l, err = p.parseOnly(ctx, f.workbooks, pc, newHalves(w))
 		if err == nil {
-			err = checkCap(l.Rows)
+			err = check(l)
 		}
 	} else {
 		l, err = p.loadSource(ctx, run, f.workbooks, pc, ahead, func(ctx context.Context, tx pgx.Tx, sofar loaded) error {
-			if err := checkCap(sofar.Rows); err != nil {
+			if err := check(sofar); err != nil {
 				return err
 			}
 			// Every row bad is what a changed export layout looks like:
@@ -447,10 +478,10 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		})
 	}
 	if errors.Is(err, errRetract) {
-		return p.split(ctx, kind, client, opts, pc, w, sum)
+		return p.split(ctx, kind, client, opts, pc, ecap, w, *whole, sum)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	sum.Windows++
 	sum.Counts = addCounts(sum.Counts, l.Counts)
@@ -462,19 +493,84 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 	p.log.Info("window done", "kind", kind, "tenant", opts.Tenant, "window", w.String(), "job", f.job.ID,
 		"run", l.RunID, "read", l.Counts.Read, "inserted", l.Counts.Inserted, "updated", l.Counts.Updated,
 		"unchanged", l.Counts.Unchanged, "rejected", l.Counts.Rejected, "dry_run", opts.DryRun)
-	return nil
+	return l.halves.total(), nil
 }
 
-func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, w Window, sum *Summary) error {
-	mid := w.Start.Add(w.End.Sub(w.Start) / 2).Truncate(time.Millisecond)
-	p.log.Info("export hit the page size: splitting the window", "tenant", opts.Tenant, "window", w.String(), "page_size", opts.PageSize)
-	for _, half := range []Window{{w.Start, mid}, {mid, w.End}} {
+// retraction is an export rolled back because it may have been cut short.
+type retraction struct {
+	verdict verdict
+	why     string
+	rows    int    // rows of the export, the overlap's included
+	halves  halves // its events in each half of the window
+}
+
+// split fetches w's two halves and commits each as a window of its own,
+// then compares what they held with the export of the whole: more events
+// in the halves prove the whole was cut short, which the tenant's export
+// cap learns. It returns the window's events that the halves held.
+func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, ecap *exportCap, w Window, whole retraction, sum *Summary) (int, error) {
+	sum.Splits++
+	mid := w.mid()
+	p.log.Info("export may have been cut short: fetching its window in halves", "tenant", opts.Tenant, "window", w.String(), "verdict", whole.verdict.String(), "why", whole.why)
+	got := 0
+	for k, half := range []Window{{w.Start, mid}, {mid, w.End}} {
 		f := p.fetch(ctx, client, opts, pc.opts.TmpDir, half)
-		err := p.commitWindow(ctx, kind, client, opts, pc, half, f, sourceAhead{}, sum)
+		n, err := p.commitWindow(ctx, kind, client, opts, pc, ecap, half, f, sourceAhead{}, whole.halves.n[k], sum)
 		os.RemoveAll(f.dir)
 		if err != nil {
-			return err
+			return 0, err
 		}
+		got += n
 	}
+	wasCut := got > whole.halves.total()
+	ecap.learn(whole.rows, wasCut)
+	if wasCut {
+		p.log.Warn("export was cut short: its halves held more events; every event of the window is stored", "tenant", opts.Tenant, "window", w.String(), "export_rows", whole.rows, "window_events", whole.halves.total(), "halves_events", got)
+		if !opts.DryRun {
+			p.saveProfile(ecap.profile(opts.Tenant))
+		}
+	} else {
+		p.log.Info("export was complete: its halves held the same events", "tenant", opts.Tenant, "window", w.String(), "export_rows", whole.rows)
+	}
+	return got, nil
+}
+
+// saveProfile stores what a run learned of its tenant's Spark. It is
+// knowledge, not data: a failure to store it is logged, and learned again.
+func (p *Pipeline) saveProfile(prof load.Profile) {
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	if err := load.SaveProfile(ctx, p.db, prof); err != nil {
+		p.log.Warn("could not store what was learned of the tenant's Spark", "tenant", prof.Tenant, "err", err)
+	}
+}
+
+// probeSpan is how far back the probe of a new tenant's export size looks.
+const probeSpan = 366 * 24 * time.Hour
+
+// probe learns what an export of the tenant can hold before its first
+// windows: one export of the past year (at least of the run's range),
+// counted and never stored. An export is then trusted when it holds fewer
+// rows than the probe; without one, every export larger than all before it
+// would be verified by fetching its window's halves.
+func (p *Pipeline) probe(ctx context.Context, client *extract.Client, opts SyncOptions, pc parseConfig, ecap *exportCap, run Window, sum *Summary) error {
+	w := Window{Start: run.End.Add(-probeSpan), End: run.End}
+	if run.Start.Before(w.Start) {
+		w.Start = run.Start
+	}
+	p.log.Info("first export of the tenant: probing how many rows one export holds", "tenant", opts.Tenant, "window", w.String())
+	f := p.fetch(ctx, client, opts, pc.opts.TmpDir, w)
+	defer os.RemoveAll(f.dir)
+	sum.Jobs++
+	sum.Bytes += f.bytes
+	if f.err != nil {
+		return fmt.Errorf("probe export of %s: %w", w, f.err)
+	}
+	l, err := p.parseOnly(ctx, f.workbooks, pc, nil)
+	if err != nil {
+		return fmt.Errorf("probe export of %s: %w", w, err)
+	}
+	v, why := ecap.judge(l.Rows)
+	p.log.Info("probed", "tenant", opts.Tenant, "rows", l.Rows, "verdict", v.String(), "why", why)
 	return nil
 }
