@@ -678,7 +678,7 @@ host's clock.
 // writeStatusTable prints one line per tenant, for people.
 func writeStatusTable(w io.Writer, sts []pipeline.TenantStatus, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST SYNC\tLAST RUN\tSTATUS\tREJECTS 24H")
+	fmt.Fprintln(tw, "TENANT\tWATERMARK\tLAG\tEVENTS\tLAST EVENT\tLAST SYNC\tLAST RUN\tSTATUS\tREJECTS 24H\tEXPORT CAP")
 	for _, st := range sts {
 		wm, lag, last, sync, run, status := "-", "-", "-", "-", "-", "-"
 		if st.Watermark != nil {
@@ -699,9 +699,23 @@ func writeStatusTable(w io.Writer, sts []pipeline.TenantStatus, now time.Time) e
 				status += ": " + firstLine(st.LastRun.Error)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", st.Tenant, wm, lag, st.Events, last, sync, run, status, st.RejectsLastDay)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", st.Tenant, wm, lag, st.Events, last, sync, run, status, st.RejectsLastDay, exportCap(st.Spark))
 	}
 	return tw.Flush()
+}
+
+// exportCap says in a few words what is known of how Spark caps the
+// tenant's exports.
+func exportCap(p *pipeline.Profile) string {
+	switch {
+	case p == nil:
+		return "-"
+	case p.CapRows > 0:
+		return fmt.Sprintf("%d rows (learned)", p.CapRows)
+	case p.HonoursPageSize != nil && *p.HonoursPageSize:
+		return fmt.Sprintf("the page size; >= %d rows", p.MaxRows)
+	}
+	return fmt.Sprintf("none seen; >= %d rows", p.MaxRows)
 }
 
 // statusJSON is one tenant of status --format json. Field names are part of
@@ -715,6 +729,17 @@ type statusJSON struct {
 	LastSync       *runJSON   `json:"last_sync"`
 	LastRun        *runJSON   `json:"last_run"`
 	RejectsLastDay int64      `json:"rejects_24h"`
+	Spark          *sparkJSON `json:"spark"`
+}
+
+// sparkJSON is what syncs learned about a tenant's Spark.
+type sparkJSON struct {
+	HonoursPageSize *bool     `json:"honours_page_size"`
+	CapRows         *int      `json:"cap_rows"`
+	MaxRows         int       `json:"max_rows"`
+	EventTypes      string    `json:"event_types_form,omitempty"`
+	OneJob          bool      `json:"one_job"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 type runJSON struct {
@@ -739,6 +764,12 @@ func writeStatusJSON(w io.Writer, sts []pipeline.TenantStatus, now time.Time) er
 	for _, st := range sts {
 		j := statusJSON{Tenant: st.Tenant, Watermark: utcPtr(st.Watermark), Events: st.Events, LastEvent: utcPtr(st.LastEvent),
 			LastSync: run(st.LastSync), LastRun: run(st.LastRun), RejectsLastDay: st.RejectsLastDay}
+		if p := st.Spark; p != nil {
+			j.Spark = &sparkJSON{HonoursPageSize: p.HonoursPageSize, MaxRows: p.MaxRows, EventTypes: p.EventTypes, OneJob: p.OneJob, UpdatedAt: p.UpdatedAt.UTC()}
+			if p.CapRows > 0 {
+				j.Spark.CapRows = &p.CapRows
+			}
+		}
 		if st.Watermark != nil {
 			lag := now.Sub(*st.Watermark).Round(time.Second).Seconds()
 			j.LagSeconds = &lag

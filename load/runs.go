@@ -161,6 +161,8 @@ type TenantStatus struct {
 	// a later import or backfill would hide as LastRun.
 	LastSync       *RunInfo
 	RejectsLastDay int64 // rejects stored by runs started in the last 24 hours
+	// Spark is what syncs learned about the tenant's Spark; nil before any.
+	Spark *Profile
 }
 
 // Status reports every tenant that has events, runs or a watermark, ordered
@@ -200,9 +202,18 @@ func Status(ctx context.Context, q Querier) ([]TenantStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	profiles, err := Profiles(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	byTenant := make(map[string]*Profile, len(profiles))
+	for i := range profiles {
+		byTenant[profiles[i].Tenant] = &profiles[i]
+	}
 	for i := range out {
 		out[i].LastRun = lastRuns[out[i].Tenant]
 		out[i].LastSync = lastSyncs[out[i].Tenant]
+		out[i].Spark = byTenant[out[i].Tenant]
 	}
 	return out, nil
 }

@@ -18,9 +18,10 @@ func TestExportCapJudge(t *testing.T) {
 		want verdict
 	}{
 		{"empty", exportCap{pageSize: 100}, 0, complete},
-		{"first export", exportCap{pageSize: 100}, 7, suspect},
-		{"below one seen before", exportCap{pageSize: 100, seen: 8}, 7, complete},
-		{"as large as one seen before", exportCap{pageSize: 100, seen: 7}, 7, suspect},
+		{"first export", exportCap{pageSize: 100}, 17, suspect},
+		{"first export, a few rows", exportCap{pageSize: 100}, 9, complete},
+		{"below one seen before", exportCap{pageSize: 100, seen: 18}, 17, complete},
+		{"as large as one seen before", exportCap{pageSize: 100, seen: 17}, 17, suspect},
 		{"the page size", exportCap{pageSize: 100, seen: 500}, 100, cut},
 		{"the page size, honoured", exportCap{pageSize: 100, honours: &yes}, 100, cut},
 		{"the page size, not honoured", exportCap{pageSize: 100, honours: &no, seen: 500}, 100, complete},

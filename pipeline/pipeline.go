@@ -141,7 +141,9 @@ func (p *Pipeline) Runs(ctx context.Context, tenant string, limit int) ([]RunInf
 // of the pipeline need not import load.
 type (
 	TenantStatus = load.TenantStatus
-	RunInfo      = load.RunInfo
+	// Profile is what syncs learned about a tenant's Spark.
+	Profile = load.Profile
+	RunInfo = load.RunInfo
 )
 
 // Status reports each tenant's watermark, volume and last run.

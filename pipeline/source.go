@@ -79,8 +79,9 @@ type loaded struct {
 	// Counts.Rejected: kept, but left out of the reject limit and the
 	// all-rejected check (transform.Reject.NoHeader).
 	Headerless int
-	// halves counts the events of the source's window, when it has one.
-	halves *halves
+	// spread holds when the events of the source's window happened, when
+	// it has one.
+	spread *spread
 }
 
 // rejected is how many rows the reject limit and the all-rejected check
@@ -109,7 +110,7 @@ const batchesAhead = max(1, load.ChunkRows/batchSize)
 func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []string, pc parseConfig, ahead sourceAhead, before func(context.Context, pgx.Tx, loaded) error) (loaded, error) {
 	var res loaded
 	if !run.WindowStart.IsZero() {
-		res.halves = newHalves(Window{run.WindowStart, run.WindowEnd})
+		res.spread = newSpread(Window{run.WindowStart, run.WindowEnd})
 	}
 	err := func() error {
 		// The next workbook's parse starts when the current one's ends, so
@@ -164,7 +165,7 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		}
 		for i, wb := range workbooks {
 			start(i)
-			c, st, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i), res.halves)
+			c, st, rejects, err := p.loadWorkbook(ctx, tx, res.RunID, parses[i], parsed(i), res.spread)
 			parses[i].close()
 			parses[i] = nil
 			res.Counts = addCounts(res.Counts, c)
@@ -333,7 +334,7 @@ func (ps *parse) close() {
 // and merges earlier batches into Postgres, so parse and database work
 // overlap. next, when not nil, is called as soon as the parse has ended,
 // while the last chunk is still being merged.
-func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func(), h *halves) (load.Counts, transform.Stats, []transform.Reject, error) {
+func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps *parse, next func(), h *spread) (load.Counts, transform.Stats, []transform.Reject, error) {
 	if <-ps.opened; ps.openErr != nil {
 		return load.Counts{}, transform.Stats{}, nil, ps.openErr
 	}
@@ -380,10 +381,10 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 	return c, ps.stats, ps.rejects, nil
 }
 
-// parseOnly reads workbooks without a database, for --dry-run, counting
-// their events into h when it is not nil.
-func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig, h *halves) (loaded, error) {
-	res := loaded{halves: h}
+// parseOnly reads workbooks without a database, for --dry-run, collecting
+// their events' times into h when it is not nil.
+func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig, h *spread) (loaded, error) {
+	res := loaded{spread: h}
 	for _, path := range workbooks {
 		wb, err := transform.OpenFile(path, pc.opts)
 		if err != nil {

@@ -26,8 +26,11 @@ type SyncOptions struct {
 
 	EventTypes                      []string
 	UserName, ServiceName, FolderID string
-	PageSize                        int           // rows per export; a full file means the window is split
-	Overlap                         time.Duration // asked for beyond each window's bounds, in case Spark's are exclusive
+	PageSize                        int // rows per export; a full file means the window is split
+	// ExportCap, when known (from Spark support), is the most rows Spark
+	// puts in one export; 0 learns it (see exportCap).
+	ExportCap int
+	Overlap   time.Duration // asked for beyond each window's bounds, in case Spark's are exclusive
 
 	Parse  ParseOptions
 	DryRun bool // extract and transform, write nothing
@@ -237,6 +240,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrDatabase, err)
 	}
+	if opts.ExportCap > 0 {
+		prof.CapRows = opts.ExportCap
+	}
 	ecap := newExportCap(opts.PageSize, prof)
 	if !opts.DryRun {
 		defer func() { p.saveProfile(ecap.profile(opts.Tenant)) }()
@@ -439,7 +445,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 	sum.Bytes += f.bytes
 	var whole *retraction
 	check := func(l loaded) error {
-		if n := l.halves.total(); n < atLeast {
+		if n := l.spread.total(); n < atLeast {
 			return fmt.Errorf("%w: Spark's export of %s held %d of its events, fewer than the %d that the export of a larger window around it held: its exports disagree, so nothing of the window was stored; run again, and ask Spark support if it persists", ErrSpark, w, n, atLeast)
 		}
 		v, why := ecap.judge(l.Rows)
@@ -447,9 +453,10 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 			return nil
 		}
 		if w.End.Sub(w.Start) <= time.Second {
-			return fmt.Errorf("%w: the export of %s (asked with %s around it) may have been cut short (%s), and a window of a second cannot be split further: raise --page-size if the tenant's export cap allows", ErrSpark, w, w.overlap(opts.Overlap), why)
+			return fmt.Errorf("%w: the export of %s (asked with %s around it) may have been cut short (%s), and a window of a second cannot be split further: raise --page-size if the tenant's export cap allows, or give --export-cap if Spark support tells you the cap", ErrSpark, w, w.overlap(opts.Overlap), why)
 		}
-		whole = &retraction{verdict: v, why: why, rows: l.Rows, halves: *l.halves}
+		mid, before, after := l.spread.split()
+		whole = &retraction{verdict: v, why: why, rows: l.Rows, mid: mid, events: [2]int{before, after}}
 		return errRetract
 	}
 	var (
@@ -457,7 +464,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		err error
 	)
 	if opts.DryRun {
-		l, err = p.parseOnly(ctx, f.workbooks, pc, newHalves(w))
+		l, err = p.parseOnly(ctx, f.workbooks, pc, newSpread(w))
 		if err == nil {
 			err = check(l)
 		}
@@ -493,15 +500,16 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 	p.log.Info("window done", "kind", kind, "tenant", opts.Tenant, "window", w.String(), "job", f.job.ID,
 		"run", l.RunID, "read", l.Counts.Read, "inserted", l.Counts.Inserted, "updated", l.Counts.Updated,
 		"unchanged", l.Counts.Unchanged, "rejected", l.Counts.Rejected, "dry_run", opts.DryRun)
-	return l.halves.total(), nil
+	return l.spread.total(), nil
 }
 
 // retraction is an export rolled back because it may have been cut short.
 type retraction struct {
 	verdict verdict
 	why     string
-	rows    int    // rows of the export, the overlap's included
-	halves  halves // its events in each half of the window
+	rows    int       // rows of the export, the overlap's included
+	mid     time.Time // where to split its window
+	events  [2]int    // the window's events it held, before mid and from it on
 }
 
 // split fetches w's two halves and commits each as a window of its own,
@@ -510,22 +518,22 @@ type retraction struct {
 // cap learns. It returns the window's events that the halves held.
 func (p *Pipeline) split(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, ecap *exportCap, w Window, whole retraction, sum *Summary) (int, error) {
 	sum.Splits++
-	mid := w.mid()
+	mid := whole.mid
 	p.log.Info("export may have been cut short: fetching its window in halves", "tenant", opts.Tenant, "window", w.String(), "verdict", whole.verdict.String(), "why", whole.why)
 	got := 0
 	for k, half := range []Window{{w.Start, mid}, {mid, w.End}} {
 		f := p.fetch(ctx, client, opts, pc.opts.TmpDir, half)
-		n, err := p.commitWindow(ctx, kind, client, opts, pc, ecap, half, f, sourceAhead{}, whole.halves.n[k], sum)
+		n, err := p.commitWindow(ctx, kind, client, opts, pc, ecap, half, f, sourceAhead{}, whole.events[k], sum)
 		os.RemoveAll(f.dir)
 		if err != nil {
 			return 0, err
 		}
 		got += n
 	}
-	wasCut := got > whole.halves.total()
+	wasCut := got > whole.events[0]+whole.events[1]
 	ecap.learn(whole.rows, wasCut)
 	if wasCut {
-		p.log.Warn("export was cut short: its halves held more events; every event of the window is stored", "tenant", opts.Tenant, "window", w.String(), "export_rows", whole.rows, "window_events", whole.halves.total(), "halves_events", got)
+		p.log.Warn("export was cut short: its halves held more events; every event of the window is stored", "tenant", opts.Tenant, "window", w.String(), "export_rows", whole.rows, "window_events", whole.events[0]+whole.events[1], "halves_events", got)
 		if !opts.DryRun {
 			p.saveProfile(ecap.profile(opts.Tenant))
 		}
