@@ -303,6 +303,17 @@ func (ps *parse) run(ctx context.Context, p *Pipeline, pc parseConfig) {
 	if ps.readErr == nil && len(batch) > 0 {
 		ps.readErr = send()
 	}
+	if ps.readErr == nil {
+		logBlank(p.log, ps.path, ps.stats)
+	}
+}
+
+// logBlank notes a workbook read as blank (not a cell in it), so that a
+// window that stored nothing shows why.
+func logBlank(log *slog.Logger, path string, st transform.Stats) {
+	if st.Sheets == 0 {
+		log.Info("blank workbook: no events", "file", filepath.Base(path), "sheets", len(st.SkippedSheets))
+	}
 }
 
 // stop stops the parser and waits for it to end; its rejects, stats and
@@ -397,6 +408,7 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		if err != nil {
 			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
 		}
+		logBlank(p.log, path, stats)
 	}
 	if pc.limit.Exceeded(res.rejected(), res.Rows) {
 		return res, fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s", ErrInput, res.rejected(), res.Rows, pc.limit)

@@ -466,6 +466,41 @@ func TestReadSheets(t *testing.T) {
 	})
 }
 
+// An export of a quiet window may be a workbook without a single cell: it
+// holds no events, and a sync must go on past it. A sheet with anything in
+// it but no header is a layout Read does not know, and fails as before.
+func TestReadBlankWorkbook(t *testing.T) {
+	empty := testSheet{"Sheet1", nil}
+	spaces := testSheet{"Spaces", [][]any{nil, {"  ", ""}, {"", "\u00a0", "\t "}}}
+	title := testSheet{"Title", [][]any{{"Coherent Spark - User events"}}}
+	tests := []struct {
+		name    string
+		sheets  []testSheet
+		wantErr error
+	}{
+		{"one empty sheet", []testSheet{empty}, nil},
+		{"empty and whitespace-only sheets", []testSheet{empty, spaces}, nil},
+		{"a title and no header", []testSheet{title}, ErrNoHeader},
+		{"an empty sheet beside a title", []testSheet{empty, title}, ErrNoHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := readBook(t, writeBook(t, false, tt.sheets...), Options{})
+			if !errors.Is(res.err, tt.wantErr) || (tt.wantErr == nil) != (res.err == nil) {
+				t.Fatalf("Read error %v, want %v", res.err, tt.wantErr)
+			}
+			var names []string
+			for _, s := range tt.sheets {
+				names = append(names, s.name)
+			}
+			if len(res.events) != 0 || len(res.rejects) != 0 || res.stats.Sheets != 0 || res.stats.Rows != 0 ||
+				!reflect.DeepEqual(res.stats.SkippedSheets, names) {
+				t.Errorf("events %v, rejects %v, stats %+v; want none, with every sheet skipped", res.events, res.rejects, res.stats)
+			}
+		})
+	}
+}
+
 func TestReadSheetWithoutHeaderIsRejected(t *testing.T) {
 	events := testSheet{"Events", [][]any{{"Timestamp", "Event Type"}, {"2026-01-02", "SparkLogin"}}}
 	var notesThenData [][]any
