@@ -8,7 +8,6 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,7 +18,7 @@ import (
 // ParseOptions say how workbooks become events; they come from the CLI as text.
 type ParseOptions struct {
 	Columns        []string // overrides, each "field=Header"
-	SourceTimezone string   // IANA zone of times written without one; "" is UTC
+	SourceTimezone string   // zone of times written without one, IANA or an offset (transform.ParseZone); "" is UTC
 	DayFirst       bool     // read slash dates such as 03/04/2026 as day/month
 	MaxRejects     string   // a count ("100") or a percentage ("1%"); "" is no limit
 	MaxUnzipped    int64    // bound on a workbook's unzipped size; 0 is transform's default
@@ -54,9 +53,9 @@ func (o ParseOptions) compile(tenant string) (parseConfig, error) {
 		}
 	}
 	if o.SourceTimezone != "" {
-		loc, err := time.LoadLocation(o.SourceTimezone)
+		loc, err := transform.ParseZone(o.SourceTimezone)
 		if err != nil {
-			return pc, fmt.Errorf("%w: --source-timezone %q is not an IANA zone such as Europe/London: %w", ErrUsage, o.SourceTimezone, err)
+			return pc, fmt.Errorf("%w: --source-timezone: %w", ErrUsage, err)
 		}
 		pc.opts.Location = loc
 	}
