@@ -594,6 +594,16 @@ func (w *Workbook) newSheetPlan(sheet string, header []string, cols [numFields]i
 		times:   timeParser{layouts: w.layouts, date1904: w.date1904, loc: w.opts.Location},
 		clock:   w.matcher.clockColumn(header, cols),
 	}
+	// A time column headed "... (UTC)" says what zone its times are in,
+	// which beats --source-timezone's guess for the whole export.
+	_, utc := cutUTCHeader(header[cols[fieldEventTime]])
+	if p.clock >= 0 {
+		_, clockUTC := cutUTCHeader(header[p.clock])
+		utc = utc || clockUTC
+	}
+	if utc {
+		p.times.loc = time.UTC
+	}
 	mapped := make([]bool, len(header))
 	for _, i := range cols {
 		if i >= 0 {
