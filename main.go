@@ -133,7 +133,7 @@ var (
 	}
 	parseFlags = []cli.Flag{
 		&cli.StringSliceFlag{Name: "column", Usage: "map a field to a workbook header, FIELD=HEADER (repeatable); fields: event_id, event_time, event_type, user_name, folder_id, folder_name, service_name, service_version, description, ip_address"},
-		&cli.StringFlag{Name: "source-timezone", Value: "UTC", EnvVars: []string{"SPARKEVENTS_SOURCE_TIMEZONE"}, Usage: "IANA time zone of workbook times written without a zone"},
+		&cli.StringFlag{Name: "source-timezone", Value: "UTC", EnvVars: []string{"SPARKEVENTS_SOURCE_TIMEZONE"}, Usage: "time zone of workbook times written without one: an IANA zone (Asia/Singapore) or a UTC offset (+08:00, -0530, UTC+8, Z)"},
 		&cli.BoolFlag{Name: "day-first", EnvVars: []string{"SPARKEVENTS_DAY_FIRST"}, Usage: "read slash dates such as 03/04/2026 as day/month (default month/day, as Excel US writes them)"},
 		&cli.StringFlag{Name: "max-rejects", EnvVars: []string{"SPARKEVENTS_MAX_REJECTS"}, Usage: "fail a file (or window) whole when more rows than this are bad: a count (100) or a percentage (1%); empty is no limit"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "read and parse, but write nothing to the database"},

@@ -8,7 +8,6 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,7 +18,7 @@ import (
 // ParseOptions say how workbooks become events; they come from the CLI as text.
 type ParseOptions struct {
 	Columns        []string // overrides, each "field=Header"
-	SourceTimezone string   // IANA zone of times written without one; "" is UTC
+	SourceTimezone string   // zone of times written without one, IANA or an offset (transform.ParseZone); "" is UTC
 	DayFirst       bool     // read slash dates such as 03/04/2026 as day/month
 	MaxRejects     string   // a count ("100") or a percentage ("1%"); "" is no limit
 	MaxUnzipped    int64    // bound on a workbook's unzipped size; 0 is transform's default
@@ -54,9 +53,9 @@ func (o ParseOptions) compile(tenant string) (parseConfig, error) {
 		}
 	}
 	if o.SourceTimezone != "" {
-		loc, err := time.LoadLocation(o.SourceTimezone)
+		loc, err := transform.ParseZone(o.SourceTimezone)
 		if err != nil {
-			return pc, fmt.Errorf("%w: --source-timezone %q is not an IANA zone such as Europe/London: %w", ErrUsage, o.SourceTimezone, err)
+			return pc, fmt.Errorf("%w: --source-timezone: %w", ErrUsage, err)
 		}
 		pc.opts.Location = loc
 	}
@@ -309,6 +308,17 @@ func (ps *parse) run(ctx context.Context, p *Pipeline, pc parseConfig) {
 	if ps.readErr == nil && len(batch) > 0 {
 		ps.readErr = send()
 	}
+	if ps.readErr == nil {
+		logBlank(p.log, ps.path, ps.stats)
+	}
+}
+
+// logBlank notes a workbook read as blank (not a cell in it), so that a
+// window that stored nothing shows why.
+func logBlank(log *slog.Logger, path string, st transform.Stats) {
+	if st.Sheets == 0 {
+		log.Info("blank workbook: no events", "file", filepath.Base(path), "sheets", len(st.SkippedSheets))
+	}
 }
 
 // stop stops the parser and waits for it to end; its rejects, stats and
@@ -410,6 +420,7 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		if err != nil {
 			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
 		}
+		logBlank(p.log, path, stats)
 	}
 	if pc.limit.Exceeded(res.rejected(), res.Rows) {
 		return res, fmt.Errorf("%w: %d of %d rows rejected, over --max-rejects %s", ErrInput, res.rejected(), res.Rows, pc.limit)

@@ -35,12 +35,19 @@ var fieldNames = [numFields]string{
 // two columns of a sheet map to the same field, the one with the earlier alias
 // wins and the other is kept as an attribute, except a Time column beside a
 // winning Date (see clockColumn). The field's own name (e.g. "event_time") is
-// implicitly the best alias of all.
+// implicitly the best alias of all. An event_time header may end in "(UTC)"
+// (see cutUTCHeader).
+//
+// Aliases added later go after the older ones, so that no sheet read before
+// maps differently (which would change its events' hash IDs); a header that
+// holds a date and a time ranks above those holding a date only, though,
+// which would put every event at midnight.
 var fieldAliases = [numFields][]string{
-	fieldEventID:        {"Event ID", "Id"},
-	fieldEventTime:      {"Timestamp", "Event Date", "Date", "Time", "Created", "Created At"},
-	fieldEventType:      {"Event Type", "Type", "Event"},
-	fieldUserName:       {"User Name", "User", "Username", "Email"},
+	fieldEventID: {"Event ID", "Id"},
+	fieldEventTime: {"Timestamp", "Event Date Time", "Date Time", "Event Date", "Date", "Time",
+		"Created", "Created At", "Created On", "Created Date"},
+	fieldEventType:      {"Event Type", "Type", "Event", "Event Types", "Event Name", "Action"},
+	fieldUserName:       {"User Name", "User", "Username", "Email", "User Email"},
 	fieldFolderID:       {"Folder ID"},
 	fieldFolderName:     {"Folder", "Folder Name"},
 	fieldServiceName:    {"Service", "Service Name"},
@@ -160,20 +167,48 @@ func newHeaderMatcher(columns map[string]string) (*headerMatcher, error) {
 // column index of field f, or -1. It reports whether the row can be a header,
 // that is whether both a time and a type column map.
 func (m *headerMatcher) mapRow(cells []string) (cols [numFields]int, ok bool) {
-	var ranks [numFields]int
+	var scores [numFields]int
 	for f := range cols {
 		cols[f] = -1
 	}
 	for i, c := range cells {
-		hm, found := m.byHeader[normalizeHeader(c)]
+		hm, score, found := m.match(c)
 		if !found {
 			continue
 		}
-		if cols[hm.field] < 0 || hm.rank < ranks[hm.field] {
-			cols[hm.field], ranks[hm.field] = i, hm.rank
+		if cols[hm.field] < 0 || score < scores[hm.field] {
+			cols[hm.field], scores[hm.field] = i, score
 		}
 	}
 	return cols, cols[fieldEventTime] >= 0 && cols[fieldEventType] >= 0
+}
+
+// match maps one header to a field; a lower score is a better match. A
+// header is matched as it is, else, for event_time, without a "(UTC)"
+// suffix; at the same alias the first way wins, so "Timestamp" beats
+// "Timestamp (UTC)" as it did before the suffix was known.
+func (m *headerMatcher) match(header string) (hm headerMatch, score int, ok bool) {
+	if hm, ok := m.byHeader[normalizeHeader(header)]; ok {
+		return hm, 2 * hm.rank, true
+	}
+	if base, utc := cutUTCHeader(header); utc {
+		if hm, ok := m.byHeader[normalizeHeader(base)]; ok && hm.field == fieldEventTime {
+			return hm, 2*hm.rank + 1, true
+		}
+	}
+	return headerMatch{}, 0, false
+}
+
+// cutUTCHeader returns header without a "(UTC)" suffix, and whether it had one.
+// A time column so headed says its times are UTC, whatever zone the
+// others are in.
+func cutUTCHeader(header string) (base string, utc bool) {
+	s := strings.TrimSpace(header)
+	open := strings.LastIndexByte(s, '(')
+	if open < 0 || !strings.HasSuffix(s, ")") || !strings.EqualFold(strings.TrimSpace(s[open+1:len(s)-1]), "UTC") {
+		return header, false
+	}
+	return strings.TrimSpace(s[:open]), true
 }
 
 // clockColumn returns the column of a separate time of day that completes
@@ -186,13 +221,14 @@ func (m *headerMatcher) clockColumn(header []string, cols [numFields]int) int {
 	if i < 0 || m.overrides[fieldEventTime] != "" {
 		return -1
 	}
-	switch normalizeHeader(header[i]) {
+	date, _ := cutUTCHeader(header[i])
+	switch normalizeHeader(date) {
 	case normalizeHeader("Date"), normalizeHeader("Event Date"):
 	default:
 		return -1
 	}
 	for j, h := range header {
-		if normalizeHeader(h) == normalizeHeader("Time") && !slices.Contains(cols[:], j) {
+		if clock, _ := cutUTCHeader(h); normalizeHeader(clock) == normalizeHeader("Time") && !slices.Contains(cols[:], j) {
 			return j
 		}
 	}
@@ -209,6 +245,9 @@ func (m *headerMatcher) wanted(f field) string {
 		if hm, ok := m.byHeader[normalizeHeader(a)]; ok && hm.field == f {
 			hs = append(hs, fmt.Sprintf("%q", a))
 		}
+	}
+	if f == fieldEventTime {
+		return strings.Join(hs, ", ") + `, any of them followed by "(UTC)"`
 	}
 	return strings.Join(hs, ", ")
 }

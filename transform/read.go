@@ -49,10 +49,13 @@ type Stats struct {
 // dropped silently (blank rows, which hold nothing, are skipped). A sheet is
 // an event sheet when one of its first 20 non-empty rows is a header naming
 // both an event time and an event type column; Read fails with ErrNoHeader
-// when no sheet is one. When some sheet is, every non-empty row of the
-// others goes to reject with NoHeader set, since it may be an event under a
-// header Read does not know; only a sheet without a row of two non-empty
-// cells, which no mapping can make an event of, is skipped without one.
+// when no sheet is one, unless every sheet is blank (no non-empty cell):
+// such a workbook, the export of a quiet window, reads as no events, with
+// Stats.Sheets 0 and every sheet skipped. When some sheet is an event
+// sheet, every non-empty row of the others goes to reject with NoHeader
+// set, since it may be an event under a header Read does not know; only a
+// sheet without a row of two non-empty cells, which no mapping can make an
+// event of, is skipped without one.
 //
 // Cells are cleaned (NUL bytes and invalid UTF-8 removed, space trimmed);
 // a user name that is an e-mail address is lower-cased; event types are kept
@@ -98,6 +101,7 @@ func (w *Workbook) Read(ctx context.Context, event func(*Event) error, reject fu
 		return st, fmt.Errorf("read workbook %s: %w", w.name, err)
 	}
 	var seen []string // what headerless sheets look like, for the error
+	blank := true     // every sheet read so far has no non-empty cell
 	for _, sheet := range sheets {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("read workbook %s: %w", w.name, err)
@@ -108,10 +112,17 @@ func (w *Workbook) Read(ctx context.Context, event func(*Event) error, reject fu
 		}
 		if !found {
 			st.SkippedSheets = append(st.SkippedSheets, sheet)
+			if firstRows == "" {
+				firstRows = fmt.Sprintf("sheet %q is empty", sheet)
+			} else {
+				blank = false
+			}
 			seen = append(seen, firstRows)
 		}
 	}
-	if st.Sheets == 0 {
+	// A quiet window may export a workbook without a single cell: that is
+	// no events, not a layout Read does not know.
+	if st.Sheets == 0 && !blank {
 		return st, fmt.Errorf("read workbook %s: %w: %s; %s; %s; name the columns with --column event_time=HEADER --column event_type=HEADER",
 			w.name, ErrNoHeader, strings.Join(seen, "; "),
 			"event_time is one of "+w.matcher.wanted(fieldEventTime),
@@ -267,7 +278,7 @@ func (r *rowReader) hasEventSheet(sheets []string) (bool, error) {
 // readSheet reads one sheet. found reports whether it has a header; when it
 // has not, its rows are rejected if rejectHeaderless is set and it has a
 // row that could be an event, and firstRows describes its widest early row
-// for the error message.
+// for the error message, or is empty when the sheet is blank.
 func (r *rowReader) readSheet(ctx context.Context, sheet string, rejectHeaderless bool) (found bool, firstRows string, err error) {
 	rows, err := r.w.f.Rows(sheet)
 	if err != nil {
@@ -301,7 +312,7 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string, rejectHeaderles
 		return false, "", err
 	}
 	if hs.widest == nil {
-		return false, fmt.Sprintf("sheet %q is empty", sheet), nil
+		return false, "", nil // no header and no non-empty row: blank
 	}
 	var quoted []string
 	for _, c := range hs.widest {
@@ -582,6 +593,16 @@ func (w *Workbook) newSheetPlan(sheet string, header []string, cols [numFields]i
 		isAttr:  make([]bool, len(header)),
 		times:   timeParser{layouts: w.layouts, date1904: w.date1904, loc: w.opts.Location},
 		clock:   w.matcher.clockColumn(header, cols),
+	}
+	// A time column headed "... (UTC)" says what zone its times are in,
+	// which beats --source-timezone's guess for the whole export.
+	_, utc := cutUTCHeader(header[cols[fieldEventTime]])
+	if p.clock >= 0 {
+		_, clockUTC := cutUTCHeader(header[p.clock])
+		utc = utc || clockUTC
+	}
+	if utc {
+		p.times.loc = time.UTC
 	}
 	mapped := make([]bool, len(header))
 	for _, i := range cols {

@@ -222,6 +222,63 @@ func TestReadTextAndNumericTimes(t *testing.T) {
 	}
 }
 
+// A time column headed "... (UTC)" says its times are UTC: times without a
+// zone in it are read as UTC whatever --source-timezone says, and a zone
+// written on a time still wins.
+func TestReadUTCHeader(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	tests := []struct {
+		header string
+		cell   any
+		want   time.Time
+	}{
+		{"Timestamp (UTC)", "2026-07-01 12:00:00", utc("2026-07-01T12:00:00Z")},
+		{"Created On (UTC)", 46204.5, utc("2026-07-01T12:00:00Z")},
+		{"created_on(utc)", "2026-07-01T12:00", utc("2026-07-01T12:00:00Z")},
+		{"Date Time ( utc )", "07/01/2026 12:00", utc("2026-07-01T12:00:00Z")},
+		{"Timestamp (UTC)", "2026-07-01T12:00:00+02:00", utc("2026-07-01T10:00:00Z")},
+		// Without the suffix, or with another zone named, Location holds.
+		{"Created On", "2026-07-01 12:00:00", utc("2026-07-01T16:00:00Z")},
+		{"Timestamp", 46204.5, utc("2026-07-01T16:00:00Z")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			path := writeBook(t, false, testSheet{"Events", [][]any{{tt.header, "Event Name"}, {tt.cell, "SparkLogin"}}})
+			res := mustRead(t, path, Options{Location: ny})
+			if len(res.events) != 1 {
+				t.Fatalf("events %+v, rejects %+v", res.events, res.rejects)
+			}
+			if got := res.events[0].EventTime; !got.Equal(tt.want) {
+				t.Errorf("time %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("a --column header matches with (UTC) after it", func(t *testing.T) {
+		path := writeBook(t, false, testSheet{"Events", [][]any{{"When (UTC)", "When", "Event Name"}, {"2026-07-01 12:00:00", "x", "SparkLogin"}}})
+		for _, col := range []string{"When (UTC)", "when(utc)"} {
+			res := mustRead(t, path, Options{Location: ny, Columns: map[string]string{"event_time": col}})
+			if len(res.events) != 1 || !res.events[0].EventTime.Equal(utc("2026-07-01T12:00:00Z")) {
+				t.Errorf("--column event_time=%q: events %+v, rejects %+v; want one at 12:00 UTC", col, res.events, res.rejects)
+			}
+		}
+		// Named without the suffix, the header still matches, and says UTC.
+		path = writeBook(t, false, testSheet{"Events", [][]any{{"When (UTC)", "Event Name"}, {"2026-07-01 12:00:00", "SparkLogin"}}})
+		res := mustRead(t, path, Options{Location: ny, Columns: map[string]string{"event_time": "When"}})
+		if len(res.events) != 1 || !res.events[0].EventTime.Equal(utc("2026-07-01T12:00:00Z")) {
+			t.Errorf("--column event_time=When: events %+v, rejects %+v; want one at 12:00 UTC", res.events, res.rejects)
+		}
+	})
+	t.Run("another zone named is no time column", func(t *testing.T) {
+		path := writeBook(t, false, testSheet{"Events", [][]any{{"Timestamp (Local)", "Event Name"}, {"2026-07-01 12:00:00", "SparkLogin"}}})
+		if res := readBook(t, path, Options{Location: ny}); !errors.Is(res.err, ErrNoHeader) || !strings.Contains(res.err.Error(), `followed by "(UTC)"`) {
+			t.Errorf("Read error %v, want ErrNoHeader saying (UTC) is allowed", res.err)
+		}
+	})
+}
+
 func TestReadDayFirst(t *testing.T) {
 	path := writeBook(t, false, testSheet{"Events", [][]any{{"Timestamp", "Type"}, {"03/04/2026", "A"}, {"13/04/2026", "B"}}})
 	us := mustRead(t, path, Options{})
@@ -464,6 +521,41 @@ func TestReadSheets(t *testing.T) {
 			t.Errorf("rejects %+v, stats %+v: want none when no sheet is read", res.rejects, res.stats)
 		}
 	})
+}
+
+// An export of a quiet window may be a workbook without a single cell: it
+// holds no events, and a sync must go on past it. A sheet with anything in
+// it but no header is a layout Read does not know, and fails as before.
+func TestReadBlankWorkbook(t *testing.T) {
+	empty := testSheet{"Sheet1", nil}
+	spaces := testSheet{"Spaces", [][]any{nil, {"  ", ""}, {"", "\u00a0", "\t "}}}
+	title := testSheet{"Title", [][]any{{"Coherent Spark - User events"}}}
+	tests := []struct {
+		name    string
+		sheets  []testSheet
+		wantErr error
+	}{
+		{"one empty sheet", []testSheet{empty}, nil},
+		{"empty and whitespace-only sheets", []testSheet{empty, spaces}, nil},
+		{"a title and no header", []testSheet{title}, ErrNoHeader},
+		{"an empty sheet beside a title", []testSheet{empty, title}, ErrNoHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := readBook(t, writeBook(t, false, tt.sheets...), Options{})
+			if !errors.Is(res.err, tt.wantErr) || (tt.wantErr == nil) != (res.err == nil) {
+				t.Fatalf("Read error %v, want %v", res.err, tt.wantErr)
+			}
+			var names []string
+			for _, s := range tt.sheets {
+				names = append(names, s.name)
+			}
+			if len(res.events) != 0 || len(res.rejects) != 0 || res.stats.Sheets != 0 || res.stats.Rows != 0 ||
+				!reflect.DeepEqual(res.stats.SkippedSheets, names) {
+				t.Errorf("events %v, rejects %v, stats %+v; want none, with every sheet skipped", res.events, res.rejects, res.stats)
+			}
+		})
+	}
 }
 
 func TestReadSheetWithoutHeaderIsRejected(t *testing.T) {
@@ -833,13 +925,17 @@ func TestReadDateAndTimeColumns(t *testing.T) {
 		{name: "a text date with its time", header: dateTime, date: "2026-01-02 13:45:10", clock: "00:00:01.234", want: utc("2026-01-02T13:45:10Z")},
 		{name: "a text date with its time, no time cell", header: dateTime, date: "2026-01-02 13:45:10", clock: "", want: utc("2026-01-02T13:45:10Z")},
 		{name: "a number date with its time", header: dateTime, date: jan2 + ofDay(13, 45, 10), clock: 250, want: utc("2026-01-02T13:45:10Z")},
+		// "(UTC)" on either column makes both UTC, whatever Location says.
+		{name: "(UTC) on both", header: []any{"Date (UTC)", "Time (UTC)", "Event Type"}, date: "2026-07-01", clock: "12:00", opts: Options{Location: ny}, want: utc("2026-07-01T12:00:00Z")},
+		{name: "(UTC) on the date", header: []any{"Event Date (UTC)", "Time", "Event Type"}, date: jan2, clock: 0.5, opts: Options{Location: ny}, want: utc("2026-01-02T12:00:00Z")},
+		{name: "(UTC) on the time", header: []any{"Date", "Time (UTC)", "Event Type"}, date: "2026-07-01", clock: "12:00", opts: Options{Location: ny}, want: utc("2026-07-01T12:00:00Z")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			row := make([]any, len(tt.header))
 			for i, h := range tt.header {
 				switch h {
-				case "Time":
+				case "Time", "Time (UTC)":
 					row[i] = tt.clock
 				case "Event Type":
 					row[i] = "SparkLogin"

@@ -268,6 +268,14 @@ func TestHeaderMatcherAliases(t *testing.T) {
 				if hm, ok := m.byHeader[normalizeHeader(variant)]; !ok || hm.field != f {
 					t.Errorf("header %q maps to %v, %v; want %s", variant, hm, ok, fieldNames[f])
 				}
+				if f != fieldEventTime {
+					continue
+				}
+				for _, suffix := range []string{" (UTC)", "(utc)", " ( UTC ) "} {
+					if hm, _, ok := m.match(variant + suffix); !ok || hm.field != f {
+						t.Errorf("header %q maps to %v, %v; want %s", variant+suffix, hm, ok, fieldNames[f])
+					}
+				}
 			}
 		}
 	}
@@ -279,6 +287,142 @@ func TestHeaderMatcherAliases(t *testing.T) {
 	} {
 		if _, err := newHeaderMatcher(cols); err == nil {
 			t.Errorf("newHeaderMatcher(%v): want an error", cols)
+		}
+	}
+}
+
+// The rules that decide between columns that could each be a field: each
+// header maps to one field at most, the earlier alias wins, an exact header
+// beats one with "(UTC)" dropped, and "(UTC)" is dropped for event_time only.
+func TestHeaderMatcherAmbiguity(t *testing.T) {
+	tests := []struct {
+		name   string
+		header []string
+		want   map[string]string // field name to the header mapped to it
+		clock  string            // the Time column joined to a date, if any
+	}{
+		{
+			name:   "Action is the type only without a better one",
+			header: []string{"Timestamp", "Action", "Description"},
+			want:   map[string]string{"event_time": "Timestamp", "event_type": "Action", "description": "Description"},
+		},
+		{
+			name:   "Event Type beats Action, which stays an attribute",
+			header: []string{"Timestamp", "Action", "Event Type", "Details"},
+			want:   map[string]string{"event_time": "Timestamp", "event_type": "Event Type", "description": "Details"},
+		},
+		{
+			name:   "Event Name is the type, not a name field",
+			header: []string{"Date Time", "Event Name", "User Name", "Service Name", "Folder Name"},
+			want: map[string]string{"event_time": "Date Time", "event_type": "Event Name", "user_name": "User Name",
+				"service_name": "Service Name", "folder_name": "Folder Name"},
+		},
+		{
+			name:   "Event beats Event Name and Event Types",
+			header: []string{"Event Types", "Event Name", "Event", "Created On"},
+			want:   map[string]string{"event_time": "Created On", "event_type": "Event"},
+		},
+		{
+			name:   "Email beats User Email",
+			header: []string{"Timestamp", "Type", "User Email", "Email"},
+			want:   map[string]string{"event_time": "Timestamp", "event_type": "Type", "user_name": "Email"},
+		},
+		{
+			name:   "User Email is the user without a better one",
+			header: []string{"Created Date", "Type", "User Email"},
+			want:   map[string]string{"event_time": "Created Date", "event_type": "Type", "user_name": "User Email"},
+		},
+		{
+			name:   "a date and a time beat a date",
+			header: []string{"Date", "Time", "DateTime", "Type"},
+			want:   map[string]string{"event_time": "DateTime", "event_type": "Type"},
+		},
+		{
+			name:   "Event Date Time beats Event Date",
+			header: []string{"Event Date", "Event Date Time", "Type"},
+			want:   map[string]string{"event_time": "Event Date Time", "event_type": "Type"},
+		},
+		{
+			name:   "a Date and a Time still make one time",
+			header: []string{"Date", "Time", "Created On", "Type"},
+			want:   map[string]string{"event_time": "Date", "event_type": "Type"},
+			clock:  "Time",
+		},
+		{
+			name:   "Timestamp beats Timestamp (UTC)",
+			header: []string{"Timestamp (UTC)", "Timestamp", "Type"},
+			want:   map[string]string{"event_time": "Timestamp", "event_type": "Type"},
+		},
+		{
+			name:   "an earlier alias with (UTC) beats a later one without",
+			header: []string{"Created On", "Timestamp (UTC)", "Type"},
+			want:   map[string]string{"event_time": "Timestamp (UTC)", "event_type": "Type"},
+		},
+		{
+			name:   "Created At beats Created On (UTC)",
+			header: []string{"Created On (UTC)", "Created At", "Type"},
+			want:   map[string]string{"event_time": "Created At", "event_type": "Type"},
+		},
+		{
+			name:   "(UTC) is dropped for event_time only",
+			header: []string{"Created On (UTC)", "Event Type (UTC)", "User (UTC)", "Action"},
+			want:   map[string]string{"event_time": "Created On (UTC)", "event_type": "Action"},
+		},
+		{
+			name:   "Date (UTC) and Time (UTC)",
+			header: []string{"Type", "Time (UTC)", "Date (UTC)"},
+			want:   map[string]string{"event_time": "Date (UTC)", "event_type": "Type"},
+			clock:  "Time (UTC)",
+		},
+	}
+	m, err := newHeaderMatcher(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cols, ok := m.mapRow(tt.header)
+			if !ok {
+				t.Fatalf("%q is no header row", tt.header)
+			}
+			got := map[string]string{}
+			for f, i := range cols {
+				if i >= 0 {
+					got[fieldNames[f]] = tt.header[i]
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("mapped %v, want %v", got, tt.want)
+			}
+			clock := ""
+			if i := m.clockColumn(tt.header, cols); i >= 0 {
+				clock = tt.header[i]
+			}
+			if clock != tt.clock {
+				t.Errorf("time of day from %q, want %q", clock, tt.clock)
+			}
+		})
+	}
+}
+
+// No header may mean two fields: newHeaderMatcher would give it to the
+// first silently.
+func TestFieldAliasesDistinct(t *testing.T) {
+	owner := map[string]string{}
+	for f := range numFields {
+		for _, a := range append([]string{fieldNames[f]}, fieldAliases[f]...) {
+			h := normalizeHeader(a)
+			if prev, ok := owner[h]; ok && prev != fieldNames[f] {
+				t.Errorf("alias %q of %s normalizes as one of %s does", a, fieldNames[f], prev)
+			}
+			owner[h] = fieldNames[f]
+		}
+	}
+	// Nor may an event_time alias with "(UTC)" dropped be taken for
+	// another field's header as it is.
+	for _, a := range fieldAliases[fieldEventTime] {
+		if f := owner[normalizeHeader(a+"utc")]; f != "" {
+			t.Errorf("%q (UTC) normalizes as a header of %s", a, f)
 		}
 	}
 }
