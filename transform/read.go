@@ -42,6 +42,8 @@ type Stats struct {
 	// first rows (a cover sheet, a pivot, notes, or events under headers
 	// that need --column), in workbook order. No events are read from them.
 	SkippedSheets []string
+	// Layouts say how each sheet with a header mapped its columns.
+	Layouts []Layout
 }
 
 // Read streams every data row of every event sheet, in workbook order, to
@@ -292,6 +294,7 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string, rejectHeaderles
 	if hs.header != nil {
 		r.st.Sheets++
 		plan := r.w.newSheetPlan(sheet, hs.header, hs.cols)
+		r.st.Layouts = append(r.st.Layouts, plan.layout(hs.rowNum, hs.header))
 		if err := r.readData(ctx, plan, rows, hs.rowNum); err != nil {
 			return true, "", err
 		}
@@ -637,6 +640,32 @@ func (w *Workbook) newSheetPlan(sheet string, header []string, cols [numFields]i
 	}
 	slices.SortFunc(p.sorted, func(a, b int) int { return strings.Compare(p.keys[a], p.keys[b]) })
 	return p
+}
+
+// Layout is how one sheet's columns map to event fields.
+type Layout struct {
+	Sheet     string
+	HeaderRow int               // 1-based
+	Fields    map[string]string // field name (as --column takes it) -> its header
+	// Extra are the headers that map to no field: their cells are kept in
+	// the event's attributes.
+	Extra []string
+	// UTC says times without a zone are read as UTC: the time column's
+	// header says so ("Timestamp (UTC)"), or the source time zone is UTC.
+	UTC bool
+}
+
+func (p *sheetPlan) layout(headerRow int, header []string) Layout {
+	l := Layout{Sheet: p.sheet, HeaderRow: headerRow, Fields: map[string]string{}, UTC: p.times.loc == time.UTC}
+	for f, i := range p.cols {
+		if i >= 0 {
+			l.Fields[fieldNames[f]] = header[i]
+		}
+	}
+	for _, i := range p.sorted {
+		l.Extra = append(l.Extra, p.keys[i])
+	}
+	return l
 }
 
 // columnKey names a column that has no header by its letter.
