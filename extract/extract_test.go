@@ -684,6 +684,13 @@ func TestStatusWords(t *testing.T) {
 		{"cancelled", `{"status":"cancelled"}`, "cancelled", ""},
 		{"error object", `{"status":"Success","error":{"message":"disk full"}}`, "disk full", ""},
 		{"error string", `{"status":"in_progress","error":"boom"}`, "boom", ""},
+		{"response_data", `{"status":"Success","response_data":{"job_id":"j1","status":"completed","progress":100,"download_url":"/f/a.xlsx"}}`, "", ""},
+		{"response_data without a status word", `{"status":"Success","response_data":{"job_id":"j1","progress":100,"download_url":"/f/a.xlsx"}}`, "", ""},
+		{"response_data failed", `{"status":"Success","response_data":{"job_id":"j1","status":"failed","progress":100}}`, "failed", ""},
+		{"errors objects", `{"status":"completed","errors":[{"code":"E1","message":"quota"},{"message":"disk full"}]}`, "quota; disk full", ""},
+		{"errors strings", `{"status":"Success","errors":["boom"],"outputs":` + files + `}`, "boom", ""},
+		{"errors empty", `{"status":"Success","errors":[],"outputs":` + files + `}`, "", "abc"},
+		{"errors null", `{"status":"Success","errors":null,"outputs":` + files + `}`, "", "abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -705,6 +712,29 @@ func TestStatusWords(t *testing.T) {
 				t.Errorf("files = %+v, want [%+v]: the link resolved against the status URL", files, want)
 			}
 		})
+	}
+}
+
+// The SDKs' job answers say "Success" for the call while response_data's
+// progress is below 100: a file named then is not the job's result.
+func TestResponseDataProgress(t *testing.T) {
+	var polls atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if polls.Add(1) < 3 {
+			fmt.Fprint(w, `{"status":"Success","response_data":{"job_id":"j1","progress":40,"download_url":"/f/partial.xlsx"}}`)
+			return
+		}
+		fmt.Fprint(w, `{"status":"Success","response_data":{"job_id":"j1","progress":100,"download_url":"/f/a.xlsx"}}`)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", PollInterval: time.Millisecond, JobTimeout: 5 * time.Second})
+	files, err := c.Wait(t.Context(), extract.Job{ID: "j1", StatusURL: ts.URL + "/t/api/v4/events/download/j1/status"})
+	if err != nil || len(files) != 1 || files[0].URL != ts.URL+"/f/a.xlsx" {
+		t.Fatalf("Wait = %v, %v; want /f/a.xlsx after progress reached 100", files, err)
+	}
+	if polls.Load() != 3 {
+		t.Errorf("%d polls, want 3", polls.Load())
 	}
 }
 

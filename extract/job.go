@@ -150,11 +150,45 @@ type statusResponse struct {
 		} `json:"files"`
 		DownloadURL string `json:"download_url"`
 	} `json:"outputs"`
-	Error json.RawMessage `json:"error"`
+	// ResponseData is the answer shape of the SDKs' history download job:
+	// the top-level status is the call's, the job's own is here.
+	ResponseData *struct {
+		Status      string   `json:"status"`
+		Progress    *float64 `json:"progress"` // 0-100
+		DownloadURL string   `json:"download_url"`
+	} `json:"response_data"`
+	Error  json.RawMessage `json:"error"`
+	Errors json.RawMessage `json:"errors"` // as Spark's ImpEx results report them
+}
+
+// state classifies the answer: failed when it carries an error, running
+// while response_data's progress is below 100, else by its status word,
+// response_data's before the top-level one.
+func (st *statusResponse) state() (jobState, string) {
+	word := st.Status
+	if rd := st.ResponseData; rd != nil && strings.TrimSpace(rd.Status) != "" {
+		word = rd.Status
+	}
+	switch {
+	case st.failure() != "":
+		return jobFailed, word
+	case st.ResponseData != nil && st.ResponseData.Progress != nil && *st.ResponseData.Progress < 100:
+		return jobRunning, word
+	}
+	return classify(word), word
+}
+
+// failure is Spark's error message, from error or errors, or "" if none.
+func (st *statusResponse) failure() string {
+	if m := errorMessage(st.Error); m != "" {
+		return m
+	}
+	return errorsMessage(st.Errors)
 }
 
 // files returns the job's file links, resolved against statusURL: those of
-// outputs.files, else a download_url.
+// outputs.files, else a download_url (in outputs, at the top level, or in
+// response_data).
 func (st *statusResponse) files(statusURL string) ([]File, error) {
 	var files []File
 	add := func(link string, hash *string) error {
@@ -178,7 +212,11 @@ func (st *statusResponse) files(statusURL string) ([]File, error) {
 		}
 	}
 	if len(files) == 0 {
-		for _, link := range []string{st.Outputs.DownloadURL, st.DownloadURL} {
+		links := []string{st.Outputs.DownloadURL, st.DownloadURL}
+		if st.ResponseData != nil {
+			links = append(links, st.ResponseData.DownloadURL)
+		}
+		for _, link := range links {
 			if err := add(link, nil); err != nil {
 				return nil, err
 			}
@@ -239,6 +277,22 @@ func errorMessage(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// errorsMessage joins the messages of an errors array (objects or strings);
+// it returns "" when the array is null or empty.
+func errorsMessage(raw json.RawMessage) string {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return errorMessage(raw) // not an array: read it as a single error
+	}
+	var msgs []string
+	for _, it := range items {
+		if m := errorMessage(it); m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
 // errJobDeadline tells our own JobTimeout apart from the caller's deadline.
 var errJobDeadline = errors.New("job deadline")
 
@@ -278,31 +332,27 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 			}
 			return nil, fmt.Errorf("poll job %s: %w", job.ID, err)
 		}
-		last = st.Status
-		msg := errorMessage(st.Error)
-		state := classify(st.Status)
-		if msg != "" {
-			state = jobFailed
-		}
+		state, word := st.state()
+		last = word
 		switch state {
 		case jobFailed:
-			return nil, &JobError{JobID: job.ID, Status: st.Status, Message: msg}
+			return nil, &JobError{JobID: job.ID, Status: word, Message: st.failure()}
 		case jobDone:
 			files, err := st.files(job.StatusURL)
 			if err != nil {
 				return nil, fmt.Errorf("job %s: %w", job.ID, err)
 			}
 			if len(files) > 0 {
-				c.log.Info("spark job done", "job", job.ID, "status", st.Status, "files", len(files), "polls", poll+1)
+				c.log.Info("spark job done", "job", job.ID, "status", word, "files", len(files), "polls", poll+1)
 				return files, nil
 			}
 			if !noFiles {
-				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", st.Status)
+				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", word)
 			}
 			noFiles = true
 		}
 		wait := jitter(expo(c.cfg.PollInterval, c.cfg.MaxPollInterval, poll))
-		c.log.Debug("spark job running", "job", job.ID, "status", st.Status, "next_poll", wait)
+		c.log.Debug("spark job running", "job", job.ID, "status", word, "next_poll", wait)
 		if err := sleep(ctx, wait); err != nil {
 			if context.Cause(ctx) == errJobDeadline {
 				return nil, timeout(last)
