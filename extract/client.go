@@ -87,6 +87,14 @@ type Config struct {
 	// including the server's Retry-After.
 	MinRetryWait, MaxRetryWait time.Duration
 
+	// Dialect seeds the forms Submit sends where Spark's page disagrees
+	// with itself, e.g. Client.Dialect of an earlier run; zero fields mean
+	// the sample's forms. A 400 still makes Submit try the other form once,
+	// unless FixDialect is set: then Dialect's forms are sent, and only
+	// they (e.g. to force one from the command line).
+	Dialect    Dialect
+	FixDialect bool
+
 	// Logger receives request and retry logs; nil discards them. Tokens,
 	// secrets and URL query strings (pre-signed links) are never logged.
 	Logger *slog.Logger
@@ -102,6 +110,9 @@ type Client struct {
 	static   bool // static token: a 401 cannot be cured by a refresh
 	log      *slog.Logger
 	requests atomic.Int64
+
+	dialectMu sync.Mutex
+	dialect   Dialect // Config.Dialect, updated by what Spark accepted
 }
 
 // New checks cfg, fills its defaults and returns a Client. It makes no request.
@@ -117,6 +128,9 @@ func New(cfg Config) (*Client, error) {
 	cfg.BaseURL = base.String()
 	if cfg.Tenant == "" {
 		return nil, errors.New("extract: Tenant is required (SPARK_TENANT)")
+	}
+	if err := cfg.Dialect.check(); err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
 	}
 	// A token read from a file or an env file may end in a newline, which
 	// no header can carry; anything else unprintable is a wrong token.
@@ -158,7 +172,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.UserAgent = "sparkevents-extract"
 	}
 
-	c := &Client{cfg: cfg, base: base, log: cfg.Logger}
+	c := &Client{cfg: cfg, base: base, log: cfg.Logger, dialect: cfg.Dialect}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

@@ -1420,3 +1420,125 @@ func TestExpiredFileLink(t *testing.T) {
 		t.Errorf("error %q shows the link's query", err)
 	}
 }
+
+// The client works under every plausible dialect of a tenant: it learns
+// the forms of a filter Spark accepts, reads every status shape, carries
+// a failed job's message, and never takes a job without a file for an
+// empty window.
+func TestEveryDialect(t *testing.T) {
+	for _, d := range sparktest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{Dialect: d})
+			cfg := fastConfig(srv)
+			c := newClient(t, cfg)
+			q := extract.Query{Start: t0, End: t0.Add(24 * time.Hour), FolderID: "f1", EventTypes: []string{"PublishEngine", "DownloadEngine"}}
+			paths, err := run(t.Context(), c, q, t.TempDir())
+			if err != nil {
+				t.Fatalf("filtered sync: %v (rejected: %+v)", err, srv.Rejected())
+			}
+			if got := eventIDs(t, paths); !slices.Equal(got, []string{"e2", "e4"}) {
+				t.Errorf("event ids = %v, want [e2 e4]", got)
+			}
+			want := extract.Dialect{EventTypes: d.EventTypes, FolderColumn: d.FolderColumn}
+			if got := c.Dialect(); got != want {
+				t.Errorf("learned dialect %+v, want %+v", got, want)
+			}
+			sub := srv.Submissions()[0]
+			if sub.FolderColumn != d.FolderColumn || sub.EventTypesForm != d.EventTypes || !slices.Equal(sub.EventTypes, q.EventTypes) {
+				t.Errorf("accepted submission %+v", sub)
+			}
+			if d.PageSizeKey != "none" && sub.PageSize != extract.DefaultPageSize {
+				t.Errorf("server read page size %d from %q, want %d", sub.PageSize, sub.PageSizeKey, extract.DefaultPageSize)
+			}
+			if st := srv.Stats(); st.AuthHeadersSeenByFileHost != 0 {
+				t.Errorf("file host saw the token %d times", st.AuthHeadersSeenByFileHost)
+			}
+
+			// Learned once: neither this client nor one seeded with what it
+			// learned is refused again.
+			refused := len(srv.Rejected())
+			if _, err := c.Submit(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+			seeded := cfg
+			seeded.Dialect = c.Dialect()
+			if _, err := newClient(t, seeded).Submit(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(srv.Rejected()); got != refused {
+				t.Errorf("%d more submissions refused after the dialect was learned", got-refused)
+			}
+
+			// A failed job carries Spark's message, whichever key it uses.
+			srv.SetFaults(sparktest.Faults{FailJobs: "export quota exceeded"})
+			_, err = run(t.Context(), c, q, t.TempDir())
+			var je *extract.JobError
+			if !errors.As(err, &je) || je.Message != "export quota exceeded" {
+				t.Errorf("failed job: err = %v, want a JobError with Spark's message", err)
+			}
+			srv.SetFaults(sparktest.Faults{})
+
+			// An empty window: a workbook, or a loud failure, never a
+			// silent nothing.
+			empty := extract.Query{Start: t0.Add(-48 * time.Hour), End: t0.Add(-24 * time.Hour)}
+			short := cfg
+			short.JobTimeout = 200 * time.Millisecond
+			paths, err = run(t.Context(), newClient(t, short), empty, t.TempDir())
+			switch d.EmptyWindow {
+			case "nofile":
+				if !errors.Is(err, extract.ErrJobTimeout) || !strings.Contains(err.Error(), "no file to download") {
+					t.Errorf("empty window without a file: %v, %v; want a job timeout saying no file came", paths, err)
+				}
+			default:
+				if err != nil || len(paths) != 1 || filepath.Ext(paths[0]) != ".xlsx" {
+					t.Errorf("empty window: %v, %v; want one workbook", paths, err)
+				}
+			}
+		})
+	}
+}
+
+// With FixDialect the client sends the configured forms only, even when
+// Spark refuses them.
+func TestFixDialect(t *testing.T) {
+	srv := newServer(t, sparktest.Options{Dialect: sparktest.Dialect{EventTypes: "array"}})
+	cfg := fastConfig(srv)
+	cfg.Dialect, cfg.FixDialect = extract.Dialect{EventTypes: extract.EventTypesString}, true
+	c := newClient(t, cfg)
+	_, err := c.Submit(t.Context(), extract.Query{EventTypes: []string{"SparkLogin"}})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 400 || !strings.Contains(se.Body, "event_types must be an array") {
+		t.Fatalf("err = %v, want the 400", err)
+	}
+	if n := len(srv.Rejected()); n != 1 {
+		t.Errorf("%d submissions, want 1", n)
+	}
+	if got := c.Dialect(); got.EventTypes != extract.EventTypesString {
+		t.Errorf("Dialect() = %+v, want the fixed form", got)
+	}
+}
+
+// A query Spark refuses for a reason no form cures is tried in each form
+// once, and the error shows the first refusal and the last.
+func TestSubmitRefusedInEveryForm(t *testing.T) {
+	var bodies []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := new(bytes.Buffer)
+		b.ReadFrom(r.Body)
+		bodies = append(bodies, b.String())
+		http.Error(w, fmt.Sprintf(`{"message":"refusal %d"}`, len(bodies)), http.StatusBadRequest)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok"})
+	_, err := c.Submit(t.Context(), extract.Query{FolderID: "f", EventTypes: []string{"A"}})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || !strings.Contains(se.Body, "refusal 1") || !strings.Contains(err.Error(), "refusal 3") {
+		t.Fatalf("err = %v, want the first refusal as its StatusError and the last in its text", err)
+	}
+	if len(bodies) != 3 || !strings.Contains(bodies[1], `"value":["A"]`) || !strings.Contains(bodies[2], `"folderId"`) {
+		t.Errorf("bodies = %q, want the sample's, then event_types as an array, then folderId too", bodies)
+	}
+	if got := c.Dialect(); got != (extract.Dialect{}) {
+		t.Errorf("Dialect() = %+v after refusals only, want nothing learned", got)
+	}
+}

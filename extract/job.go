@@ -48,8 +48,8 @@ const (
 )
 
 type searchItem struct {
-	Column string `json:"column"`
-	Value  string `json:"value"`
+	Column string          `json:"column"`
+	Value  json.RawMessage `json:"value"`
 }
 
 type submitRequest struct {
@@ -62,8 +62,9 @@ type submitRequest struct {
 	Search     []searchItem `json:"search"`
 }
 
-// submitBody builds the JSON body of Submit.
-func submitBody(q Query) ([]byte, error) {
+// submitBody builds the JSON body of Submit, in the forms of d (with its
+// defaults filled).
+func submitBody(q Query, d Dialect) ([]byte, error) {
 	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
 		return nil, fmt.Errorf("query window ends (%s) before it starts (%s)", q.End.UTC().Format(SparkTime), q.Start.UTC().Format(SparkTime))
 	}
@@ -74,12 +75,11 @@ func submitBody(q Query) ([]byte, error) {
 	req := submitRequest{PageNo: 1, PageSize: size, PageSizeV2: size, SortColumn: sortColumn, SortOrder: sortOrder, Search: []searchItem{}}
 	add := func(col, val string) {
 		if val != "" {
-			req.Search = append(req.Search, searchItem{col, val})
+			v, _ := json.Marshal(val) // a string always marshals
+			req.Search = append(req.Search, searchItem{col, v})
 		}
 	}
-	// The sample spells folder_id, the table folderId; we follow the sample,
-	// which is what Spark's UI is known to send.
-	add("folder_id", q.FolderID)
+	add(d.FolderColumn, q.FolderID)
 	add("service_name", q.ServiceName)
 	if !q.Start.IsZero() {
 		add("event_start_date", q.Start.UTC().Format(SparkTime))
@@ -89,30 +89,32 @@ func submitBody(q Query) ([]byte, error) {
 	}
 	add("user_name", q.UserName)
 	if len(q.EventTypes) > 0 {
-		// The sample sends the array as a JSON-encoded string.
 		b, err := json.Marshal(q.EventTypes)
 		if err != nil {
 			return nil, err
 		}
-		add("event_types", string(b))
+		v := json.RawMessage(b)
+		if d.EventTypes != EventTypesArray {
+			// The sample sends the array as a JSON-encoded string.
+			if v, err = json.Marshal(string(b)); err != nil {
+				return nil, err
+			}
+		}
+		req.Search = append(req.Search, searchItem{"event_types", v})
 	}
 	return json.Marshal(req)
 }
 
 // Submit starts an export job for q. A retried POST may start a duplicate
 // job; that is harmless (it only costs Spark some work), so Submit retries
-// like any other request.
+// like any other request. A 400 makes it send q once more in the other
+// form of event_types or the folder column (see Dialect), unless
+// Config.FixDialect is set.
 func (c *Client) Submit(ctx context.Context, q Query) (Job, error) {
-	body, err := submitBody(q)
-	if err != nil {
-		return Job{}, fmt.Errorf("submit events job: %w", err)
-	}
 	endpoint := c.cfg.BaseURL + "/" + url.PathEscape(c.cfg.Tenant) + "/api/v4/events/download"
-	var out struct {
-		ID        string `json:"id"`
-		StatusURL string `json:"status_url"`
-	}
-	if err := c.callJSON(ctx, http.MethodPost, endpoint, body, &out); err != nil {
+	var out struct{ ID, StatusURL string }
+	var err error
+	if out.ID, out.StatusURL, err = c.submitAdapting(ctx, endpoint, q); err != nil {
 		return Job{}, fmt.Errorf("submit events job: %w", err)
 	}
 	if out.ID == "" {
@@ -322,6 +324,11 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
 			if context.Cause(ctx) == errJobDeadline {
+				if noFiles && !errors.Is(err, errCutAnswer) {
+					// Done without a file until the end: say so, even if
+					// the time ran out during the poll after.
+					return nil, timeout(last)
+				}
 				// The time ran out during a poll, not between two: the job's
 				// last known status may be long out of date.
 				during := "while waiting for a status answer"
