@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,16 +126,17 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("extract: BaseURL %q is not an http(s) URL (SPARK_URL)", cfg.BaseURL)
 	}
 	base.RawQuery, base.Fragment = "", ""
-	cfg.BaseURL = base.String()
 	if cfg.Tenant == "" {
 		return nil, errors.New("extract: Tenant is required (SPARK_TENANT)")
 	}
+	stripTenant(base, cfg.Tenant)
+	cfg.BaseURL = base.String()
 	if err := cfg.Dialect.check(); err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
 	// A token read from a file or an env file may end in a newline, which
 	// no header can carry; anything else unprintable is a wrong token.
-	cfg.Token = strings.TrimSpace(cfg.Token)
+	cfg.Token = stripBearer(cfg.Token)
 	if strings.ContainsFunc(cfg.Token, unicode.IsControl) {
 		return nil, errors.New("extract: the token holds a control character (check SPARK_TOKEN)")
 	}
@@ -206,28 +208,69 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// stripTenant drops a last path segment naming the tenant: Spark's UI shows
+// URLs as {base}/{tenant}/..., and a base copied from one would otherwise
+// send requests to /{tenant}/{tenant}/api/... (spark-python-sdk's
+// BaseUrl.of accepts such a base too).
+func stripTenant(base *url.URL, tenant string) {
+	p := strings.TrimRight(base.Path, "/")
+	i := strings.LastIndex(p, "/")
+	if i >= 0 && strings.EqualFold(p[i+1:], tenant) {
+		p = p[:i]
+	}
+	base.Path, base.RawPath = p, ""
+}
+
+// stripBearer trims a token and drops a pasted "Bearer " prefix (in any
+// case), which would otherwise go out as "Bearer Bearer ...".
+func stripBearer(tok string) string {
+	tok = strings.TrimSpace(tok)
+	if len(tok) > 7 && strings.EqualFold(tok[:6], "bearer") && (tok[6] == ' ' || tok[6] == '\t') {
+		tok = strings.TrimSpace(tok[7:])
+	}
+	return tok
+}
+
 func setDefault[T int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
 }
 
-// DefaultTokenURL is Spark's Keycloak token endpoint for the environment of
-// baseURL: https://keycloak.{env}.coherent.global/auth/realms/{tenant}/protocol/openid-connect/token,
-// where env is baseURL's host without a leading "excel." and the
-// ".coherent.global" suffix.
+// DefaultTokenURL is the Keycloak token endpoint of baseURL's environment,
+// https://keycloak.{env}/auth/realms/{tenant}/protocol/openid-connect/token,
+// as Spark's SDKs derive it: the first label of the host becomes
+// "keycloak" (excel.uat.us.coherent.global: keycloak.uat.us.coherent.global).
+// A *.coherent.global host without the "excel." label gets "keycloak."
+// put before it instead (myenv.coherent.global: keycloak.myenv.coherent.global).
+// An IP address, or a host of fewer than three labels, has no environment
+// to derive it from: that is an error.
 func DefaultTokenURL(baseURL, tenant string) (string, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return "", fmt.Errorf("token URL: parse base URL: %w", err)
+		return "", fmt.Errorf("token URL: parse base URL: %w", scrubURLError(err))
 	}
-	host := strings.ToLower(u.Hostname())
-	env, ok := strings.CutSuffix(host, ".coherent.global")
-	env = strings.TrimPrefix(env, "excel.")
-	if !ok || env == "" || env == "excel" || tenant == "" {
-		return "", fmt.Errorf("cannot derive the token URL from %q and tenant %q: set the token URL explicitly (--token-url, SPARK_TOKEN_URL)", baseURL, tenant)
+	fail := func(why string) error {
+		return fmt.Errorf("cannot derive the token URL from %q and tenant %q: %s; set the token URL explicitly (--token-url, SPARK_TOKEN_URL)", redact(baseURL), tenant, why)
 	}
-	return "https://keycloak." + env + ".coherent.global/auth/realms/" + url.PathEscape(tenant) + "/protocol/openid-connect/token", nil
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	labels := strings.Split(host, ".")
+	switch {
+	case tenant == "":
+		return "", fail("no tenant")
+	case net.ParseIP(host) != nil:
+		return "", fail("the host is an IP address")
+	case len(labels) < 3 || slices.Contains(labels, ""):
+		return "", fail("the host has fewer than three labels, as in excel.{env}.coherent.global")
+	}
+	env := strings.Join(labels[1:], ".")
+	if labels[0] != "excel" && strings.HasSuffix(host, ".coherent.global") {
+		env = host
+	}
+	if env == "coherent.global" {
+		return "", fail("the host names no environment, as in excel.{env}.coherent.global")
+	}
+	return "https://keycloak." + env + "/auth/realms/" + url.PathEscape(tenant) + "/protocol/openid-connect/token", nil
 }
 
 // Requests reports how many HTTP requests the client has sent, token

@@ -1108,7 +1108,7 @@ func TestNewValidates(t *testing.T) {
 		{"no credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t"}, "no credentials"},
 		{"both credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", ClientID: "a", ClientSecret: "b"}, "not both"},
 		{"half credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", ClientID: "a"}, "both ClientID and ClientSecret"},
-		{"no token URL", extract.Config{BaseURL: "https://spark.example.com", Tenant: "t", ClientID: "a", ClientSecret: "b"}, "token URL"},
+		{"no token URL", extract.Config{BaseURL: "https://10.1.2.3:8443", Tenant: "t", ClientID: "a", ClientSecret: "b"}, "token URL"},
 		{"bad trusted host", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", TrustedHosts: []string{"https://h/"}}, "TrustedHosts"},
 		{"control character in token", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "ab\x00c"}, "SPARK_TOKEN"},
 	}
@@ -1122,14 +1122,48 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// A token read from a file keeps its trailing newline; it is trimmed, not
-// sent six times to fail as an invalid header.
+// A token read from a file keeps its trailing newline, and one copied from
+// a browser's request may keep its "Bearer " prefix: both are trimmed, not
+// sent to fail as an invalid header or a "Bearer Bearer" token.
 func TestTokenIsTrimmed(t *testing.T) {
-	srv := newServer(t, sparktest.Options{})
-	cfg := fastConfig(srv)
-	cfg.Token = srv.Token + "\r\n"
-	if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+	for _, tok := range []string{"%s\r\n", "Bearer %s", " bearer   %s\n", "BEARER\t%s"} {
+		t.Run(fmt.Sprintf("%q", tok), func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.Token = fmt.Sprintf(tok, srv.Token)
+			if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A base URL copied from Spark's UI ends in the tenant; requests still go
+// to /{tenant}/api/..., not /{tenant}/{tenant}/api/....
+func TestBaseURLEndingInTenant(t *testing.T) {
+	for _, suffix := range []string{"/tenant", "/tenant/", "/TENANT"} {
+		t.Run(suffix, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.BaseURL = srv.URL + suffix
+			if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// Only a last segment naming the tenant goes: a proxy's path stays.
+	var paths []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		fmt.Fprint(w, `{"id":"j"}`)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL + "/spark/acme", Tenant: "acme", Token: "tok"})
+	if _, err := c.Submit(t.Context(), extract.Query{}); err != nil {
 		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0] != "/spark/acme/api/v4/events/download" {
+		t.Errorf("paths = %q, want /spark/acme/api/v4/events/download", paths)
 	}
 }
 
@@ -1141,8 +1175,14 @@ func TestDefaultTokenURL(t *testing.T) {
 		{"https://excel.uat.us.coherent.global/", "acme", "https://keycloak.uat.us.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
 		{"https://myenv.coherent.global/acme", "acme", "https://keycloak.myenv.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
 		{"https://EXCEL.Sit.Coherent.Global:443", "acme", "https://keycloak.sit.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
-		{"https://spark.example.com", "acme", ""},
+		{"https://spark.example.com", "acme", "https://keycloak.example.com/auth/realms/acme/protocol/openid-connect/token"},
+		{"https://excel.uat.us.coherent.global/acme", "acme", "https://keycloak.uat.us.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
 		{"https://excel.coherent.global", "acme", ""},
+		{"https://10.1.2.3", "acme", ""},
+		{"https://[::1]:8443", "acme", ""},
+		{"http://localhost:8080", "acme", ""},
+		{"https://example.com", "acme", ""},
+		{"https://excel.myenv.coherent.global", "", ""},
 	}
 	for _, tt := range tests {
 		got, err := extract.DefaultTokenURL(tt.base, tt.tenant)
