@@ -97,7 +97,8 @@ type Config struct {
 	FixDialect bool
 
 	// Logger receives request and retry logs; nil discards them. Tokens,
-	// secrets and URL query strings (pre-signed links) are never logged.
+	// secrets, URL query strings (pre-signed links) and secret-looking URL
+	// path segments (see redact.go) are never logged.
 	Logger *slog.Logger
 }
 
@@ -525,7 +526,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, att
 			return resp, attempt, nil
 		}
 
-		snippet := readSnippet(resp.Body, tok)
+		snippet := readSnippet(resp.Body, tok, urlSecrets(u, resp.Request.URL))
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusUnauthorized && trusted && !c.static && !refreshed {
 			// The token may have been revoked or expired early: one fresh
@@ -701,43 +702,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-const maxErrorBody = 512
-
-// readSnippet returns the start of an error answer, at most maxErrorBody
-// bytes, with secret (the request's token) hidden: an error page may quote
-// the Authorization header. It reads a secret's length further than it
-// keeps, so that a token that starts before the cut is hidden whole.
-func readSnippet(r io.Reader, secret string) string {
-	b, _ := io.ReadAll(io.LimitReader(r, int64(maxErrorBody+len(secret))))
-	s := string(b)
-	if secret != "" {
-		s = strings.ReplaceAll(s, secret, "[token]")
-	}
-	if len(s) > maxErrorBody {
-		s = s[:maxErrorBody]
-	}
-	return strings.TrimSpace(strings.ToValidUTF8(s, "?"))
-}
-
-// redact drops the query and fragment of a URL: pre-signed links carry
-// credentials there.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			return raw[:i]
-		}
-		return raw
-	}
-	return redactURL(u)
-}
-
-func redactURL(u *url.URL) string {
-	cp := *u
-	cp.RawQuery, cp.Fragment, cp.User = "", "", nil
-	return cp.String()
-}
-
 // secretHidden is an error whose text has a secret replaced; it still
 // unwraps to the original, so errors.Is and errors.As see through it.
 type secretHidden struct {
@@ -755,14 +719,4 @@ func hideSecret(err error, secret string) error {
 		return err
 	}
 	return &secretHidden{msg: strings.ReplaceAll(err.Error(), secret, "[secret]"), err: err}
-}
-
-// scrubURLError rewrites the URL inside a *url.Error, which would otherwise
-// print a pre-signed link's query string.
-func scrubURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: %w", ue.Op, redact(ue.URL), ue.Err)
-	}
-	return err
 }

@@ -1582,3 +1582,101 @@ func TestSubmitRefusedInEveryForm(t *testing.T) {
 		t.Errorf("Dialect() = %+v after refusals only, want nothing learned", got)
 	}
 }
+
+// File links whose path holds a credential (entitystore's
+// .../documents/versions/tokens/{secret}/{file}) never show it: not in any
+// log line at any level, not in any error a download, poll or failure
+// returns, even when the file host quotes the path it refused.
+func TestSecretPathsNeverLeave(t *testing.T) {
+	srv := newServer(t, sparktest.Options{Dialect: sparktest.Dialect{SecretPaths: true}, SignedFileURLs: true})
+	var logs bytes.Buffer
+	cfg := fastConfig(srv)
+	cfg.Retries, cfg.IdleTimeout = 1, 100*time.Millisecond
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, cfg)
+	var errs []error
+	try := func(err error) {
+		if err == nil {
+			t.Error("a forced failure did not fail")
+		}
+		errs = append(errs, err)
+	}
+
+	dir := t.TempDir()
+	paths, err := run(t.Context(), c, extract.Query{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := doneJob(t, c)
+	link := files[0].URL
+	srv.SetFaults(sparktest.Faults{ForbidFiles: 1})
+	_, err = c.Download(t.Context(), files[0], dir)
+	try(err)
+	srv.SetFaults(sparktest.Faults{TruncateDownloads: 2})
+	_, err = c.Download(t.Context(), files[0], dir)
+	try(err)
+	srv.SetFaults(sparktest.Faults{StallDownloads: 2})
+	_, err = c.Download(t.Context(), files[0], dir)
+	try(err)
+	srv.SetFaults(sparktest.Faults{})
+	// A *url.Error from net/http: nothing listens there.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	u, _ := url.Parse(link)
+	_, err = c.Download(t.Context(), extract.File{URL: dead.URL + u.RequestURI()}, dir)
+	try(err)
+	// Status answers that quote the link: not JSON, a link that is not
+	// http(s), a failed job whose message names it.
+	for _, body := range []string{
+		`{"status":"Success","outputs":{"files":[{"file":"` + link + `"`,
+		`{"status":"Success","outputs":{"files":[{"file":"` + strings.Replace(link, "http://", "ftp://", 1) + `"}]}}`,
+		`{"status":"Failed","error":"cannot write ` + link + `"}`,
+	} {
+		ts := statusServer(t, body)
+		_, err = newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", Logger: cfg.Logger}).Wait(t.Context(), extract.Job{ID: "j", StatusURL: ts.URL + "/s"})
+		try(err)
+	}
+
+	secrets := srv.FileSecrets()
+	i := slices.IndexFunc(secrets, func(s string) bool { return strings.Contains(link, s) })
+	if i < 0 {
+		t.Fatalf("link %s holds none of the secrets %v", link, secrets)
+	}
+	sig := u.Query().Get("sig")
+	for _, p := range paths {
+		for _, s := range append(secrets, sig) {
+			if strings.Contains(p, s) {
+				t.Errorf("local path %s holds a secret", p)
+			}
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var texts, fields []string
+	for _, err := range errs {
+		texts = append(texts, err.Error())
+		var se *extract.StatusError
+		if errors.As(err, &se) {
+			fields = append(fields, se.URL, se.Body)
+		}
+	}
+	if len(fields) == 0 || !strings.Contains(fields[1], "access denied to /docstore/") {
+		t.Errorf("StatusError fields %q, want the 403's body quoting the path", fields)
+	}
+	for _, text := range slices.Concat(lines, texts, fields) {
+		for _, s := range append(secrets, sig) {
+			if strings.Contains(text, s) {
+				t.Errorf("secret %s shows in %s", s, text)
+			}
+		}
+	}
+	// Redacted, a link keeps its host and file name.
+	shown := strings.Replace(strings.Split(link, "?")[0], secrets[i], "[redacted]", 1)
+	if !strings.Contains(texts[0], shown) || !strings.Contains(logs.String(), shown) {
+		t.Errorf("no error or log shows the link as %s:\n%s\n%s", shown, texts[0], logs.String())
+	}
+	for i, want := range []string{"403", "truncated", "no data received", "connect", "not the expected JSON", "not an http(s) URL", "cannot write"} {
+		if !strings.Contains(texts[i], want) {
+			t.Errorf("error %d = %q, want it to say %q", i, texts[i], want)
+		}
+	}
+}

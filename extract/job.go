@@ -343,7 +343,8 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 		last = word
 		switch state {
 		case jobFailed:
-			return nil, &JobError{JobID: job.ID, Status: word, Message: st.failure()}
+			// Spark's message may quote a link: it goes to logs and etl_runs.
+			return nil, &JobError{JobID: job.ID, Status: word, Message: redactText(st.failure())}
 		case jobDone:
 			files, err := st.files(job.StatusURL)
 			if err != nil {
@@ -397,7 +398,7 @@ func decodeJSON(r io.Reader, v any) error {
 		if len(b) > maxErrorBody {
 			b = b[:maxErrorBody]
 		}
-		return fmt.Errorf("answer is not the expected JSON (%v): %s", err, strings.TrimSpace(string(b)))
+		return fmt.Errorf("answer is not the expected JSON (%v): %s", err, redactText(strings.TrimSpace(string(b))))
 	}
 	return nil
 }
