@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,8 +88,17 @@ type Config struct {
 	// including the server's Retry-After.
 	MinRetryWait, MaxRetryWait time.Duration
 
+	// Dialect seeds the forms Submit sends where Spark's page disagrees
+	// with itself, e.g. Client.Dialect of an earlier run; zero fields mean
+	// the sample's forms. A 400 still makes Submit try the other form once,
+	// unless FixDialect is set: then Dialect's forms are sent, and only
+	// they (e.g. to force one from the command line).
+	Dialect    Dialect
+	FixDialect bool
+
 	// Logger receives request and retry logs; nil discards them. Tokens,
-	// secrets and URL query strings (pre-signed links) are never logged.
+	// secrets, URL query strings (pre-signed links) and secret-looking URL
+	// path segments (see redact.go) are never logged.
 	Logger *slog.Logger
 }
 
@@ -102,6 +112,9 @@ type Client struct {
 	static   bool // static token: a 401 cannot be cured by a refresh
 	log      *slog.Logger
 	requests atomic.Int64
+
+	dialectMu sync.Mutex
+	dialect   Dialect // Config.Dialect, updated by what Spark accepted
 }
 
 // New checks cfg, fills its defaults and returns a Client. It makes no request.
@@ -114,13 +127,17 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("extract: BaseURL %q is not an http(s) URL (SPARK_URL)", cfg.BaseURL)
 	}
 	base.RawQuery, base.Fragment = "", ""
-	cfg.BaseURL = base.String()
 	if cfg.Tenant == "" {
 		return nil, errors.New("extract: Tenant is required (SPARK_TENANT)")
 	}
+	stripTenant(base, cfg.Tenant)
+	cfg.BaseURL = base.String()
+	if err := cfg.Dialect.check(); err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
 	// A token read from a file or an env file may end in a newline, which
 	// no header can carry; anything else unprintable is a wrong token.
-	cfg.Token = strings.TrimSpace(cfg.Token)
+	cfg.Token = stripBearer(cfg.Token)
 	if strings.ContainsFunc(cfg.Token, unicode.IsControl) {
 		return nil, errors.New("extract: the token holds a control character (check SPARK_TOKEN)")
 	}
@@ -158,7 +175,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.UserAgent = "sparkevents-extract"
 	}
 
-	c := &Client{cfg: cfg, base: base, log: cfg.Logger}
+	c := &Client{cfg: cfg, base: base, log: cfg.Logger, dialect: cfg.Dialect}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,28 +209,69 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// stripTenant drops a last path segment naming the tenant: Spark's UI shows
+// URLs as {base}/{tenant}/..., and a base copied from one would otherwise
+// send requests to /{tenant}/{tenant}/api/... (spark-python-sdk's
+// BaseUrl.of accepts such a base too).
+func stripTenant(base *url.URL, tenant string) {
+	p := strings.TrimRight(base.Path, "/")
+	i := strings.LastIndex(p, "/")
+	if i >= 0 && strings.EqualFold(p[i+1:], tenant) {
+		p = p[:i]
+	}
+	base.Path, base.RawPath = p, ""
+}
+
+// stripBearer trims a token and drops a pasted "Bearer " prefix (in any
+// case), which would otherwise go out as "Bearer Bearer ...".
+func stripBearer(tok string) string {
+	tok = strings.TrimSpace(tok)
+	if len(tok) > 7 && strings.EqualFold(tok[:6], "bearer") && (tok[6] == ' ' || tok[6] == '\t') {
+		tok = strings.TrimSpace(tok[7:])
+	}
+	return tok
+}
+
 func setDefault[T int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
 }
 
-// DefaultTokenURL is Spark's Keycloak token endpoint for the environment of
-// baseURL: https://keycloak.{env}.coherent.global/auth/realms/{tenant}/protocol/openid-connect/token,
-// where env is baseURL's host without a leading "excel." and the
-// ".coherent.global" suffix.
+// DefaultTokenURL is the Keycloak token endpoint of baseURL's environment,
+// https://keycloak.{env}/auth/realms/{tenant}/protocol/openid-connect/token,
+// as Spark's SDKs derive it: the first label of the host becomes
+// "keycloak" (excel.uat.us.coherent.global: keycloak.uat.us.coherent.global).
+// A *.coherent.global host without the "excel." label gets "keycloak."
+// put before it instead (myenv.coherent.global: keycloak.myenv.coherent.global).
+// An IP address, or a host of fewer than three labels, has no environment
+// to derive it from: that is an error.
 func DefaultTokenURL(baseURL, tenant string) (string, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return "", fmt.Errorf("token URL: parse base URL: %w", err)
+		return "", fmt.Errorf("token URL: parse base URL: %w", scrubURLError(err))
 	}
-	host := strings.ToLower(u.Hostname())
-	env, ok := strings.CutSuffix(host, ".coherent.global")
-	env = strings.TrimPrefix(env, "excel.")
-	if !ok || env == "" || env == "excel" || tenant == "" {
-		return "", fmt.Errorf("cannot derive the token URL from %q and tenant %q: set the token URL explicitly (--token-url, SPARK_TOKEN_URL)", baseURL, tenant)
+	fail := func(why string) error {
+		return fmt.Errorf("cannot derive the token URL from %q and tenant %q: %s; set the token URL explicitly (--token-url, SPARK_TOKEN_URL)", redact(baseURL), tenant, why)
 	}
-	return "https://keycloak." + env + ".coherent.global/auth/realms/" + url.PathEscape(tenant) + "/protocol/openid-connect/token", nil
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	labels := strings.Split(host, ".")
+	switch {
+	case tenant == "":
+		return "", fail("no tenant")
+	case net.ParseIP(host) != nil:
+		return "", fail("the host is an IP address")
+	case len(labels) < 3 || slices.Contains(labels, ""):
+		return "", fail("the host has fewer than three labels, as in excel.{env}.coherent.global")
+	}
+	env := strings.Join(labels[1:], ".")
+	if labels[0] != "excel" && strings.HasSuffix(host, ".coherent.global") {
+		env = host
+	}
+	if env == "coherent.global" {
+		return "", fail("the host names no environment, as in excel.{env}.coherent.global")
+	}
+	return "https://keycloak." + env + "/auth/realms/" + url.PathEscape(tenant) + "/protocol/openid-connect/token", nil
 }
 
 // Requests reports how many HTTP requests the client has sent, token
@@ -468,7 +526,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, att
 			return resp, attempt, nil
 		}
 
-		snippet := readSnippet(resp.Body, tok)
+		snippet := readSnippet(resp.Body, tok, urlSecrets(u, resp.Request.URL))
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusUnauthorized && trusted && !c.static && !refreshed {
 			// The token may have been revoked or expired early: one fresh
@@ -644,43 +702,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-const maxErrorBody = 512
-
-// readSnippet returns the start of an error answer, at most maxErrorBody
-// bytes, with secret (the request's token) hidden: an error page may quote
-// the Authorization header. It reads a secret's length further than it
-// keeps, so that a token that starts before the cut is hidden whole.
-func readSnippet(r io.Reader, secret string) string {
-	b, _ := io.ReadAll(io.LimitReader(r, int64(maxErrorBody+len(secret))))
-	s := string(b)
-	if secret != "" {
-		s = strings.ReplaceAll(s, secret, "[token]")
-	}
-	if len(s) > maxErrorBody {
-		s = s[:maxErrorBody]
-	}
-	return strings.TrimSpace(strings.ToValidUTF8(s, "?"))
-}
-
-// redact drops the query and fragment of a URL: pre-signed links carry
-// credentials there.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			return raw[:i]
-		}
-		return raw
-	}
-	return redactURL(u)
-}
-
-func redactURL(u *url.URL) string {
-	cp := *u
-	cp.RawQuery, cp.Fragment, cp.User = "", "", nil
-	return cp.String()
-}
-
 // secretHidden is an error whose text has a secret replaced; it still
 // unwraps to the original, so errors.Is and errors.As see through it.
 type secretHidden struct {
@@ -698,14 +719,4 @@ func hideSecret(err error, secret string) error {
 		return err
 	}
 	return &secretHidden{msg: strings.ReplaceAll(err.Error(), secret, "[secret]"), err: err}
-}
-
-// scrubURLError rewrites the URL inside a *url.Error, which would otherwise
-// print a pre-signed link's query string.
-func scrubURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: %w", ue.Op, redact(ue.URL), ue.Err)
-	}
-	return err
 }

@@ -12,16 +12,24 @@
 //
 // Choices where Spark's documentation is silent or inconsistent:
 //
-//   - The request body carries both page_size and pageSize, and filters in
-//     the spelling of Spark's sample (folder_id; event_types as a
-//     JSON-encoded string). Dates are sent in UTC as 2006-01-02T15:04:05.000Z.
+//   - The request body carries both page_size and pageSize, so a server
+//     that reads only one still gets it. Filters go in the spelling of
+//     Spark's sample (folder_id; event_types as a JSON-encoded string)
+//     unless Config.Dialect says otherwise; a 400 makes Submit send the
+//     other form (folderId; a JSON array) once, and the Client remembers
+//     what Spark accepted (Client.Dialect), for the caller to store and
+//     seed the next run with. Dates are sent in UTC as
+//     2006-01-02T15:04:05.000Z.
 //   - Job status words are matched case-insensitively. Words containing
 //     fail, error, cancel, timeout or abort, or a non-null error, fail the
 //     job with a *JobError; "completed_by_timeout" means Spark gave up, so it
 //     fails too. success, succeeded, completed, complete, closed, done and
 //     finished mean done. Anything else means still running.
 //   - A done job's files are its outputs.files links (Spark's sample), else
-//     a download_url (the prose of Spark's page). A job done without any
+//     a download_url (the prose of Spark's page), else response_data's
+//     download_url (the SDKs' history jobs, whose top-level "Success" is
+//     the call's: the job runs while response_data.progress is below 100).
+//     A non-empty errors array fails the job like a non-null error. A job done without any
 //     is polled on until it lists one or JobTimeout passes (Spark's other
 //     job APIs call a job done "with files"): taking it for an empty
 //     window would move a sync's watermark past events never stored. An

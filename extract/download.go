@@ -124,7 +124,9 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 func fileName(rawURL, ext string) string {
 	name := "spark-events"
 	if u, err := url.Parse(rawURL); err == nil {
-		if b := safeName(path.Base(u.Path)); b != "" {
+		// A link ending in its secret must not name a file the pipeline logs.
+		segs := strings.Split(strings.TrimRight(u.Path, "/"), "/")
+		if b := safeName(path.Base(u.Path)); b != "" && !secretSegment(segs, len(segs)-1) {
 			name = b
 		}
 	}

@@ -27,7 +27,7 @@ func (e *JobError) Error() string {
 // StatusError reports an HTTP answer that is not a success and was not (or
 // no longer) worth retrying.
 type StatusError struct {
-	Method, URL string // URL without its query: pre-signed links carry secrets there
+	Method, URL string // URL redacted: no query, no secret path segment (pre-signed links carry secrets there)
 	StatusCode  int
 	Body        string // the start of the response body, at most 512 bytes
 	Hint        string // what to check, e.g. "check SPARK_TENANT"

@@ -684,6 +684,13 @@ func TestStatusWords(t *testing.T) {
 		{"cancelled", `{"status":"cancelled"}`, "cancelled", ""},
 		{"error object", `{"status":"Success","error":{"message":"disk full"}}`, "disk full", ""},
 		{"error string", `{"status":"in_progress","error":"boom"}`, "boom", ""},
+		{"response_data", `{"status":"Success","response_data":{"job_id":"j1","status":"completed","progress":100,"download_url":"/f/a.xlsx"}}`, "", ""},
+		{"response_data without a status word", `{"status":"Success","response_data":{"job_id":"j1","progress":100,"download_url":"/f/a.xlsx"}}`, "", ""},
+		{"response_data failed", `{"status":"Success","response_data":{"job_id":"j1","status":"failed","progress":100}}`, "failed", ""},
+		{"errors objects", `{"status":"completed","errors":[{"code":"E1","message":"quota"},{"message":"disk full"}]}`, "quota; disk full", ""},
+		{"errors strings", `{"status":"Success","errors":["boom"],"outputs":` + files + `}`, "boom", ""},
+		{"errors empty", `{"status":"Success","errors":[],"outputs":` + files + `}`, "", "abc"},
+		{"errors null", `{"status":"Success","errors":null,"outputs":` + files + `}`, "", "abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -705,6 +712,29 @@ func TestStatusWords(t *testing.T) {
 				t.Errorf("files = %+v, want [%+v]: the link resolved against the status URL", files, want)
 			}
 		})
+	}
+}
+
+// The SDKs' job answers say "Success" for the call while response_data's
+// progress is below 100: a file named then is not the job's result.
+func TestResponseDataProgress(t *testing.T) {
+	var polls atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if polls.Add(1) < 3 {
+			fmt.Fprint(w, `{"status":"Success","response_data":{"job_id":"j1","progress":40,"download_url":"/f/partial.xlsx"}}`)
+			return
+		}
+		fmt.Fprint(w, `{"status":"Success","response_data":{"job_id":"j1","progress":100,"download_url":"/f/a.xlsx"}}`)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", PollInterval: time.Millisecond, JobTimeout: 5 * time.Second})
+	files, err := c.Wait(t.Context(), extract.Job{ID: "j1", StatusURL: ts.URL + "/t/api/v4/events/download/j1/status"})
+	if err != nil || len(files) != 1 || files[0].URL != ts.URL+"/f/a.xlsx" {
+		t.Fatalf("Wait = %v, %v; want /f/a.xlsx after progress reached 100", files, err)
+	}
+	if polls.Load() != 3 {
+		t.Errorf("%d polls, want 3", polls.Load())
 	}
 }
 
@@ -1078,7 +1108,7 @@ func TestNewValidates(t *testing.T) {
 		{"no credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t"}, "no credentials"},
 		{"both credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", ClientID: "a", ClientSecret: "b"}, "not both"},
 		{"half credentials", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", ClientID: "a"}, "both ClientID and ClientSecret"},
-		{"no token URL", extract.Config{BaseURL: "https://spark.example.com", Tenant: "t", ClientID: "a", ClientSecret: "b"}, "token URL"},
+		{"no token URL", extract.Config{BaseURL: "https://10.1.2.3:8443", Tenant: "t", ClientID: "a", ClientSecret: "b"}, "token URL"},
 		{"bad trusted host", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "x", TrustedHosts: []string{"https://h/"}}, "TrustedHosts"},
 		{"control character in token", extract.Config{BaseURL: "https://excel.x.coherent.global", Tenant: "t", Token: "ab\x00c"}, "SPARK_TOKEN"},
 	}
@@ -1092,14 +1122,48 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// A token read from a file keeps its trailing newline; it is trimmed, not
-// sent six times to fail as an invalid header.
+// A token read from a file keeps its trailing newline, and one copied from
+// a browser's request may keep its "Bearer " prefix: both are trimmed, not
+// sent to fail as an invalid header or a "Bearer Bearer" token.
 func TestTokenIsTrimmed(t *testing.T) {
-	srv := newServer(t, sparktest.Options{})
-	cfg := fastConfig(srv)
-	cfg.Token = srv.Token + "\r\n"
-	if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+	for _, tok := range []string{"%s\r\n", "Bearer %s", " bearer   %s\n", "BEARER\t%s"} {
+		t.Run(fmt.Sprintf("%q", tok), func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.Token = fmt.Sprintf(tok, srv.Token)
+			if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A base URL copied from Spark's UI ends in the tenant; requests still go
+// to /{tenant}/api/..., not /{tenant}/{tenant}/api/....
+func TestBaseURLEndingInTenant(t *testing.T) {
+	for _, suffix := range []string{"/tenant", "/tenant/", "/TENANT"} {
+		t.Run(suffix, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{})
+			cfg := fastConfig(srv)
+			cfg.BaseURL = srv.URL + suffix
+			if _, err := run(t.Context(), newClient(t, cfg), extract.Query{}, t.TempDir()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// Only a last segment naming the tenant goes: a proxy's path stays.
+	var paths []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		fmt.Fprint(w, `{"id":"j"}`)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL + "/spark/acme", Tenant: "acme", Token: "tok"})
+	if _, err := c.Submit(t.Context(), extract.Query{}); err != nil {
 		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0] != "/spark/acme/api/v4/events/download" {
+		t.Errorf("paths = %q, want /spark/acme/api/v4/events/download", paths)
 	}
 }
 
@@ -1111,8 +1175,14 @@ func TestDefaultTokenURL(t *testing.T) {
 		{"https://excel.uat.us.coherent.global/", "acme", "https://keycloak.uat.us.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
 		{"https://myenv.coherent.global/acme", "acme", "https://keycloak.myenv.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
 		{"https://EXCEL.Sit.Coherent.Global:443", "acme", "https://keycloak.sit.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
-		{"https://spark.example.com", "acme", ""},
+		{"https://spark.example.com", "acme", "https://keycloak.example.com/auth/realms/acme/protocol/openid-connect/token"},
+		{"https://excel.uat.us.coherent.global/acme", "acme", "https://keycloak.uat.us.coherent.global/auth/realms/acme/protocol/openid-connect/token"},
 		{"https://excel.coherent.global", "acme", ""},
+		{"https://10.1.2.3", "acme", ""},
+		{"https://[::1]:8443", "acme", ""},
+		{"http://localhost:8080", "acme", ""},
+		{"https://example.com", "acme", ""},
+		{"https://excel.myenv.coherent.global", "", ""},
 	}
 	for _, tt := range tests {
 		got, err := extract.DefaultTokenURL(tt.base, tt.tenant)
@@ -1388,5 +1458,225 @@ func TestExpiredFileLink(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "sig=") || strings.Contains(se.URL, "?") {
 		t.Errorf("error %q shows the link's query", err)
+	}
+}
+
+// The client works under every plausible dialect of a tenant: it learns
+// the forms of a filter Spark accepts, reads every status shape, carries
+// a failed job's message, and never takes a job without a file for an
+// empty window.
+func TestEveryDialect(t *testing.T) {
+	for _, d := range sparktest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) {
+			srv := newServer(t, sparktest.Options{Dialect: d})
+			cfg := fastConfig(srv)
+			c := newClient(t, cfg)
+			q := extract.Query{Start: t0, End: t0.Add(24 * time.Hour), FolderID: "f1", EventTypes: []string{"PublishEngine", "DownloadEngine"}}
+			paths, err := run(t.Context(), c, q, t.TempDir())
+			if err != nil {
+				t.Fatalf("filtered sync: %v (rejected: %+v)", err, srv.Rejected())
+			}
+			if got := eventIDs(t, paths); !slices.Equal(got, []string{"e2", "e4"}) {
+				t.Errorf("event ids = %v, want [e2 e4]", got)
+			}
+			want := extract.Dialect{EventTypes: d.EventTypes, FolderColumn: d.FolderColumn}
+			if got := c.Dialect(); got != want {
+				t.Errorf("learned dialect %+v, want %+v", got, want)
+			}
+			sub := srv.Submissions()[0]
+			if sub.FolderColumn != d.FolderColumn || sub.EventTypesForm != d.EventTypes || !slices.Equal(sub.EventTypes, q.EventTypes) {
+				t.Errorf("accepted submission %+v", sub)
+			}
+			if d.PageSizeKey != "none" && sub.PageSize != extract.DefaultPageSize {
+				t.Errorf("server read page size %d from %q, want %d", sub.PageSize, sub.PageSizeKey, extract.DefaultPageSize)
+			}
+			if st := srv.Stats(); st.AuthHeadersSeenByFileHost != 0 {
+				t.Errorf("file host saw the token %d times", st.AuthHeadersSeenByFileHost)
+			}
+
+			// Learned once: neither this client nor one seeded with what it
+			// learned is refused again.
+			refused := len(srv.Rejected())
+			if _, err := c.Submit(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+			seeded := cfg
+			seeded.Dialect = c.Dialect()
+			if _, err := newClient(t, seeded).Submit(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(srv.Rejected()); got != refused {
+				t.Errorf("%d more submissions refused after the dialect was learned", got-refused)
+			}
+
+			// A failed job carries Spark's message, whichever key it uses.
+			srv.SetFaults(sparktest.Faults{FailJobs: "export quota exceeded"})
+			_, err = run(t.Context(), c, q, t.TempDir())
+			var je *extract.JobError
+			if !errors.As(err, &je) || je.Message != "export quota exceeded" {
+				t.Errorf("failed job: err = %v, want a JobError with Spark's message", err)
+			}
+			srv.SetFaults(sparktest.Faults{})
+
+			// An empty window: a workbook, or a loud failure, never a
+			// silent nothing.
+			empty := extract.Query{Start: t0.Add(-48 * time.Hour), End: t0.Add(-24 * time.Hour)}
+			short := cfg
+			short.JobTimeout = 200 * time.Millisecond
+			paths, err = run(t.Context(), newClient(t, short), empty, t.TempDir())
+			switch d.EmptyWindow {
+			case "nofile":
+				if !errors.Is(err, extract.ErrJobTimeout) || !strings.Contains(err.Error(), "no file to download") {
+					t.Errorf("empty window without a file: %v, %v; want a job timeout saying no file came", paths, err)
+				}
+			default:
+				if err != nil || len(paths) != 1 || filepath.Ext(paths[0]) != ".xlsx" {
+					t.Errorf("empty window: %v, %v; want one workbook", paths, err)
+				}
+			}
+		})
+	}
+}
+
+// With FixDialect the client sends the configured forms only, even when
+// Spark refuses them.
+func TestFixDialect(t *testing.T) {
+	srv := newServer(t, sparktest.Options{Dialect: sparktest.Dialect{EventTypes: "array"}})
+	cfg := fastConfig(srv)
+	cfg.Dialect, cfg.FixDialect = extract.Dialect{EventTypes: extract.EventTypesString}, true
+	c := newClient(t, cfg)
+	_, err := c.Submit(t.Context(), extract.Query{EventTypes: []string{"SparkLogin"}})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 400 || !strings.Contains(se.Body, "event_types must be an array") {
+		t.Fatalf("err = %v, want the 400", err)
+	}
+	if n := len(srv.Rejected()); n != 1 {
+		t.Errorf("%d submissions, want 1", n)
+	}
+	if got := c.Dialect(); got.EventTypes != extract.EventTypesString {
+		t.Errorf("Dialect() = %+v, want the fixed form", got)
+	}
+}
+
+// A query Spark refuses for a reason no form cures is tried in each form
+// once, and the error shows the first refusal and the last.
+func TestSubmitRefusedInEveryForm(t *testing.T) {
+	var bodies []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := new(bytes.Buffer)
+		b.ReadFrom(r.Body)
+		bodies = append(bodies, b.String())
+		http.Error(w, fmt.Sprintf(`{"message":"refusal %d"}`, len(bodies)), http.StatusBadRequest)
+	}))
+	defer ts.Close()
+	c := newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok"})
+	_, err := c.Submit(t.Context(), extract.Query{FolderID: "f", EventTypes: []string{"A"}})
+	var se *extract.StatusError
+	if !errors.As(err, &se) || !strings.Contains(se.Body, "refusal 1") || !strings.Contains(err.Error(), "refusal 3") {
+		t.Fatalf("err = %v, want the first refusal as its StatusError and the last in its text", err)
+	}
+	if len(bodies) != 3 || !strings.Contains(bodies[1], `"value":["A"]`) || !strings.Contains(bodies[2], `"folderId"`) {
+		t.Errorf("bodies = %q, want the sample's, then event_types as an array, then folderId too", bodies)
+	}
+	if got := c.Dialect(); got != (extract.Dialect{}) {
+		t.Errorf("Dialect() = %+v after refusals only, want nothing learned", got)
+	}
+}
+
+// File links whose path holds a credential (entitystore's
+// .../documents/versions/tokens/{secret}/{file}) never show it: not in any
+// log line at any level, not in any error a download, poll or failure
+// returns, even when the file host quotes the path it refused.
+func TestSecretPathsNeverLeave(t *testing.T) {
+	srv := newServer(t, sparktest.Options{Dialect: sparktest.Dialect{SecretPaths: true}, SignedFileURLs: true})
+	var logs bytes.Buffer
+	cfg := fastConfig(srv)
+	cfg.Retries, cfg.IdleTimeout = 1, 100*time.Millisecond
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, cfg)
+	var errs []error
+	try := func(err error) {
+		if err == nil {
+			t.Error("a forced failure did not fail")
+		}
+		errs = append(errs, err)
+	}
+
+	dir := t.TempDir()
+	paths, err := run(t.Context(), c, extract.Query{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := doneJob(t, c)
+	link := files[0].URL
+	srv.SetFaults(sparktest.Faults{ForbidFiles: 1})
+	_, err = c.Download(t.Context(), files[0], dir)
+	try(err)
+	srv.SetFaults(sparktest.Faults{TruncateDownloads: 2})
+	_, err = c.Download(t.Context(), files[0], dir)
+	try(err)
+	srv.SetFaults(sparktest.Faults{StallDownloads: 2})
+	_, err = c.Download(t.Context(), files[0], dir)
+	try(err)
+	srv.SetFaults(sparktest.Faults{})
+	// A *url.Error from net/http: nothing listens there.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	u, _ := url.Parse(link)
+	_, err = c.Download(t.Context(), extract.File{URL: dead.URL + u.RequestURI()}, dir)
+	try(err)
+	// Status answers that quote the link: not JSON, a link that is not
+	// http(s), a failed job whose message names it.
+	for _, body := range []string{
+		`{"status":"Success","outputs":{"files":[{"file":"` + link + `"`,
+		`{"status":"Success","outputs":{"files":[{"file":"` + strings.Replace(link, "http://", "ftp://", 1) + `"}]}}`,
+		`{"status":"Failed","error":"cannot write ` + link + `"}`,
+	} {
+		ts := statusServer(t, body)
+		_, err = newClient(t, extract.Config{BaseURL: ts.URL, Tenant: "t", Token: "tok", Logger: cfg.Logger}).Wait(t.Context(), extract.Job{ID: "j", StatusURL: ts.URL + "/s"})
+		try(err)
+	}
+
+	secrets := srv.FileSecrets()
+	i := slices.IndexFunc(secrets, func(s string) bool { return strings.Contains(link, s) })
+	if i < 0 {
+		t.Fatalf("link %s holds none of the secrets %v", link, secrets)
+	}
+	sig := u.Query().Get("sig")
+	for _, p := range paths {
+		for _, s := range append(secrets, sig) {
+			if strings.Contains(p, s) {
+				t.Errorf("local path %s holds a secret", p)
+			}
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var texts, fields []string
+	for _, err := range errs {
+		texts = append(texts, err.Error())
+		var se *extract.StatusError
+		if errors.As(err, &se) {
+			fields = append(fields, se.URL, se.Body)
+		}
+	}
+	if len(fields) == 0 || !strings.Contains(fields[1], "access denied to /docstore/") {
+		t.Errorf("StatusError fields %q, want the 403's body quoting the path", fields)
+	}
+	for _, text := range slices.Concat(lines, texts, fields) {
+		for _, s := range append(secrets, sig) {
+			if strings.Contains(text, s) {
+				t.Errorf("secret %s shows in %s", s, text)
+			}
+		}
+	}
+	// Redacted, a link keeps its host and file name.
+	shown := strings.Replace(strings.Split(link, "?")[0], secrets[i], "[redacted]", 1)
+	if !strings.Contains(texts[0], shown) || !strings.Contains(logs.String(), shown) {
+		t.Errorf("no error or log shows the link as %s:\n%s\n%s", shown, texts[0], logs.String())
+	}
+	for i, want := range []string{"403", "truncated", "no data received", "connect", "not the expected JSON", "not an http(s) URL", "cannot write"} {
+		if !strings.Contains(texts[i], want) {
+			t.Errorf("error %d = %q, want it to say %q", i, texts[i], want)
+		}
 	}
 }

@@ -48,8 +48,8 @@ const (
 )
 
 type searchItem struct {
-	Column string `json:"column"`
-	Value  string `json:"value"`
+	Column string          `json:"column"`
+	Value  json.RawMessage `json:"value"`
 }
 
 type submitRequest struct {
@@ -62,8 +62,9 @@ type submitRequest struct {
 	Search     []searchItem `json:"search"`
 }
 
-// submitBody builds the JSON body of Submit.
-func submitBody(q Query) ([]byte, error) {
+// submitBody builds the JSON body of Submit, in the forms of d (with its
+// defaults filled).
+func submitBody(q Query, d Dialect) ([]byte, error) {
 	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
 		return nil, fmt.Errorf("query window ends (%s) before it starts (%s)", q.End.UTC().Format(SparkTime), q.Start.UTC().Format(SparkTime))
 	}
@@ -74,12 +75,11 @@ func submitBody(q Query) ([]byte, error) {
 	req := submitRequest{PageNo: 1, PageSize: size, PageSizeV2: size, SortColumn: sortColumn, SortOrder: sortOrder, Search: []searchItem{}}
 	add := func(col, val string) {
 		if val != "" {
-			req.Search = append(req.Search, searchItem{col, val})
+			v, _ := json.Marshal(val) // a string always marshals
+			req.Search = append(req.Search, searchItem{col, v})
 		}
 	}
-	// The sample spells folder_id, the table folderId; we follow the sample,
-	// which is what Spark's UI is known to send.
-	add("folder_id", q.FolderID)
+	add(d.FolderColumn, q.FolderID)
 	add("service_name", q.ServiceName)
 	if !q.Start.IsZero() {
 		add("event_start_date", q.Start.UTC().Format(SparkTime))
@@ -89,30 +89,32 @@ func submitBody(q Query) ([]byte, error) {
 	}
 	add("user_name", q.UserName)
 	if len(q.EventTypes) > 0 {
-		// The sample sends the array as a JSON-encoded string.
 		b, err := json.Marshal(q.EventTypes)
 		if err != nil {
 			return nil, err
 		}
-		add("event_types", string(b))
+		v := json.RawMessage(b)
+		if d.EventTypes != EventTypesArray {
+			// The sample sends the array as a JSON-encoded string.
+			if v, err = json.Marshal(string(b)); err != nil {
+				return nil, err
+			}
+		}
+		req.Search = append(req.Search, searchItem{"event_types", v})
 	}
 	return json.Marshal(req)
 }
 
 // Submit starts an export job for q. A retried POST may start a duplicate
 // job; that is harmless (it only costs Spark some work), so Submit retries
-// like any other request.
+// like any other request. A 400 makes it send q once more in the other
+// form of event_types or the folder column (see Dialect), unless
+// Config.FixDialect is set.
 func (c *Client) Submit(ctx context.Context, q Query) (Job, error) {
-	body, err := submitBody(q)
-	if err != nil {
-		return Job{}, fmt.Errorf("submit events job: %w", err)
-	}
 	endpoint := c.cfg.BaseURL + "/" + url.PathEscape(c.cfg.Tenant) + "/api/v4/events/download"
-	var out struct {
-		ID        string `json:"id"`
-		StatusURL string `json:"status_url"`
-	}
-	if err := c.callJSON(ctx, http.MethodPost, endpoint, body, &out); err != nil {
+	var out struct{ ID, StatusURL string }
+	var err error
+	if out.ID, out.StatusURL, err = c.submitAdapting(ctx, endpoint, q); err != nil {
 		return Job{}, fmt.Errorf("submit events job: %w", err)
 	}
 	if out.ID == "" {
@@ -150,11 +152,45 @@ type statusResponse struct {
 		} `json:"files"`
 		DownloadURL string `json:"download_url"`
 	} `json:"outputs"`
-	Error json.RawMessage `json:"error"`
+	// ResponseData is the answer shape of the SDKs' history download job:
+	// the top-level status is the call's, the job's own is here.
+	ResponseData *struct {
+		Status      string   `json:"status"`
+		Progress    *float64 `json:"progress"` // 0-100
+		DownloadURL string   `json:"download_url"`
+	} `json:"response_data"`
+	Error  json.RawMessage `json:"error"`
+	Errors json.RawMessage `json:"errors"` // as Spark's ImpEx results report them
+}
+
+// state classifies the answer: failed when it carries an error, running
+// while response_data's progress is below 100, else by its status word,
+// response_data's before the top-level one.
+func (st *statusResponse) state() (jobState, string) {
+	word := st.Status
+	if rd := st.ResponseData; rd != nil && strings.TrimSpace(rd.Status) != "" {
+		word = rd.Status
+	}
+	switch {
+	case st.failure() != "":
+		return jobFailed, word
+	case st.ResponseData != nil && st.ResponseData.Progress != nil && *st.ResponseData.Progress < 100:
+		return jobRunning, word
+	}
+	return classify(word), word
+}
+
+// failure is Spark's error message, from error or errors, or "" if none.
+func (st *statusResponse) failure() string {
+	if m := errorMessage(st.Error); m != "" {
+		return m
+	}
+	return errorsMessage(st.Errors)
 }
 
 // files returns the job's file links, resolved against statusURL: those of
-// outputs.files, else a download_url.
+// outputs.files, else a download_url (in outputs, at the top level, or in
+// response_data).
 func (st *statusResponse) files(statusURL string) ([]File, error) {
 	var files []File
 	add := func(link string, hash *string) error {
@@ -178,7 +214,11 @@ func (st *statusResponse) files(statusURL string) ([]File, error) {
 		}
 	}
 	if len(files) == 0 {
-		for _, link := range []string{st.Outputs.DownloadURL, st.DownloadURL} {
+		links := []string{st.Outputs.DownloadURL, st.DownloadURL}
+		if st.ResponseData != nil {
+			links = append(links, st.ResponseData.DownloadURL)
+		}
+		for _, link := range links {
 			if err := add(link, nil); err != nil {
 				return nil, err
 			}
@@ -239,6 +279,22 @@ func errorMessage(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// errorsMessage joins the messages of an errors array (objects or strings);
+// it returns "" when the array is null or empty.
+func errorsMessage(raw json.RawMessage) string {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return errorMessage(raw) // not an array: read it as a single error
+	}
+	var msgs []string
+	for _, it := range items {
+		if m := errorMessage(it); m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
 // errJobDeadline tells our own JobTimeout apart from the caller's deadline.
 var errJobDeadline = errors.New("job deadline")
 
@@ -268,6 +324,11 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
 			if context.Cause(ctx) == errJobDeadline {
+				if noFiles && !errors.Is(err, errCutAnswer) {
+					// Done without a file until the end: say so, even if
+					// the time ran out during the poll after.
+					return nil, timeout(last)
+				}
 				// The time ran out during a poll, not between two: the job's
 				// last known status may be long out of date.
 				during := "while waiting for a status answer"
@@ -278,31 +339,28 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 			}
 			return nil, fmt.Errorf("poll job %s: %w", job.ID, err)
 		}
-		last = st.Status
-		msg := errorMessage(st.Error)
-		state := classify(st.Status)
-		if msg != "" {
-			state = jobFailed
-		}
+		state, word := st.state()
+		last = word
 		switch state {
 		case jobFailed:
-			return nil, &JobError{JobID: job.ID, Status: st.Status, Message: msg}
+			// Spark's message may quote a link: it goes to logs and etl_runs.
+			return nil, &JobError{JobID: job.ID, Status: word, Message: redactText(st.failure())}
 		case jobDone:
 			files, err := st.files(job.StatusURL)
 			if err != nil {
 				return nil, fmt.Errorf("job %s: %w", job.ID, err)
 			}
 			if len(files) > 0 {
-				c.log.Info("spark job done", "job", job.ID, "status", st.Status, "files", len(files), "polls", poll+1)
+				c.log.Info("spark job done", "job", job.ID, "status", word, "files", len(files), "polls", poll+1)
 				return files, nil
 			}
 			if !noFiles {
-				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", st.Status)
+				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", word)
 			}
 			noFiles = true
 		}
 		wait := jitter(expo(c.cfg.PollInterval, c.cfg.MaxPollInterval, poll))
-		c.log.Debug("spark job running", "job", job.ID, "status", st.Status, "next_poll", wait)
+		c.log.Debug("spark job running", "job", job.ID, "status", word, "next_poll", wait)
 		if err := sleep(ctx, wait); err != nil {
 			if context.Cause(ctx) == errJobDeadline {
 				return nil, timeout(last)
@@ -340,7 +398,7 @@ func decodeJSON(r io.Reader, v any) error {
 		if len(b) > maxErrorBody {
 			b = b[:maxErrorBody]
 		}
-		return fmt.Errorf("answer is not the expected JSON (%v): %s", err, strings.TrimSpace(string(b)))
+		return fmt.Errorf("answer is not the expected JSON (%v): %s", err, redactText(strings.TrimSpace(string(b))))
 	}
 	return nil
 }

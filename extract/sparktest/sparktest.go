@@ -11,6 +11,7 @@ package sparktest
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -79,6 +80,7 @@ type Options struct {
 	// DownloadURL answers a finished job with a top-level download_url, as
 	// the prose of Spark's page says, instead of its sample's
 	// outputs.files; a job then has one output file (Files is ignored).
+	// It is Dialect.Status "download_url".
 	DownloadURL bool
 	// ParametersSheet adds a second sheet, "Filters", of label and value
 	// rows (who exported, which event types), as an export may carry
@@ -88,6 +90,9 @@ type Options struct {
 	// host as "localhost" instead of 127.0.0.1: another host name for the
 	// same server, as Spark's sample answers differ in host.
 	ForeignStatusURL bool
+	// Dialect makes the emulator strict about the forms Spark's page
+	// leaves open; the zero Dialect accepts them all.
+	Dialect Dialect
 }
 
 // Faults are failures to inject; counters count down as they fire.
@@ -116,6 +121,10 @@ type Faults struct {
 	// CutSubmits cuts the answers to the next N submissions in half, after
 	// their jobs were created, as a dropped connection would.
 	CutSubmits int
+	// ForbidFiles answers the next N file downloads 403, with a message
+	// that quotes the path asked for, secret segment included, as some
+	// file hosts do.
+	ForbidFiles int
 }
 
 // Stats count what the emulator saw.
@@ -144,6 +153,13 @@ type Submission struct {
 	Start, End time.Time // zero when absent
 	EventTypes []string
 	Rows       int // rows exported
+
+	// What the emulator made of the forms Spark's page leaves open:
+	PageSizeKey    string // the key PageSize was read from; "" when none was
+	FolderColumn   string // the folder column sent ("folderId" or "folder_id"); "" when none
+	EventTypesForm string // "array" or "string"; "" when event_types was not sent
+	// Error is the 400 message of a rejected submission (see Rejected).
+	Error string
 }
 
 // Server is a running emulator. Close it when done.
@@ -165,8 +181,12 @@ type Server struct {
 	stats    Stats
 	jobs     map[string]*job
 	order    []string // job ids in submission order
+	rejected []Submission
 	issued   map[string]time.Time
+	secrets  map[string]fileRef // secret path segment -> file (Dialect.SecretPaths)
 }
+
+type fileRef struct{ job, name string }
 
 type job struct {
 	sub    Submission
@@ -199,13 +219,18 @@ func NewServer(opts Options) *Server {
 	if opts.Files <= 0 {
 		opts.Files = 1
 	}
+	opts.Dialect.check()
+	if opts.DownloadURL && opts.Dialect.Status == "" {
+		opts.Dialect.Status = "download_url"
+	}
 	s := &Server{
-		Tenant: opts.Tenant,
-		Token:  opts.Token,
-		opts:   opts,
-		sigKey: []byte(uuid.NewString()),
-		jobs:   map[string]*job{},
-		issued: map[string]time.Time{},
+		Tenant:  opts.Tenant,
+		Token:   opts.Token,
+		opts:    opts,
+		sigKey:  []byte(uuid.NewString()),
+		jobs:    map[string]*job{},
+		issued:  map[string]time.Time{},
+		secrets: map[string]fileRef{},
 	}
 
 	api := http.NewServeMux()
@@ -216,6 +241,7 @@ func NewServer(opts Options) *Server {
 
 	fileMux := http.NewServeMux()
 	fileMux.HandleFunc("GET /files/{job}/{name}", s.handleFile)
+	fileMux.HandleFunc("GET /docstore/api/v1/documents/versions/tokens/{secret}/{name}", s.handleFile)
 	s.files = httptest.NewUnstartedServer(s.count(fileMux, true))
 	s.files.Start()
 	_, port, _ := net.SplitHostPort(s.files.Listener.Addr().String())
@@ -262,6 +288,27 @@ func (s *Server) Submissions() []Submission {
 	for _, id := range s.order {
 		out = append(out, s.jobs[id].sub)
 	}
+	return out
+}
+
+// Rejected returns the submissions answered 400, oldest first, each with
+// its Error.
+func (s *Server) Rejected() []Submission {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rejected)
+}
+
+// FileSecrets returns the secret path segments of the file links issued so
+// far (Dialect.SecretPaths), for tests to check they leak nowhere.
+func (s *Server) FileSecrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.secrets))
+	for k := range s.secrets {
+		out = append(out, k)
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -372,6 +419,29 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// eventTypes decodes an event_types value: a JSON array or, as in Spark's
+// sample, a JSON-encoded string holding one. It returns the form it found
+// and, when the form is not the one required (want, "" = either) or the
+// value no list, the message of a 400.
+func eventTypes(v json.RawMessage, want string) (types []string, form, msg string) {
+	var s string
+	switch {
+	case json.Unmarshal(v, &types) == nil:
+		form = "array"
+	case json.Unmarshal(v, &s) == nil && json.Unmarshal([]byte(s), &types) == nil:
+		form = "string"
+	default:
+		return nil, "", fmt.Sprintf("invalid event_types %s", v)
+	}
+	switch {
+	case want == "array" && form != want:
+		return nil, form, "event_types must be an array"
+	case want == "string" && form != want:
+		return nil, form, "event_types must be a string"
+	}
+	return types, form, ""
+}
+
 // sparkTime parses the search dates; Spark's sample uses milliseconds and Z.
 func sparkTime(v string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, v)
@@ -401,9 +471,23 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		SortOrder:  body.SortOrder,
 		Search:     map[string]string{},
 	}
-	for _, ps := range []json.RawMessage{body.PageSizeV2, body.PageSize} {
-		if n, ok := intValue(ps); ok {
-			sub.PageSize = n
+	reject := func(msg string) {
+		sub.Error = msg
+		s.mu.Lock()
+		s.rejected = append(s.rejected, sub)
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, msg)
+	}
+	d := s.opts.Dialect
+	for _, ps := range []struct {
+		key string
+		v   json.RawMessage
+	}{{"pageSize", body.PageSizeV2}, {"page_size", body.PageSize}} {
+		if d.PageSizeKey != "" && d.PageSizeKey != ps.key {
+			continue // a strict server ignores a key it does not know
+		}
+		if n, ok := intValue(ps.v); ok {
+			sub.PageSize, sub.PageSizeKey = n, ps.key
 			break
 		}
 	}
@@ -414,7 +498,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		case "event_start_date", "event_end_date":
 			t, err := sparkTime(val)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s %q", it.Column, val))
+				reject(fmt.Sprintf("invalid %s %q", it.Column, val))
 				return
 			}
 			if it.Column == "event_start_date" {
@@ -423,14 +507,25 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 				sub.End = t
 			}
 		case "event_types":
-			// Either a JSON array or, as in Spark's sample, a JSON-encoded
-			// string holding one.
-			var types []string
-			if json.Unmarshal(it.Value, &types) != nil && json.Unmarshal([]byte(val), &types) != nil {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid event_types %s", it.Value))
+			types, form, msg := eventTypes(it.Value, d.EventTypes)
+			sub.EventTypesForm = form
+			if msg != "" {
+				reject(msg)
 				return
 			}
 			sub.EventTypes = types
+		case "folderId", "folder_id":
+			sub.FolderColumn = it.Column
+			if d.FolderColumn != "" && it.Column != d.FolderColumn {
+				reject(fmt.Sprintf("unknown search column %q", it.Column))
+				return
+			}
+		case "service_name", "user_name":
+		default:
+			if d.FolderColumn != "" {
+				reject(fmt.Sprintf("unknown search column %q", it.Column))
+				return
+			}
 		}
 	}
 	if f, ok := sub.Search["folderId"]; ok && sub.Search["folder_id"] == "" {
@@ -511,37 +606,24 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	j.polls++
 	cut := take(&s.faults.CutPolls)
 	stall := !cut && take(&s.faults.StallPolls)
-	resp := map[string]any{
-		"object":             "events",
-		"id":                 id,
-		"status_url":         s.statusURL(id),
-		"response_timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		"process_time":       time.Since(j.create).Milliseconds(),
-		"outputs":            map[string]any{"files": []any{}},
-		"error":              nil,
-		"source_system":      "SPARK",
-		"correlation_id":     "",
-	}
+	var st jobStatus
 	switch {
 	case s.faults.StuckJobs || j.polls <= s.opts.PendingPolls:
-		resp["status"] = "in_progress"
+		st.word, st.progress = "in_progress", 50
 	case s.faults.FailJobs != "":
-		resp["status"] = "Failed"
-		resp["error"] = s.faults.FailJobs
-	case !cut && !stall && take(&s.faults.FilesLate):
-		resp["status"] = "Success"
-	case s.opts.DownloadURL:
-		resp["status"] = "Success"
-		delete(resp, "outputs")
-		resp["download_url"] = s.fileLink(id, j.files[0].name)
-	default:
-		resp["status"] = "Success"
-		files := make([]any, 0, len(j.files))
-		for _, f := range j.files {
-			files = append(files, map[string]any{"file": s.fileLink(id, f.name), "file_hash": nil})
+		st.word, st.failure = "Failed", s.faults.FailJobs
+		if s.opts.Dialect.ErrorKey == "errors" {
+			st.word = "completed" // done, with errors and no file
 		}
-		resp["outputs"] = map[string]any{"files": files}
+	case !cut && !stall && take(&s.faults.FilesLate):
+		st.word = "Success"
+	default:
+		st.word = "Success"
+		for _, f := range j.files {
+			st.links = append(st.links, s.fileLinkLocked(id, f.name))
+		}
 	}
+	resp := s.statusAnswer(id, j, st)
 	s.mu.Unlock()
 	if !cut && !stall {
 		writeJSON(w, http.StatusOK, resp)
@@ -549,6 +631,61 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	data, _ := json.Marshal(resp)
 	writeBroken(w, r, "application/json", data, stall)
+}
+
+// jobStatus is a job's state at one poll, before the dialect shapes it.
+type jobStatus struct {
+	word     string   // Spark's status word
+	progress int      // 0-100; 100 unless running
+	failure  string   // the error message of a failed job
+	links    []string // file links of a finished job
+}
+
+// statusAnswer shapes st as the dialect's status answer.
+func (s *Server) statusAnswer(id string, j *job, st jobStatus) map[string]any {
+	d := s.opts.Dialect
+	resp := map[string]any{
+		"object":             "events",
+		"id":                 id,
+		"status_url":         s.statusURL(id),
+		"response_timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		"process_time":       time.Since(j.create).Milliseconds(),
+		"status":             st.word,
+		"error":              nil,
+		"source_system":      "SPARK",
+		"correlation_id":     "",
+	}
+	if st.word != "in_progress" {
+		st.progress = 100
+	}
+	switch {
+	case st.failure == "":
+	case d.ErrorKey == "errors":
+		resp["errors"] = []any{map[string]any{"code": "EXPORT_FAILED", "message": st.failure}}
+	default:
+		resp["error"] = st.failure
+	}
+	switch d.Status {
+	case "download_url":
+		if len(st.links) > 0 {
+			resp["download_url"] = st.links[0]
+		}
+	case "response_data":
+		// The call succeeded; the job's own state is in response_data.
+		resp["status"] = "Success"
+		link := ""
+		if len(st.links) > 0 {
+			link = st.links[0]
+		}
+		resp["response_data"] = map[string]any{"job_id": id, "status": st.word, "progress": st.progress, "download_url": link}
+	default:
+		files := make([]any, 0, len(st.links))
+		for _, l := range st.links {
+			files = append(files, map[string]any{"file": l, "file_hash": nil})
+		}
+		resp["outputs"] = map[string]any{"files": files}
+	}
+	return resp
 }
 
 // take counts down a fault counter and reports whether the fault fires.
@@ -574,8 +711,15 @@ func writeBroken(w http.ResponseWriter, r *http.Request, ctype string, data []by
 	}
 }
 
-func (s *Server) fileLink(jobID, name string) string {
+// fileLinkLocked is the link to a job's file: on the file host, signed
+// with ?sig= (SignedFileURLs) and under a secret path (SecretPaths).
+func (s *Server) fileLinkLocked(jobID, name string) string {
 	u := s.FileURL + "/files/" + jobID + "/" + name
+	if s.opts.Dialect.SecretPaths {
+		secret := s.pathSecret(jobID, name)
+		s.secrets[secret] = fileRef{jobID, name}
+		u = s.FileURL + "/docstore/api/v1/documents/versions/tokens/" + secret + "/" + name
+	}
 	if s.opts.SignedFileURLs {
 		u += "?sig=" + s.sign(jobID, name)
 	}
@@ -588,9 +732,31 @@ func (s *Server) sign(jobID, name string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// pathSecret is the credential of a secret path: opaque base64url, as
+// entitystore's are.
+func (s *Server) pathSecret(jobID, name string) string {
+	m := hmac.New(sha256.New, s.sigKey)
+	m.Write([]byte("path/" + jobID + "/" + name))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	jobID, name := r.PathValue("job"), r.PathValue("name")
 	s.mu.Lock()
+	secretPath := r.PathValue("secret") != ""
+	if secretPath {
+		ref, ok := s.secrets[r.PathValue("secret")]
+		if !ok || ref.name != name {
+			s.mu.Unlock()
+			writeError(w, http.StatusForbidden, "invalid document token")
+			return
+		}
+		jobID = ref.job
+	} else if s.opts.Dialect.SecretPaths {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "a document token is required")
+		return
+	}
 	var data []byte
 	if j, ok := s.jobs[jobID]; ok {
 		for _, f := range j.files {
@@ -607,6 +773,11 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	if s.opts.SignedFileURLs && !hmac.Equal([]byte(r.URL.Query().Get("sig")), []byte(s.sign(jobID, name))) {
 		s.mu.Unlock()
 		writeError(w, http.StatusForbidden, "invalid or missing signature")
+		return
+	}
+	if take(&s.faults.ForbidFiles) {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "access denied to "+r.URL.Path)
 		return
 	}
 	s.stats.Downloads++

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -369,4 +370,223 @@ func TestClientCredentialsEndpoint(t *testing.T) {
 	if code, _, _ := call(t, srv, "POST", u, `{}`, map[string]string{"Authorization": "Bearer " + tok}); code != 401 {
 		t.Errorf("revoked token: %d, want 401", code)
 	}
+}
+
+// submit posts body and returns the answer's code and decoded JSON.
+func submit(t *testing.T, srv *sparktest.Server, body string) (int, map[string]any) {
+	t.Helper()
+	code, _, b := call(t, srv, "POST", srv.URL+"/"+srv.Tenant+"/api/v4/events/download", body, nil)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("answer %s: %v", b, err)
+	}
+	return code, m
+}
+
+// poll answers the status of the job submitted with body, after n polls.
+func poll(t *testing.T, srv *sparktest.Server, body string, n int) map[string]any {
+	t.Helper()
+	code, job := submit(t, srv, body)
+	if code != 200 {
+		t.Fatalf("submit: %d %v", code, job)
+	}
+	var m map[string]any
+	for range n {
+		_, _, b := call(t, srv, "GET", job["status_url"].(string), "", nil)
+		m = nil
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+func TestDialectPageSizeKey(t *testing.T) {
+	tests := []struct {
+		key     string
+		wantKey string
+		want    int // the page size read
+		rows    int // of 5 events, under a hidden cap of 4
+	}{
+		{"", "pageSize", 2, 2},
+		{"pageSize", "pageSize", 2, 2},
+		{"page_size", "page_size", 3, 3},
+		{"none", "", 0, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			srv := sparktest.NewServer(sparktest.Options{PageSize: 4, Dialect: sparktest.Dialect{PageSizeKey: tt.key}})
+			defer srv.Close()
+			for i := range 5 {
+				srv.AddEvents(sparktest.Event{ID: string(rune('a' + i)), Time: t0.Add(time.Duration(i) * time.Hour), Type: "X"})
+			}
+			export(t, srv, `{"pageSize":2,"page_size":3}`)
+			sub := srv.Submissions()[0]
+			if sub.PageSize != tt.want || sub.PageSizeKey != tt.wantKey || sub.Rows != tt.rows {
+				t.Errorf("page size %d from %q, %d rows; want %d from %q, %d rows", sub.PageSize, sub.PageSizeKey, sub.Rows, tt.want, tt.wantKey, tt.rows)
+			}
+		})
+	}
+}
+
+func TestDialectRejectsTheOtherSpelling(t *testing.T) {
+	const (
+		folderID   = `{"column":"folder_id","value":"f"}`
+		folderId   = `{"column":"folderId","value":"f"}`
+		typesStr   = `{"column":"event_types","value":"[\"A\"]"}`
+		typesArray = `{"column":"event_types","value":["A"]}`
+	)
+	tests := []struct {
+		name    string
+		dialect sparktest.Dialect
+		item    string
+		wantErr string // "" = accepted
+		form    string // Submission.FolderColumn or EventTypesForm
+	}{
+		{"folderId server, folderId", sparktest.Dialect{FolderColumn: "folderId"}, folderId, "", "folderId"},
+		{"folderId server, folder_id", sparktest.Dialect{FolderColumn: "folderId"}, folderID, `unknown search column \"folder_id\"`, "folder_id"},
+		{"folder_id server, folderId", sparktest.Dialect{FolderColumn: "folder_id"}, folderId, `unknown search column \"folderId\"`, "folderId"},
+		{"strict server, unknown column", sparktest.Dialect{FolderColumn: "folder_id"}, `{"column":"colour","value":"x"}`, "unknown search column", ""},
+		{"lenient server, either folder", sparktest.Dialect{}, folderId, "", "folderId"},
+		{"array server, array", sparktest.Dialect{EventTypes: "array"}, typesArray, "", "array"},
+		{"array server, string", sparktest.Dialect{EventTypes: "array"}, typesStr, "event_types must be an array", "string"},
+		{"string server, array", sparktest.Dialect{EventTypes: "string"}, typesArray, "event_types must be a string", "array"},
+		{"string server, string", sparktest.Dialect{EventTypes: "string"}, typesStr, "", "string"},
+		{"lenient server, either types", sparktest.Dialect{}, typesArray, "", "array"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := sparktest.NewServer(sparktest.Options{Dialect: tt.dialect})
+			defer srv.Close()
+			code, m := submit(t, srv, `{"search":[`+tt.item+`]}`)
+			if tt.wantErr == "" {
+				if code != 200 || len(srv.Submissions()) != 1 || len(srv.Rejected()) != 0 {
+					t.Fatalf("%d %v, want the job accepted", code, m)
+				}
+				sub := srv.Submissions()[0]
+				if got := sub.FolderColumn + sub.EventTypesForm; got != tt.form {
+					t.Errorf("form seen = %q, want %q", got, tt.form)
+				}
+				return
+			}
+			msg, _ := m["message"].(string)
+			b, _ := json.Marshal(msg)
+			if code != 400 || !strings.Contains(string(b), tt.wantErr) {
+				t.Fatalf("%d %v, want 400 saying %s", code, m, tt.wantErr)
+			}
+			rej := srv.Rejected()
+			if len(srv.Submissions()) != 0 || len(rej) != 1 || rej[0].Error != msg {
+				t.Errorf("submissions %v, rejected %+v; want only the rejection", srv.Submissions(), rej)
+			}
+			if tt.form != "" && rej[0].FolderColumn+rej[0].EventTypesForm != tt.form {
+				t.Errorf("rejection recorded form %+v, want %q", rej[0], tt.form)
+			}
+		})
+	}
+}
+
+func TestDialectStatusShapes(t *testing.T) {
+	t.Run("response_data", func(t *testing.T) {
+		srv := sparktest.NewServer(sparktest.Options{PendingPolls: 1, Dialect: sparktest.Dialect{Status: "response_data"}})
+		defer srv.Close()
+		srv.AddEvents(sparktest.Event{ID: "a", Time: t0, Type: "X"})
+		running := poll(t, srv, `{}`, 1)
+		rd, _ := running["response_data"].(map[string]any)
+		if running["status"] != "Success" || rd == nil || rd["progress"].(float64) >= 100 || rd["status"] != "in_progress" || rd["download_url"] != "" {
+			t.Errorf("running job answered %v, want Success with response_data in progress", running)
+		}
+		done := poll(t, srv, `{}`, 2)
+		rd, _ = done["response_data"].(map[string]any)
+		if rd == nil || rd["progress"] != float64(100) || rd["job_id"] != srv.Submissions()[1].ID || done["outputs"] != nil {
+			t.Fatalf("finished job answered %v", done)
+		}
+		rows, _ := rowsOf(t, fetch(t, srv, rd["download_url"].(string)))
+		if len(rows) != 4 || rows[3][0] != "a" {
+			t.Errorf("rows = %q", rows)
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		srv := sparktest.NewServer(sparktest.Options{PendingPolls: -1, Dialect: sparktest.Dialect{ErrorKey: "errors"}})
+		defer srv.Close()
+		srv.SetFaults(sparktest.Faults{FailJobs: "quota"})
+		m := poll(t, srv, `{}`, 1)
+		errs, _ := m["errors"].([]any)
+		if m["status"] != "completed" || m["error"] != nil || len(errs) != 1 || errs[0].(map[string]any)["message"] != "quota" {
+			t.Errorf("failed job answered %v, want completed with errors [quota]", m)
+		}
+		if files := m["outputs"].(map[string]any)["files"].([]any); len(files) != 0 {
+			t.Errorf("failed job lists files %v", files)
+		}
+	})
+}
+
+func TestDialectEmptyWindow(t *testing.T) {
+	for _, tt := range []struct {
+		empty string
+		rows  int // rows of the workbook; -1 = no file
+	}{{"", 3}, {"header", 3}, {"blank", 0}, {"nofile", -1}} {
+		t.Run(tt.empty, func(t *testing.T) {
+			srv := sparktest.NewServer(sparktest.Options{Dialect: sparktest.Dialect{EmptyWindow: tt.empty}})
+			defer srv.Close()
+			st := export(t, srv, `{}`)
+			if st.Status != "Success" {
+				t.Fatalf("status %+v", st)
+			}
+			if tt.rows < 0 {
+				if len(st.Outputs.Files) != 0 {
+					t.Errorf("files %v, want none", st.Outputs.Files)
+				}
+				return
+			}
+			rows, _ := rowsOf(t, fetch(t, srv, st.Outputs.Files[0].File))
+			if len(rows) != tt.rows {
+				t.Errorf("rows %q, want %d", rows, tt.rows)
+			}
+		})
+	}
+}
+
+func TestDialectSecretPaths(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{Dialect: sparktest.Dialect{SecretPaths: true}})
+	defer srv.Close()
+	srv.AddEvents(sparktest.Event{ID: "a", Time: t0, Type: "X"})
+	link := export(t, srv, `{}`).Outputs.Files[0].File
+	secrets := srv.FileSecrets()
+	if len(secrets) != 1 || link != srv.FileURL+"/docstore/api/v1/documents/versions/tokens/"+secrets[0]+"/"+path.Base(link) || len(secrets[0]) < 24 {
+		t.Fatalf("link %s, secrets %v: want the secret as the path segment after tokens/", link, secrets)
+	}
+	fetch(t, srv, link)
+	noAuth := map[string]string{"Authorization": "", "X-Tenant-Name": ""}
+	wrong := strings.Replace(link, secrets[0], "x"+secrets[0][1:], 1)
+	if code, _, _ := call(t, srv, "GET", wrong, "", noAuth); code != 403 {
+		t.Errorf("wrong secret: %d, want 403", code)
+	}
+	jobID := srv.Submissions()[0].ID
+	if code, _, _ := call(t, srv, "GET", srv.FileURL+"/files/"+jobID+"/"+path.Base(link), "", noAuth); code != 403 {
+		t.Errorf("no secret: %d, want 403", code)
+	}
+	srv.SetFaults(sparktest.Faults{ForbidFiles: 1})
+	if code, _, b := call(t, srv, "GET", link, "", noAuth); code != 403 || !strings.Contains(string(b), secrets[0]) {
+		t.Errorf("ForbidFiles: %d %s, want a 403 quoting the path", code, b)
+	}
+}
+
+func TestDialects(t *testing.T) {
+	names := map[string]bool{}
+	for _, d := range sparktest.Dialects() {
+		if d.Name == "" || names[d.Name] {
+			t.Errorf("dialect %+v has no name or a duplicate one", d)
+		}
+		names[d.Name] = true
+		if d.PageSizeKey == "" || d.FolderColumn == "" || d.EventTypes == "" || d.Status == "" || d.ErrorKey == "" || d.EmptyWindow == "" {
+			t.Errorf("dialect %s is lenient somewhere: %+v", d.Name, d)
+		}
+		sparktest.NewServer(sparktest.Options{Dialect: d}).Close()
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("NewServer accepted an unknown Dialect value")
+		}
+	}()
+	sparktest.NewServer(sparktest.Options{Dialect: sparktest.Dialect{EventTypes: "Array"}})
 }

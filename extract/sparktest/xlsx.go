@@ -20,8 +20,11 @@ var baseHeaders = []string{"Event ID", "Timestamp", "Event Type", "User Name", "
 func (s *Server) buildFiles(created time.Time, rows []Event) ([]outFile, error) {
 	stem := "coherent_events_" + created.Format("2006_01_02_T_15_04_05")
 	n := s.opts.Files
-	if s.opts.DownloadURL {
+	if s.opts.Dialect.oneFile() {
 		n = 1 // one download_url per job
+	}
+	if len(rows) == 0 && s.opts.Dialect.EmptyWindow == "nofile" {
+		return nil, nil
 	}
 	parts := split(rows, n)
 	files := make([]outFile, 0, len(parts))
@@ -86,7 +89,8 @@ func split(rows []Event, n int) [][]Event {
 }
 
 // Workbook renders events as an XLSX the way the emulator serves it, in the
-// server's Options: title row, blank row, header row, one row per event.
+// server's Options: title row, blank row, header row, one row per event;
+// no rows at all for no events under Dialect.EmptyWindow "blank".
 func (s *Server) Workbook(events []Event) ([]byte, error) {
 	f := excelize.NewFile()
 	defer f.Close()
@@ -117,6 +121,14 @@ func (s *Server) Workbook(events []Event) ([]byte, error) {
 		}
 	}
 	slices.Sort(extra)
+	if len(events) == 0 && s.opts.Dialect.EmptyWindow == "blank" {
+		// Not even a title or header: the sheet exists and is empty.
+		buf, err := f.WriteToBuffer()
+		if err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
 	headers := baseHeaders
 	if s.opts.NoIDColumn {
 		headers = headers[1:]
