@@ -25,17 +25,20 @@ type Profile struct {
 	// EventTypes is how Spark wants the event_types filter: "array",
 	// "string", or "" when not yet learned.
 	EventTypes string
+	// FolderColumn is the search column of the folder filter: "folder_id",
+	// "folderId", or "" when not yet learned.
+	FolderColumn string
 	// OneJob says Spark runs one export job at a time for the tenant.
 	OneJob    bool
 	UpdatedAt time.Time // zero for a tenant with no profile yet
 }
 
 const profileColumns = `tenant, honours_page_size, coalesce(cap_rows, 0), max_rows,
-	coalesce(event_types_form, ''), one_job, updated_at`
+	coalesce(event_types_form, ''), coalesce(folder_column, ''), one_job, updated_at`
 
 func scanProfile(row pgx.Row) (Profile, error) {
 	var p Profile
-	err := row.Scan(&p.Tenant, &p.HonoursPageSize, &p.CapRows, &p.MaxRows, &p.EventTypes, &p.OneJob, &p.UpdatedAt)
+	err := row.Scan(&p.Tenant, &p.HonoursPageSize, &p.CapRows, &p.MaxRows, &p.EventTypes, &p.FolderColumn, &p.OneJob, &p.UpdatedAt)
 	return p, err
 }
 
@@ -69,19 +72,21 @@ func Profiles(ctx context.Context, q Querier) ([]Profile, error) {
 
 // SaveProfile stores p as tenant's profile. MaxRows only grows: two syncs
 // that learn concurrently keep the larger; a zero CapRows, a nil
-// HonoursPageSize or an empty EventTypes keeps what was stored.
+// HonoursPageSize or an empty EventTypes or FolderColumn keeps what was
+// stored.
 func SaveProfile(ctx context.Context, q Querier, p Profile) error {
 	_, err := q.Exec(ctx, `INSERT INTO spark_profiles AS s
-			(tenant, honours_page_size, cap_rows, max_rows, event_types_form, one_job)
-		VALUES ($1, $2, nullif($3, 0), $4, nullif($5, ''), $6)
+			(tenant, honours_page_size, cap_rows, max_rows, event_types_form, folder_column, one_job)
+		VALUES ($1, $2, nullif($3, 0), $4, nullif($5, ''), nullif($6, ''), $7)
 		ON CONFLICT (tenant) DO UPDATE SET
 			honours_page_size = coalesce(excluded.honours_page_size, s.honours_page_size),
 			cap_rows = coalesce(excluded.cap_rows, s.cap_rows),
 			max_rows = greatest(excluded.max_rows, s.max_rows),
 			event_types_form = coalesce(excluded.event_types_form, s.event_types_form),
+			folder_column = coalesce(excluded.folder_column, s.folder_column),
 			one_job = excluded.one_job OR s.one_job,
 			updated_at = now()`,
-		p.Tenant, p.HonoursPageSize, p.CapRows, p.MaxRows, p.EventTypes, p.OneJob)
+		p.Tenant, p.HonoursPageSize, p.CapRows, p.MaxRows, p.EventTypes, p.FolderColumn, p.OneJob)
 	if err != nil {
 		return fmt.Errorf("save spark profile of tenant %s: %w", p.Tenant, err)
 	}

@@ -16,7 +16,7 @@ func TestSaveProfileMerges(t *testing.T) {
 	yes := true
 	steps := []Profile{
 		{Tenant: "acme", MaxRows: 500, CapRows: 5000, HonoursPageSize: &yes, EventTypes: "array"},
-		{Tenant: "acme", MaxRows: 20, OneJob: true},
+		{Tenant: "acme", MaxRows: 20, OneJob: true, FolderColumn: "folderId"},
 	}
 	for _, s := range steps {
 		if err := SaveProfile(ctx, pool, s); err != nil {
@@ -27,7 +27,7 @@ func TestSaveProfileMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.MaxRows != 500 || p.CapRows != 5000 || p.HonoursPageSize == nil || !*p.HonoursPageSize || p.EventTypes != "array" || !p.OneJob {
+	if p.MaxRows != 500 || p.CapRows != 5000 || p.HonoursPageSize == nil || !*p.HonoursPageSize || p.EventTypes != "array" || p.FolderColumn != "folderId" || !p.OneJob {
 		t.Fatalf("merged profile = %+v", p)
 	}
 	all, err := Profiles(ctx, pool)

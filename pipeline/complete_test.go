@@ -155,6 +155,9 @@ func dailyEvents(f *syncFixture, counts []int) []sparktest.Event {
 	var evs []sparktest.Event
 	day := f.now.Add(-time.Duration(len(counts)) * 24 * time.Hour)
 	for d, n := range counts {
+		if n == 0 {
+			continue
+		}
 		start := day.Add(time.Duration(d)*24*time.Hour + time.Minute)
 		evs = append(evs, sparkEvents(len(evs), n, start, 23*time.Hour/time.Duration(n))...)
 	}

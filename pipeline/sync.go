@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -220,12 +221,6 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if opts.Spark.Logger == nil {
 		opts.Spark.Logger = p.log
 	}
-	client, err := extract.New(opts.Spark)
-	if err != nil {
-		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	defer func() { sum.Requests = client.Requests() }()
-
 	if !opts.DryRun {
 		unlock, err := load.LockTenant(ctx, p.db, p.schema, opts.Tenant)
 		if err != nil {
@@ -240,12 +235,27 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrDatabase, err)
 	}
+	// What earlier runs learned is tried first, unless a flag fixed it.
+	if !opts.Spark.FixDialect {
+		opts.Spark.Dialect.EventTypes = cmp.Or(opts.Spark.Dialect.EventTypes, prof.EventTypes)
+		opts.Spark.Dialect.FolderColumn = cmp.Or(opts.Spark.Dialect.FolderColumn, prof.FolderColumn)
+	}
+	client, err := extract.New(opts.Spark)
+	if err != nil {
+		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	defer func() { sum.Requests = client.Requests() }()
 	if opts.ExportCap > 0 {
 		prof.CapRows = opts.ExportCap
 	}
 	ecap := newExportCap(opts.PageSize, prof)
 	if !opts.DryRun {
-		defer func() { p.saveProfile(ecap.profile(opts.Tenant)) }()
+		defer func() {
+			learned := ecap.profile(opts.Tenant)
+			d := client.Dialect()
+			learned.EventTypes, learned.FolderColumn = d.EventTypes, d.FolderColumn
+			p.saveProfile(learned)
+		}()
 	}
 
 	// Each window is an export job and holds memory until it commits: a
