@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/term"
 
 	"sparkevents/analyst"
+	"sparkevents/extract"
 	"sparkevents/internal/gctune"
 	"sparkevents/pipeline"
 )
@@ -151,6 +153,9 @@ var (
 		&cli.IntFlag{Name: "parallel", Value: 2, Usage: "export jobs in flight at once (windows still commit in order)"},
 		&cli.IntFlag{Name: "page-size", Value: 100000, Usage: "rows asked for per export; a full export is split in two and fetched again"},
 		&cli.DurationFlag{Name: "overlap", Value: time.Minute, Usage: "ask Spark for this much beyond each window's bounds, in case its bounds are exclusive (duplicates are absorbed)"},
+		&cli.IntFlag{Name: "export-cap", EnvVars: []string{"SPARKEVENTS_EXPORT_CAP"}, Usage: "the most rows Spark puts in one export, if Spark support told you; 0 learns it (see the README: completeness)"},
+		&cli.StringFlag{Name: "event-types-form", EnvVars: []string{"SPARKEVENTS_EVENT_TYPES_FORM"}, Usage: "send the event_types filter only as a JSON \"array\" or a JSON-encoded \"string\" (default: learned per tenant)"},
+		&cli.StringFlag{Name: "folder-column", EnvVars: []string{"SPARKEVENTS_FOLDER_COLUMN"}, Usage: "send the folder filter only under \"folder_id\" or \"folderId\" (default: learned per tenant)"},
 	}
 	// filterFlags narrow an export. Only backfill has them: the watermark
 	// is the tenant's, and a filtered sync would move it past the events
@@ -205,7 +210,7 @@ some cost in time.`,
 		EnableBashCompletion: true,
 		Commands: withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
-			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(),
+			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
 		),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
@@ -463,6 +468,11 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	o.Parallel = c.Int("parallel")
 	o.PageSize = c.Int("page-size")
 	o.Overlap = c.Duration("overlap")
+	o.ExportCap = c.Int("export-cap")
+	if f, col := c.String("event-types-form"), c.String("folder-column"); f != "" || col != "" {
+		o.Spark.Dialect = extract.Dialect{EventTypes: f, FolderColumn: col}
+		o.Spark.FixDialect = true
+	}
 	o.EventTypes = c.StringSlice("event-type")
 	o.UserName = c.String("user")
 	o.ServiceName = c.String("service")
@@ -484,6 +494,12 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 		return o, usageErr("--page-size must be at least 1")
 	case o.Spark.JobTimeout <= 0:
 		return o, usageErr("--job-timeout must be positive")
+	case o.ExportCap < 0:
+		return o, usageErr("--export-cap must not be negative")
+	case !slices.Contains([]string{"", extract.EventTypesArray, extract.EventTypesString}, o.Spark.Dialect.EventTypes):
+		return o, usageErr("--event-types-form %q: want array or string", o.Spark.Dialect.EventTypes)
+	case !slices.Contains([]string{"", extract.FolderColumnSample, extract.FolderColumnTable}, o.Spark.Dialect.FolderColumn):
+		return o, usageErr("--folder-column %q: want folder_id or folderId", o.Spark.Dialect.FolderColumn)
 	}
 	return o, nil
 }

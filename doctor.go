@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"sparkevents/pipeline"
+)
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check the database, the token, the tenant and one tiny export end to end, before a first sync",
+		Description: `Runs what a sync needs, in order, and says for each step what was found and
+what to do when it failed:
+
+   database   reachable, schema migrated
+   token      a static token, or client credentials at the token URL
+   tenant     Spark takes an export job for --tenant at --spark-url
+   export     the job finishes (polled until --job-timeout)
+   download   from which host, XLSX or ZIP, how long
+   header     which column maps to which field, which are kept as attributes
+   times      sub-second or not, and inside the window asked for (else a zone)
+   page size  whether Spark stops at the page size asked for
+   filters    which form of event_types Spark takes
+
+The export covers the last --window (default 24h) with a page size of 2.
+What doctor learns of the tenant's Spark is stored (unless --dry-run), so the
+first sync uses it. Exit 0 only when a sync would work; otherwise the code of
+the first failed step (5 Spark, 6 database, 4 workbook, 2 usage).
+
+   sparkevents doctor                    # with SPARK_URL, SPARK_TENANT, a token, DATABASE_URL set
+   sparkevents doctor --format json      # for scripts`,
+		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"SPARKEVENTS_FORMAT"}, Usage: "table or json"},
+		}),
+		Action: func(c *cli.Context) error {
+			format := c.String("format")
+			if format != "table" && format != "json" {
+				return usageErr("unknown --format %q: table or json", format)
+			}
+			o, err := syncOptions(c)
+			if err != nil {
+				return err
+			}
+			s, err := newSession(c)
+			if err != nil {
+				return err
+			}
+			cfg := pipeline.Config{DatabaseURL: c.String("database-url"), Schema: c.String("schema"), Logger: s.log}
+			// A database that cannot be reached is one failed check: the
+			// Spark checks still run.
+			p, err := pipeline.Open(c.Context, cfg)
+			if err != nil {
+				s.log.Warn("database unreachable", "err", err)
+				p = pipeline.Offline(cfg)
+			}
+			defer p.Close()
+			o.Now = time.Now
+			checks := p.Doctor(c.Context, o)
+			if format == "json" {
+				err = writeDoctorJSON(c.App.Writer, checks)
+			} else {
+				err = writeDoctor(c.App.Writer, checks)
+			}
+			if err != nil {
+				return err
+			}
+			if err := pipeline.FirstFailure(checks); err != nil {
+				return fmt.Errorf("doctor: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+// writeDoctor prints the checklist, one step a line, with what to do under
+// a failed one.
+func writeDoctor(w io.Writer, checks []pipeline.Check) error {
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		if _, err := fmt.Fprintf(w, "%s %-10s %s\n", mark, c.Name, c.Detail); err != nil {
+			return err
+		}
+		if !c.OK && c.Fix != "" {
+			fmt.Fprintf(w, "     %-10s -> %s\n", "", c.Fix)
+		}
+	}
+	if err := pipeline.FirstFailure(checks); err != nil {
+		_, err := fmt.Fprintln(w, "a sync would fail: fix the first FAIL above and run doctor again")
+		return err
+	}
+	_, err := fmt.Fprintln(w, "a sync would work")
+	return err
+}
+
+func writeDoctorJSON(w io.Writer, checks []pipeline.Check) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		OK     bool             `json:"ok"`
+		Checks []pipeline.Check `json:"checks"`
+	}{pipeline.FirstFailure(checks) == nil, checks})
+}

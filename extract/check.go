@@ -1,0 +1,31 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+)
+
+// Redact returns rawURL as it may be shown: without its query, fragment,
+// user info or secret path segments.
+func Redact(rawURL string) string { return redact(rawURL) }
+
+// TokenSource says where the client's bearer token comes from: "static" or
+// the token URL of its client credentials.
+func (c *Client) TokenSource() string {
+	if c.static {
+		return "static"
+	}
+	return redact(c.cfg.TokenURL)
+}
+
+// CheckToken gets a token, as the first request would. A static token
+// cannot be checked without a request to Spark, so it only passes; client
+// credentials are sent to the token URL.
+func (c *Client) CheckToken(ctx context.Context) error {
+	_, err := c.tokens.token(ctx)
+	if err != nil {
+		err = hideSecret(err, c.cfg.ClientSecret)
+		return fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
+	}
+	return nil
+}
