@@ -102,6 +102,7 @@ type Client struct {
 	static   bool // static token: a 401 cannot be cured by a refresh
 	log      *slog.Logger
 	requests atomic.Int64
+	jobs     jobSlots
 }
 
 // New checks cfg, fills its defaults and returns a Client. It makes no request.
@@ -478,7 +479,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, att
 			log.Info("token rejected, refreshing")
 			continue
 		}
-		if retryable(resp.StatusCode) && attempt < c.cfg.Retries {
+		if jl := jobLimitText.MatchString(snippet); retryable(resp.StatusCode) && !jl && attempt < c.cfg.Retries {
 			wait := c.retryAfter(resp.Header, attempt)
 			log.Warn("transient answer, retrying", "status", resp.StatusCode, "attempt", attempt+1, "wait", wait)
 			if err := sleep(ctx, wait); err != nil {
@@ -486,13 +487,15 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, att
 			}
 			continue
 		}
-		return nil, attempt, &StatusError{
+		se := &StatusError{
 			Method:     method,
 			URL:        shown,
 			StatusCode: resp.StatusCode,
 			Body:       snippet,
 			Hint:       c.hint(resp.StatusCode, u.Host, trusted),
 		}
+		wait, _ := c.parseRetryAfter(resp.Header)
+		return nil, attempt, asJobLimit(se, wait)
 	}
 }
 
@@ -596,6 +599,15 @@ func (c *Client) backoff(attempt int) time.Duration {
 // retryAfter honours Retry-After (seconds or an HTTP date) and Spark's
 // x-retry-after (seconds), capped by MaxRetryWait, else backs off.
 func (c *Client) retryAfter(h http.Header, attempt int) time.Duration {
+	if d, ok := c.parseRetryAfter(h); ok {
+		return d
+	}
+	return c.backoff(attempt)
+}
+
+// parseRetryAfter reads Retry-After (seconds or an HTTP date) or Spark's
+// x-retry-after (seconds), capped by MaxRetryWait.
+func (c *Client) parseRetryAfter(h http.Header) (time.Duration, bool) {
 	var d time.Duration
 	found := false
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
@@ -611,9 +623,9 @@ func (c *Client) retryAfter(h http.Header, attempt int) time.Duration {
 		}
 	}
 	if !found {
-		return c.backoff(attempt)
+		return 0, false
 	}
-	return min(d, c.cfg.MaxRetryWait)
+	return min(d, c.cfg.MaxRetryWait), true
 }
 
 func expo(base, limit time.Duration, n int) time.Duration {

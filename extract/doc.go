@@ -5,6 +5,7 @@
 //
 //	c, err := extract.New(extract.Config{BaseURL: url, Tenant: tenant, Token: token})
 //	job, err := c.Submit(ctx, extract.Query{Start: from, End: to})
+//	defer job.Release() // the tenant may allow one job at a time
 //	files, err := c.Wait(ctx, job)
 //	for _, f := range files {
 //		paths, err := c.Download(ctx, f, dir) // .xlsx paths
@@ -33,6 +34,10 @@
 //     with exponential backoff and jitter, honouring Retry-After and
 //     x-retry-after. The job POST is retried too: a duplicate export job is
 //     harmless. A download cut short is retried the same way.
+//   - A submission refused for the tenant's job limit ("Only 1 job can be
+//     executed at once", a 409 or 400) is no error: it is submitted again
+//     when the Client's running job is released, and the Client runs no
+//     more jobs at once than the tenant allows from then on.
 //   - A 401 makes a client-credentials Client fetch a new token and retry
 //     once; with a static token it is reported at once.
 package extract
