@@ -331,6 +331,11 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	for poll := 0; ; poll++ {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
+			if context.Cause(ctx) == errJobDeadline && noFiles {
+				// Done without a file is the news, even if the time ran
+				// out during the poll after.
+				return nil, timeout(last)
+			}
 			if context.Cause(ctx) == errJobDeadline {
 				// The time ran out during a poll, not between two: the job's
 				// last known status may be long out of date.

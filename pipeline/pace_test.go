@@ -41,3 +41,26 @@ func TestSyncUnderAJobLimit(t *testing.T) {
 		})
 	}
 }
+
+// Spark rate-limits every 3rd request and fails every 4th: the parallel
+// jobs of a sync slow down together and store every event, the 429s
+// spending no retries and the 500s, shared by four jobs, failing none.
+func TestSyncUnderPeriodicRateLimitsAndServerErrors(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{PendingPolls: 2, Format: "zip", RetryAfter: 5 * time.Millisecond})
+	evs := sparkEvents(0, 480, f.now.Add(-20*24*time.Hour), time.Hour)
+	f.spark.AddEvents(evs...)
+	f.spark.SetFaults(sparktest.Faults{RateLimitEvery: 3, ServerErrorEvery: 4})
+	o := f.options()
+	o.Since = f.now.Add(-20 * 24 * time.Hour)
+	o.Parallel = 4
+	o.Spark.Retries = 2
+	sum, err := f.p.Sync(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+	if sum.Windows != 20 {
+		t.Errorf("%d windows, want 20", sum.Windows)
+	}
+	t.Logf("%d requests", sum.Requests)
+}
