@@ -496,13 +496,12 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, r *
 			log.Info("token rejected, refreshing")
 			continue
 		}
-		// A refusal for the tenant's job limit is Submit's to handle.
-		jobLimit := jobLimitText.MatchString(snippet)
 		switch {
-		case jobLimit:
+		case isJobLimit(resp.StatusCode, snippet):
+			// A refusal for the tenant's job limit is Submit's to handle.
 		case pacing(resp):
 			if wait, ok := c.paced(r, resp.Header); ok {
-				log.Info("spark asks us to slow down, waiting", "status", resp.StatusCode, "attempt", r.sent, "wait", wait)
+				log.Debug("spark asks us to slow down, waiting", "status", resp.StatusCode, "attempt", r.sent, "wait", wait)
 				continue // the limiter holds every request for wait
 			}
 		case retryable(resp.StatusCode):

@@ -13,7 +13,7 @@ import (
 
 // jobLimitText matches Spark's refusal of a job beyond the tenant's limit,
 // "Only 1 job can be executed at once"; the number, when given, is the limit.
-var jobLimitText = regexp.MustCompile(`(?i)only\s+(\d+)\s+jobs?\b|\bjobs?\b.*\b(at once|at a time|concurrent)`)
+var jobLimitText = regexp.MustCompile(`(?i)only\s+(\d+)\s+jobs?\b|\bjobs?\b.*\b(at once|at a time|concurrent)|\bconcurrent\s+(export\s+)?jobs?\b`)
 
 // jobLimitError is an answer refusing a job because the tenant already runs
 // as many as it allows. Submit waits and submits again; it is no failure.
@@ -25,22 +25,27 @@ type jobLimitError struct {
 
 func (e *jobLimitError) Unwrap() error { return e.StatusError }
 
-// asJobLimit returns se as a *jobLimitError if its answer refuses a job
-// for the tenant's job limit, which Spark says with a 4xx: 409 or 400, or
-// a 429 that names it. retryAfter is the answer's, 0 if none.
-func asJobLimit(se *StatusError, retryAfter time.Duration) error {
-	switch se.StatusCode {
+// isJobLimit reports whether an answer refuses a job for the tenant's job
+// limit, which Spark says with a 4xx: 409 or 400, or a 429 that names it.
+func isJobLimit(code int, body string) bool {
+	switch code {
 	case http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusTooManyRequests:
-	default:
-		return se
+		return jobLimitText.MatchString(body)
 	}
-	m := jobLimitText.FindStringSubmatch(se.Body)
-	if m == nil {
+	return false
+}
+
+// asJobLimit returns se as a *jobLimitError if it refuses a job for the
+// tenant's job limit. retryAfter is the answer's, 0 if none.
+func asJobLimit(se *StatusError, retryAfter time.Duration) error {
+	if !isJobLimit(se.StatusCode, se.Body) {
 		return se
 	}
 	e := &jobLimitError{StatusError: se, limit: 1, retryAfter: retryAfter}
-	if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
-		e.limit = n
+	if m := jobLimitText.FindStringSubmatch(se.Body); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
+			e.limit = n
+		}
 	}
 	return e
 }
@@ -271,6 +276,8 @@ func (c *Client) paced(r *retryState, h http.Header) (time.Duration, bool) {
 	if !ok {
 		wait = jitter(penalty)
 	}
+	// A Retry-After of 0 would have us ask again at once, and again.
+	wait = max(wait, c.cfg.MinRetryWait)
 	if !c.inTime(r, wait) {
 		return 0, false
 	}

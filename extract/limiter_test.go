@@ -140,3 +140,28 @@ func TestLimiterAcquire(t *testing.T) {
 		t.Error("acquire ignored its context during a pause")
 	}
 }
+
+func TestJobLimitAnswers(t *testing.T) {
+	tests := []struct {
+		code  int
+		body  string
+		limit int // 0: not a job-limit refusal
+	}{
+		{409, `{"status":409,"message":"Only 1 job can be executed at once"}`, 1},
+		{400, `{"error":"Only 2 jobs can be executed at once"}`, 2},
+		{429, `Too many concurrent jobs for this tenant`, 1},
+		{409, `{"message":"folder already exists"}`, 0},
+		{500, `job failed: concurrent modification`, 0}, // a failure to retry
+		{403, `Only 1 job can be executed at once`, 0},
+	}
+	for _, tt := range tests {
+		err := asJobLimit(&StatusError{StatusCode: tt.code, Body: tt.body}, 0)
+		jl, ok := err.(*jobLimitError)
+		switch {
+		case tt.limit == 0 && ok:
+			t.Errorf("%d %s: taken for a job-limit refusal", tt.code, tt.body)
+		case tt.limit > 0 && (!ok || jl.limit != tt.limit):
+			t.Errorf("%d %s: got %v, want a refusal with limit %d", tt.code, tt.body, err, tt.limit)
+		}
+	}
+}
