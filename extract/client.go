@@ -78,14 +78,19 @@ type Config struct {
 	// long (default 2m); the request is then retried like one cut short.
 	IdleTimeout time.Duration
 
-	// Retries is how many times a request is retried after a network error,
-	// a 408, 429, 500, 502, 503 or 504 answer, or an answer cut short or
-	// stalled (default 5; negative = none). The causes share the count: a
-	// request is sent at most Retries+1 times.
+	// Retries is how many times in a row a request is retried after a
+	// network error, a 408, 500, 502, 503 or 504 answer, or an answer cut
+	// short or stalled (default 5; negative = none). The causes share the
+	// count, which starts again after any success of the Client: a burst
+	// that parallel jobs share does not fail one of them. A 429 (or a 503
+	// with Retry-After) is Spark setting the pace and no failure: it is
+	// waited out, by every request of the Client, until JobTimeout has
+	// passed since the request was first sent.
 	Retries int
 	// MinRetryWait is the first retry backoff (default 500ms); it doubles
-	// with every retry. MaxRetryWait (default 60s) caps every retry wait,
-	// including the server's Retry-After.
+	// with every retry, and with failures across the Client. MaxRetryWait
+	// (default 60s) caps every retry wait, including the server's
+	// Retry-After.
 	MinRetryWait, MaxRetryWait time.Duration
 
 	// Dialect seeds the forms Submit sends where Spark's page disagrees
@@ -115,6 +120,8 @@ type Client struct {
 
 	dialectMu sync.Mutex
 	dialect   Dialect // Config.Dialect, updated by what Spark accepted
+	jobs      jobSlots
+	lim       *limiter
 }
 
 // New checks cfg, fills its defaults and returns a Client. It makes no request.
@@ -175,7 +182,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.UserAgent = "sparkevents-extract"
 	}
 
-	c := &Client{cfg: cfg, base: base, log: cfg.Logger, dialect: cfg.Dialect}
+	c := &Client{cfg: cfg, base: base, log: cfg.Logger, dialect: cfg.Dialect, lim: newLimiter(cfg.MinRetryWait, cfg.MaxRetryWait)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -404,33 +411,37 @@ func (t *tokenCache) invalidate(rejected string) {
 // call sends a request and hands its 2xx answer to read, which closes its
 // body. An answer that read finds cut short (errCutAnswer: a connection
 // cut, a body shorter than its Content-Length, or silence for IdleTimeout)
-// is asked for again, within the Retries that do counts for failed
-// requests: a status poll or a download changes nothing on Spark, and a
-// submission sent twice at worst starts a duplicate job (see Submit). In a
-// backfill of hundreds of jobs, one cut answer would otherwise fail the
-// whole run.
+// is asked for again, within the budget of retries that do keeps for
+// failed requests (see retryState): a status poll or a download changes
+// nothing on Spark, and a submission sent twice at worst starts a
+// duplicate job (see Submit). In a backfill of hundreds of jobs, one cut
+// answer would otherwise fail the whole run.
 func (c *Client) call(ctx context.Context, method, rawURL string, body []byte, read func(*http.Response) error) error {
+	r := &retryState{start: time.Now()}
 	var cut error
-	for attempt := 0; ; attempt++ {
-		resp, last, err := c.do(ctx, method, rawURL, body, attempt)
-		attempt = last
+	for {
+		resp, err := c.do(ctx, method, rawURL, body, r)
 		if err == nil {
-			err = read(resp)
+			if err = read(resp); err == nil {
+				c.lim.succeeded()
+				return nil
+			}
 		}
 		switch {
-		case err == nil:
-			return nil
 		case ctx.Err() != nil && cut != nil:
 			// Say why the time ran out, not only that it did.
 			return fmt.Errorf("%w (the answer before was cut short: %w)", ctx.Err(), cut)
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case !errors.Is(err, errCutAnswer) || attempt >= c.cfg.Retries:
+		case !errors.Is(err, errCutAnswer):
+			return err
+		}
+		wait, ok := c.failed(r)
+		if !ok {
 			return err
 		}
 		cut = err
-		wait := c.backoff(attempt)
-		c.log.Warn("answer cut short, asking again", "method", method, "url", redact(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
+		c.log.Warn("answer cut short, asking again", "method", method, "url", redact(rawURL), "attempt", r.sent, "wait", wait, "err", err)
 		if err := sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%w (the answer before was cut short: %w)", err, cut)
 		}
@@ -447,32 +458,53 @@ type cutShort string
 func (e cutShort) Error() string        { return string(e) }
 func (e cutShort) Is(target error) bool { return target == errCutAnswer }
 
-// do sends a request, retrying failures, and returns a 2xx response whose
-// body the caller must close. body may be nil. Its attempts are counted
-// from attempt, of Retries+1 in all, and it returns the count it reached,
-// so that call, which also retries answers cut short, shares one budget
-// with it.
-func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, attempt int) (*http.Response, int, error) {
+// do sends a request, retrying failures and answers that ask it to wait,
+// and returns a 2xx response whose body the caller must close. body may be
+// nil. r is the request's retry budget, which call shares for answers cut
+// short. Every attempt waits its turn in the Client's limiter.
+func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, r *retryState) (*http.Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, attempt, fmt.Errorf("%s %s: not an http(s) URL", method, redact(rawURL))
+		return nil, fmt.Errorf("%s %s: not an http(s) URL", method, redact(rawURL))
 	}
 	trusted := c.isTrusted(u)
 	reqID := uuid.NewString()
 	shown := redactURL(u)
 	log := c.log.With("method", method, "url", shown, "request_id", reqID)
 	refreshed := false
-	for ; ; attempt++ {
+	for {
 		if err := ctx.Err(); err != nil {
-			return nil, attempt, err
+			return nil, err
+		}
+		// The token is taken after the wait for a turn, which may outlast it.
+		if err := c.lim.acquire(ctx); err != nil {
+			return nil, err
+		}
+		var tok string
+		if trusted {
+			if tok, err = c.tokens.token(ctx); err != nil {
+				c.lim.release()
+				// Before it is logged: a token endpoint may echo the secret.
+				err = hideSecret(err, c.cfg.ClientSecret)
+				if wait, ok := c.retryToken(err, r); ok {
+					log.Warn("token request failed, retrying", "failures", r.failures, "wait", wait, "err", err)
+					if err := sleep(ctx, wait); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
+				return nil, hideSecret(err, c.cfg.ClientSecret) // scrubURLError may rebuild the text
+			}
 		}
 		// Each attempt has its own context, which the response body's idle
 		// timer cancels.
 		actx, cancel := context.WithCancel(ctx)
 		req, err := http.NewRequestWithContext(actx, method, u.String(), nil)
 		if err != nil {
+			c.lim.release()
 			cancel()
-			return nil, attempt, fmt.Errorf("%s %s: %w", method, shown, err)
+			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
 		}
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
@@ -482,48 +514,34 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, att
 		}
 		req.Header.Set("User-Agent", c.cfg.UserAgent)
 		req.Header.Set("X-Request-Id", reqID)
-		var tok string
 		if trusted {
-			if tok, err = c.tokens.token(ctx); err != nil {
-				cancel()
-				// Before it is logged: a token endpoint may echo the secret.
-				err = hideSecret(err, c.cfg.ClientSecret)
-				if wait, ok := c.retryToken(err, attempt); ok {
-					log.Warn("token request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
-					if err := sleep(ctx, wait); err != nil {
-						return nil, attempt, err
-					}
-					continue
-				}
-				err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
-				return nil, attempt, hideSecret(err, c.cfg.ClientSecret) // scrubURLError may rebuild the text
-			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("X-Tenant-Name", c.cfg.Tenant)
 		}
 
+		r.sent++
 		start := time.Now()
 		resp, err := c.hc.Do(req)
+		c.lim.release()
 		if err != nil {
 			cancel()
 			if ctx.Err() != nil {
-				return nil, attempt, ctx.Err()
+				return nil, ctx.Err()
 			}
 			err = scrubURLError(err)
-			if attempt < c.cfg.Retries {
-				wait := c.backoff(attempt)
-				log.Warn("request failed, retrying", "attempt", attempt+1, "wait", wait, "err", err)
+			if wait, ok := c.failed(r); ok {
+				log.Warn("request failed, retrying", "attempt", r.sent, "failures", r.failures, "wait", wait, "err", err)
 				if err := sleep(ctx, wait); err != nil {
-					return nil, attempt, err
+					return nil, err
 				}
 				continue
 			}
-			return nil, attempt, fmt.Errorf("%s %s: %w", method, shown, err)
+			return nil, fmt.Errorf("%s %s: %w", method, shown, err)
 		}
-		log.Debug("spark request", "status", resp.StatusCode, "attempt", attempt+1, "elapsed", time.Since(start))
+		log.Debug("spark request", "status", resp.StatusCode, "attempt", r.sent, "elapsed", time.Since(start))
 		resp.Body = newIdleBody(resp.Body, c.cfg.IdleTimeout, cancel)
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return resp, attempt, nil
+			return resp, nil
 		}
 
 		snippet := readSnippet(resp.Body, tok, urlSecrets(u, resp.Request.URL))
@@ -536,22 +554,45 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, att
 			log.Info("token rejected, refreshing")
 			continue
 		}
-		if retryable(resp.StatusCode) && attempt < c.cfg.Retries {
-			wait := c.retryAfter(resp.Header, attempt)
-			log.Warn("transient answer, retrying", "status", resp.StatusCode, "attempt", attempt+1, "wait", wait)
-			if err := sleep(ctx, wait); err != nil {
-				return nil, attempt, err
+		switch {
+		case isJobLimit(resp.StatusCode, snippet):
+			// A refusal for the tenant's job limit is Submit's to handle.
+		case pacing(resp):
+			if wait, ok := c.paced(r, resp.Header); ok {
+				log.Debug("spark asks us to slow down, waiting", "status", resp.StatusCode, "attempt", r.sent, "wait", wait)
+				continue // the limiter holds every request for wait
 			}
-			continue
+		case retryable(resp.StatusCode):
+			if wait, ok := c.failed(r); ok {
+				log.Warn("transient answer, retrying", "status", resp.StatusCode, "attempt", r.sent, "failures", r.failures, "wait", wait)
+				if err := sleep(ctx, wait); err != nil {
+					return nil, err
+				}
+				continue
+			}
 		}
-		return nil, attempt, &StatusError{
+		se := &StatusError{
 			Method:     method,
 			URL:        shown,
 			StatusCode: resp.StatusCode,
 			Body:       snippet,
 			Hint:       c.hint(resp.StatusCode, u.Host, trusted),
 		}
+		wait, _ := c.parseRetryAfter(resp.Header)
+		return nil, asJobLimit(se, wait)
 	}
+}
+
+// pacing reports whether resp is Spark setting the pace rather than
+// failing: a 429, or a 503 that says when to come back.
+func pacing(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusServiceUnavailable:
+		return resp.Header.Get("Retry-After") != "" || resp.Header.Get("X-Retry-After") != ""
+	}
+	return false
 }
 
 // errStalled marks a response body that stopped arriving.
@@ -606,12 +647,10 @@ func retryable(code int) bool {
 	return false
 }
 
-// retryToken reports whether a failed token fetch is worth retrying: network
-// trouble or a 5xx/429 from the token endpoint, not rejected credentials.
-func (c *Client) retryToken(err error, attempt int) (time.Duration, bool) {
-	if attempt >= c.cfg.Retries {
-		return 0, false
-	}
+// retryToken reports whether a failed token fetch is worth retrying, and
+// after which wait: network trouble or a 5xx/429 from the token endpoint,
+// not rejected credentials. It counts as a failure of r.
+func (c *Client) retryToken(err error, r *retryState) (time.Duration, bool) {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		if re.Response == nil || !retryable(re.Response.StatusCode) {
@@ -620,7 +659,7 @@ func (c *Client) retryToken(err error, attempt int) (time.Duration, bool) {
 	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return 0, false
 	}
-	return c.backoff(attempt), true
+	return c.failed(r)
 }
 
 func (c *Client) hint(code int, host string, trusted bool) string {
@@ -638,22 +677,16 @@ func (c *Client) hint(code int, host string, trusted bool) string {
 	case code == http.StatusBadRequest:
 		return "check the query (dates, event types, filters)"
 	case code == http.StatusTooManyRequests:
-		return "rate limited by Spark: try again later or with fewer concurrent jobs"
+		return "still rate limited by Spark after the job timeout: try again later or with fewer concurrent jobs"
 	case code >= 500:
 		return "Spark is failing: try again later"
 	}
 	return ""
 }
 
-// backoff is the wait before retry attempt+1: exponential from MinRetryWait,
-// capped by MaxRetryWait, with jitter so that clients do not retry in step.
-func (c *Client) backoff(attempt int) time.Duration {
-	return jitter(expo(c.cfg.MinRetryWait, c.cfg.MaxRetryWait, attempt))
-}
-
-// retryAfter honours Retry-After (seconds or an HTTP date) and Spark's
-// x-retry-after (seconds), capped by MaxRetryWait, else backs off.
-func (c *Client) retryAfter(h http.Header, attempt int) time.Duration {
+// parseRetryAfter reads Retry-After (seconds or an HTTP date) or Spark's
+// x-retry-after (seconds), capped by MaxRetryWait.
+func (c *Client) parseRetryAfter(h http.Header) (time.Duration, bool) {
 	var d time.Duration
 	found := false
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
@@ -669,9 +702,9 @@ func (c *Client) retryAfter(h http.Header, attempt int) time.Duration {
 		}
 	}
 	if !found {
-		return c.backoff(attempt)
+		return 0, false
 	}
-	return min(d, c.cfg.MaxRetryWait)
+	return min(d, c.cfg.MaxRetryWait), true
 }
 
 func expo(base, limit time.Duration, n int) time.Duration {

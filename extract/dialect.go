@@ -120,24 +120,26 @@ func (c *Client) retryForm(err error, q Query, d Dialect, tried *Dialect) (Diale
 
 // submitAdapting posts q in the client's dialect and, when Spark refuses a
 // form Spark's page leaves open, in the other one, remembering the form
-// that worked. It returns the job's id and status_url as answered.
-func (c *Client) submitAdapting(ctx context.Context, endpoint string, q Query) (id, statusURL string, err error) {
+// that worked. It sets the job's id and status_url as answered, and
+// returns the job slot the submission took (see Client.submit).
+func (c *Client) submitAdapting(ctx context.Context, endpoint string, q Query, id, statusURL *string) (*jobSlot, error) {
 	d := c.Dialect().withDefaults()
 	var tried Dialect
 	var first error
 	for {
 		body, err := submitBody(q, d)
 		if err != nil {
-			return "", "", err
+			return nil, err
 		}
 		var out struct {
 			ID        string `json:"id"`
 			StatusURL string `json:"status_url"`
 		}
-		err = c.callJSON(ctx, http.MethodPost, endpoint, body, &out)
+		slot, err := c.submit(ctx, endpoint, body, &out)
 		if err == nil {
 			c.learn(q, d)
-			return out.ID, out.StatusURL, nil
+			*id, *statusURL = out.ID, out.StatusURL
+			return slot, nil
 		}
 		next, what, ok := c.retryForm(err, q, d, &tried)
 		if first == nil {
@@ -145,9 +147,9 @@ func (c *Client) submitAdapting(ctx context.Context, endpoint string, q Query) (
 		}
 		if !ok {
 			if err != first {
-				return "", "", fmt.Errorf("%w; sent again with %s and refused: %v", first, c.describe(d), err)
+				return nil, fmt.Errorf("%w; sent again with %s and refused: %v", first, c.describe(d), err)
 			}
-			return "", "", err
+			return nil, err
 		}
 		c.log.Warn("submission refused, sending it again in the other form Spark's page allows", "with", what, "err", err)
 		d = next

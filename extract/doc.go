@@ -5,6 +5,7 @@
 //
 //	c, err := extract.New(extract.Config{BaseURL: url, Tenant: tenant, Token: token})
 //	job, err := c.Submit(ctx, extract.Query{Start: from, End: to})
+//	defer job.Release() // the tenant may allow one job at a time
 //	files, err := c.Wait(ctx, job)
 //	for _, f := range files {
 //		paths, err := c.Download(ctx, f, dir) // .xlsx paths
@@ -37,10 +38,19 @@
 //   - The bearer token, and x-tenant-name, go only to BaseURL's host and
 //     Config.TrustedHosts; status and file links on other hosts get neither,
 //     and a redirect to such a host drops them.
-//   - Network errors and 408, 429, 500, 502, 503 and 504 answers are retried
-//     with exponential backoff and jitter, honouring Retry-After and
-//     x-retry-after. The job POST is retried too: a duplicate export job is
-//     harmless. A download cut short is retried the same way.
+//   - Network errors and 408, 500, 502, 503 and 504 answers are retried
+//     with exponential backoff and jitter, Retries times in a row, counted
+//     again from zero after any success of the Client. The job POST is
+//     retried too: a duplicate export job is harmless. A download cut
+//     short is retried the same way.
+//   - A 429 (or a 503 with Retry-After) sets the pace: every request of the
+//     Client waits out its Retry-After or x-retry-after, and fewer are sent
+//     at once (AIMD), until the requests succeed again. It spends no retry:
+//     a request gives up only when JobTimeout has passed since it was sent.
+//   - A submission refused for the tenant's job limit ("Only 1 job can be
+//     executed at once", a 409 or 400) is no error: it is submitted again
+//     when the Client's running job is released, and the Client runs no
+//     more jobs at once than the tenant allows from then on.
 //   - A 401 makes a client-credentials Client fetch a new token and retry
 //     once; with a static token it is reported at once.
 package extract

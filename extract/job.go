@@ -29,7 +29,16 @@ type Query struct {
 type Job struct {
 	ID        string
 	StatusURL string
+	// slot is the job's place under the tenant's job limit, taken by
+	// Submit; nil in a Job built by hand.
+	slot *jobSlot
 }
+
+// Release tells the Client that the caller is done with the job (its
+// files downloaded, or given up on), so that another job may start when
+// the tenant allows only one at a time. Call it once Submit has succeeded;
+// calling it again does nothing.
+func (j Job) Release() { j.slot.release() }
 
 // File is one output file of a finished job.
 type File struct {
@@ -110,20 +119,29 @@ func submitBody(q Query, d Dialect) ([]byte, error) {
 // like any other request. A 400 makes it send q once more in the other
 // form of event_types or the folder column (see Dialect), unless
 // Config.FixDialect is set.
+//
+// A tenant may allow only one job at a time ("Only 1 job can be executed
+// at once"): a job refused so is submitted again once the Client's other
+// jobs are released, or after a wait, until Config.JobTimeout has passed
+// with Spark still refusing it; from then on the Client submits no more
+// jobs at once than the tenant allows. The caller must call Release on the
+// job when done with it.
 func (c *Client) Submit(ctx context.Context, q Query) (Job, error) {
 	endpoint := c.cfg.BaseURL + "/" + url.PathEscape(c.cfg.Tenant) + "/api/v4/events/download"
 	var out struct{ ID, StatusURL string }
-	var err error
-	if out.ID, out.StatusURL, err = c.submitAdapting(ctx, endpoint, q); err != nil {
+	slot, err := c.submitAdapting(ctx, endpoint, q, &out.ID, &out.StatusURL)
+	if err != nil {
 		return Job{}, fmt.Errorf("submit events job: %w", err)
 	}
 	if out.ID == "" {
+		slot.release()
 		return Job{}, errors.New("submit events job: Spark answered without a job id")
 	}
-	job := Job{ID: out.ID, StatusURL: endpoint + "/" + url.PathEscape(out.ID) + "/status"}
+	job := Job{ID: out.ID, StatusURL: endpoint + "/" + url.PathEscape(out.ID) + "/status", slot: slot}
 	if out.StatusURL != "" {
 		u, err := resolve(endpoint, out.StatusURL)
 		if err != nil {
+			slot.release()
 			return Job{}, fmt.Errorf("submit events job %s: status_url: %w", out.ID, err)
 		}
 		// Spark's samples name other hosts than the one posted to. Polled
@@ -137,6 +155,51 @@ func (c *Client) Submit(ctx context.Context, q Query) (Job, error) {
 	}
 	c.log.Info("spark job submitted", "job", job.ID)
 	return job, nil
+}
+
+// submit posts a job in a slot of c.jobs, which it returns taken. A
+// refusal for the tenant's job limit gives the slot back, waits, and
+// tries again in a new one; it fails only once Spark has refused for
+// JobTimeout with none of our own jobs ending meanwhile, as when another
+// program's job holds the tenant.
+func (c *Client) submit(ctx context.Context, endpoint string, body []byte, out any) (*jobSlot, error) {
+	var refusedSince time.Time
+	for refusals := 0; ; refusals++ {
+		slot, waited, err := c.jobs.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if waited {
+			// One of our jobs ended: the tenant's place may be ours now.
+			refusedSince, refusals = time.Time{}, 0
+		}
+		err = c.callJSON(ctx, http.MethodPost, endpoint, body, out)
+		var jl *jobLimitError
+		if !errors.As(err, &jl) {
+			if err != nil {
+				slot.release()
+				return nil, err
+			}
+			return slot, nil
+		}
+		slot.release()
+		c.jobs.limitTo(jl.limit, c.log)
+		wait := jl.retryAfter
+		if wait <= 0 {
+			// The other job must end first: wait as for a poll.
+			wait = jitter(expo(c.cfg.PollInterval, c.cfg.MaxPollInterval, refusals))
+		}
+		if refusedSince.IsZero() {
+			refusedSince = time.Now()
+		}
+		if time.Since(refusedSince)+wait > c.cfg.JobTimeout {
+			return nil, fmt.Errorf("spark has refused the job for %s (--job-timeout) while none of ours ran: another export job of the tenant is running, perhaps from the Spark UI or another sparkevents: %w", c.cfg.JobTimeout, err)
+		}
+		c.log.Debug("job refused for the tenant's job limit, waiting", "wait", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
 }
 
 type statusResponse struct {
@@ -323,6 +386,11 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	for poll := 0; ; poll++ {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
+			if context.Cause(ctx) == errJobDeadline && noFiles {
+				// Done without a file is the news, even if the time ran
+				// out during the poll after.
+				return nil, timeout(last)
+			}
 			if context.Cause(ctx) == errJobDeadline {
 				if noFiles && !errors.Is(err, errCutAnswer) {
 					// Done without a file until the end: say so, even if

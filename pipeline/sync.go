@@ -409,6 +409,9 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 		f.err = fmt.Errorf("%w: submit export job: %w", ErrSpark, err)
 		return f
 	}
+	// The job's slot frees once its files are here: a tenant may allow
+	// one job at a time.
+	defer job.Release()
 	f.job = job
 	p.log.Debug("job submitted", "tenant", opts.Tenant, "window", w.String(), "job", job.ID)
 	files, err := client.Wait(ctx, job)

@@ -93,6 +93,18 @@ type Options struct {
 	// Dialect makes the emulator strict about the forms Spark's page
 	// leaves open; the zero Dialect accepts them all.
 	Dialect Dialect
+	// JobLimit, when positive, is how many unfinished jobs the tenant
+	// allows, as a tenant's ExportAPIJobLimit does: a submission beyond it
+	// is refused with JobLimitStatus (default 409) and "Only 1 job can be
+	// executed at once". A job is unfinished until a status poll has
+	// answered it finished (Success with files, or Failed): a job nobody
+	// polls stays unfinished, as one Spark is still working on.
+	JobLimit       int
+	JobLimitStatus int
+	// RetryAfter is the wait the rate-limit faults ask for (default 1s).
+	// Below a second it is sent as fractional seconds ("0.05"), which
+	// Retry-After's grammar does not allow: a test convenience.
+	RetryAfter time.Duration
 }
 
 // Faults are failures to inject; counters count down as they fire.
@@ -125,6 +137,11 @@ type Faults struct {
 	// that quotes the path asked for, secret segment included, as some
 	// file hosts do.
 	ForbidFiles int
+	// RateLimitEvery and ServerErrorEvery, when positive, answer every Nth
+	// request (token requests aside, counted from SetFaults) with a 429
+	// and a retry header, or with a 500. They are never used up; a
+	// request that is both gets the 429.
+	RateLimitEvery, ServerErrorEvery int
 }
 
 // Stats count what the emulator saw.
@@ -137,6 +154,9 @@ type Stats struct {
 	// AuthHeadersSeenByFileHost counts file-host requests that carried an
 	// Authorization header: a client must never send its token there.
 	AuthHeadersSeenByFileHost int
+	// JobsRefused counts submissions refused by Options.JobLimit, and
+	// MaxUnfinished is the most jobs that were unfinished at once.
+	JobsRefused, MaxUnfinished int
 }
 
 // Submission is one export job as the emulator received it.
@@ -184,15 +204,19 @@ type Server struct {
 	rejected []Submission
 	issued   map[string]time.Time
 	secrets  map[string]fileRef // secret path segment -> file (Dialect.SecretPaths)
+	nth      int                // requests counted by the periodic faults
+	// unfinished counts the jobs that hold a place under Options.JobLimit.
+	unfinished int
 }
 
 type fileRef struct{ job, name string }
 
 type job struct {
-	sub    Submission
-	polls  int
-	files  []outFile
-	create time.Time
+	sub      Submission
+	polls    int
+	files    []outFile
+	create   time.Time
+	finished bool // a poll has answered Success with files, or Failed
 }
 
 type outFile struct {
@@ -222,6 +246,12 @@ func NewServer(opts Options) *Server {
 	opts.Dialect.check()
 	if opts.DownloadURL && opts.Dialect.Status == "" {
 		opts.Dialect.Status = "download_url"
+	}
+	if opts.JobLimitStatus == 0 {
+		opts.JobLimitStatus = http.StatusConflict
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
 	}
 	s := &Server{
 		Tenant:  opts.Tenant,
@@ -271,6 +301,7 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
+	s.nth = 0
 }
 
 // Stats returns the counters so far.
@@ -331,22 +362,16 @@ func (s *Server) count(next http.Handler, fileHost bool) http.Handler {
 			s.stats.AuthHeadersSeenByFileHost++
 		}
 		isToken := strings.HasSuffix(r.URL.Path, "/openid-connect/token")
+		if !isToken {
+			s.nth++
+		}
+		every := func(n int) bool { return n > 0 && s.nth%n == 0 }
 		switch {
 		case isToken:
-		case s.faults.RateLimited > 0:
-			s.faults.RateLimited--
-			s.retryAlt = !s.retryAlt
-			alt := s.retryAlt
-			s.mu.Unlock()
-			if alt {
-				w.Header().Set("Retry-After", "1")
-			} else {
-				w.Header().Set("X-Retry-After", "1")
-			}
-			writeError(w, http.StatusTooManyRequests, "rate limit exceeded")
+		case take(&s.faults.RateLimited), every(s.faults.RateLimitEvery):
+			s.writeRateLimited(w)
 			return
-		case s.faults.ServerErrors > 0:
-			s.faults.ServerErrors--
+		case take(&s.faults.ServerErrors), every(s.faults.ServerErrorEvery):
 			s.mu.Unlock()
 			writeError(w, http.StatusInternalServerError, "internal server error")
 			return
@@ -354,6 +379,21 @@ func (s *Server) count(next http.Handler, fileHost bool) http.Handler {
 		s.mu.Unlock()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeRateLimited answers 429 with a retry header, Retry-After and
+// Spark's x-retry-after in turn. It unlocks s.mu, which the caller holds.
+func (s *Server) writeRateLimited(w http.ResponseWriter) {
+	s.retryAlt = !s.retryAlt
+	alt := s.retryAlt
+	s.mu.Unlock()
+	wait := strconv.FormatFloat(s.opts.RetryAfter.Seconds(), 'f', -1, 64)
+	if alt {
+		w.Header().Set("Retry-After", wait)
+	} else {
+		w.Header().Set("X-Retry-After", wait)
+	}
+	writeError(w, http.StatusTooManyRequests, "rate limit exceeded")
 }
 
 // guard checks tenant and bearer token on the API host.
@@ -534,6 +574,15 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.opts.JobLimit > 0 && s.unfinished >= s.opts.JobLimit {
+		s.stats.JobsRefused++
+		msg := fmt.Sprintf("Only %d job can be executed at once", s.opts.JobLimit)
+		if s.opts.JobLimit > 1 {
+			msg = fmt.Sprintf("Only %d jobs can be executed at once", s.opts.JobLimit)
+		}
+		writeError(w, s.opts.JobLimitStatus, msg)
+		return
+	}
 	rows := s.selectLocked(sub)
 	sub.Rows = len(rows)
 	j := &job{sub: sub, create: time.Now().UTC()}
@@ -544,6 +593,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	s.jobs[sub.ID] = j
 	s.order = append(s.order, sub.ID)
 	s.stats.Jobs++
+	s.unfinished++
+	s.stats.MaxUnfinished = max(s.stats.MaxUnfinished, s.unfinished)
 	statusURL := s.statusURL(sub.ID)
 	if s.opts.ForeignStatusURL {
 		statusURL = strings.Replace(statusURL, "//127.0.0.1:", "//localhost:", 1)
@@ -611,6 +662,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	case s.faults.StuckJobs || j.polls <= s.opts.PendingPolls:
 		st.word, st.progress = "in_progress", 50
 	case s.faults.FailJobs != "":
+		s.finishLocked(j)
 		st.word, st.failure = "Failed", s.faults.FailJobs
 		if s.opts.Dialect.ErrorKey == "errors" {
 			st.word = "completed" // done, with errors and no file
@@ -618,6 +670,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	case !cut && !stall && take(&s.faults.FilesLate):
 		st.word = "Success"
 	default:
+		s.finishLocked(j)
 		st.word = "Success"
 		for _, f := range j.files {
 			st.links = append(st.links, s.fileLinkLocked(id, f.name))
@@ -686,6 +739,14 @@ func (s *Server) statusAnswer(id string, j *job, st jobStatus) map[string]any {
 		resp["outputs"] = map[string]any{"files": files}
 	}
 	return resp
+}
+
+// finishLocked frees j's place under Options.JobLimit, once.
+func (s *Server) finishLocked(j *job) {
+	if !j.finished {
+		j.finished = true
+		s.unfinished--
+	}
 }
 
 // take counts down a fault counter and reports whether the fault fires.

@@ -3,12 +3,15 @@ package sparktest_test
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -589,4 +592,66 @@ func TestDialects(t *testing.T) {
 		}
 	}()
 	sparktest.NewServer(sparktest.Options{Dialect: sparktest.Dialect{EventTypes: "Array"}})
+}
+
+func TestPeriodicFaults(t *testing.T) {
+	srv := sparktest.NewServer(sparktest.Options{PendingPolls: -1, RetryAfter: 50 * time.Millisecond})
+	defer srv.Close()
+	u := srv.URL + "/" + srv.Tenant + "/api/v4/events/download"
+	srv.SetFaults(sparktest.Faults{RateLimitEvery: 3, ServerErrorEvery: 4})
+	var codes []int
+	var waits []string
+	for range 12 {
+		code, h, _ := call(t, srv, "POST", u, `{}`, nil)
+		codes = append(codes, code)
+		if code == 429 {
+			waits = append(waits, h.Get("Retry-After")+h.Get("X-Retry-After"))
+		}
+	}
+	// Every 3rd is a 429, every 4th a 500, the 12th both: the 429 wins.
+	want := []int{200, 200, 429, 500, 200, 429, 200, 500, 429, 200, 200, 429}
+	if !slices.Equal(codes, want) {
+		t.Errorf("codes = %v, want %v", codes, want)
+	}
+	if !slices.Equal(waits, []string{"0.05", "0.05", "0.05", "0.05"}) {
+		t.Errorf("retry waits = %q, want 0.05 each", waits)
+	}
+}
+
+func TestJobLimit(t *testing.T) {
+	for _, code := range []int{0, 400} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			srv := sparktest.NewServer(sparktest.Options{PendingPolls: 1, JobLimit: 1, JobLimitStatus: code})
+			defer srv.Close()
+			u := srv.URL + "/" + srv.Tenant + "/api/v4/events/download"
+			submit := func() (int, string, string) {
+				code, _, b := call(t, srv, "POST", u, `{}`, nil)
+				var m map[string]any
+				json.Unmarshal(b, &m)
+				id, _ := m["id"].(string)
+				msg, _ := m["message"].(string)
+				return code, id, msg
+			}
+			if code, _, _ := submit(); code != 200 {
+				t.Fatalf("first submission: %d", code)
+			}
+			wantCode := cmp.Or(code, 409)
+			got, _, msg := submit()
+			if got != wantCode || msg != "Only 1 job can be executed at once" {
+				t.Fatalf("second submission: %d %q, want %d and the job-limit message", got, msg, wantCode)
+			}
+			// Polled to its end, the first job frees its place.
+			sub := srv.Submissions()[0]
+			statusURL := u + "/" + sub.ID + "/status"
+			for range 2 {
+				call(t, srv, "GET", statusURL, "", nil)
+			}
+			if got, _, _ := submit(); got != 200 {
+				t.Fatalf("submission after the first job finished: %d", got)
+			}
+			if st := srv.Stats(); st.Jobs != 2 || st.JobsRefused != 1 || st.MaxUnfinished != 1 {
+				t.Errorf("stats = %+v, want 2 jobs, 1 refused, at most 1 unfinished", st)
+			}
+		})
+	}
 }
