@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -93,9 +95,11 @@ func TestBackfillFiltersInEveryDialect(t *testing.T) {
 	}
 }
 
-// A file URL whose path holds a credential never reaches etl_runs, which
-// the grant-reader role can read.
-func TestFailedRunHidesSecretFilePaths(t *testing.T) {
+// No secret (the client secret, a token, a file URL's secret path segment)
+// reaches a log line at debug level, an error, or etl_runs, which the
+// grant-reader role can read: not in a sync that works, nor in one whose
+// downloads fail.
+func TestSyncHidesSecrets(t *testing.T) {
 	ctx := context.Background()
 	var d sparktest.Dialect
 	for _, v := range sparktest.Dialects() {
@@ -103,26 +107,49 @@ func TestFailedRunHidesSecretFilePaths(t *testing.T) {
 			d = v
 		}
 	}
-	f := newSyncFixture(t, sparktest.Options{Dialect: d})
-	dailyEvents(f, []int{5})
-	f.spark.SetFaults(sparktest.Faults{ForbidFiles: 100})
-	o := f.options()
-	o.Since = f.now.Add(-24 * time.Hour)
-	_, err := f.p.Sync(ctx, o)
-	if err == nil {
-		t.Fatal("sync with forbidden files succeeded")
+	const clientSecret = "cs-0123456789abcdefSECRET"
+	f := newSyncFixture(t, sparktest.Options{Dialect: d, ClientID: "etl", ClientSecret: clientSecret})
+	var logs bytes.Buffer
+	p, err := Open(ctx, Config{DatabaseURL: f.url, Schema: "sparkevents", Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
 	}
-	secrets := f.spark.FileSecrets()
-	if len(secrets) == 0 {
+	defer p.Close()
+	dailyEvents(f, []int{5, 5})
+	o := f.options()
+	o.Spark.Token, o.Spark.ClientID, o.Spark.ClientSecret, o.Spark.TokenURL = "", "etl", clientSecret, f.spark.TokenURL
+	o.Since = f.now.Add(-2 * 24 * time.Hour)
+	o.Spark.Retries = 1
+	var errs []string
+	if _, err := p.Sync(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(time.Hour)
+	f.spark.SetFaults(sparktest.Faults{ForbidFiles: 100})
+	if _, err := p.Sync(ctx, o); err == nil {
+		t.Fatal("sync with forbidden files succeeded")
+	} else {
+		errs = append(errs, err.Error())
+	}
+	secrets := append(f.spark.FileSecrets(), clientSecret)
+	if len(secrets) < 2 {
 		t.Fatal("the emulator issued no secret file link")
 	}
 	var stored string
 	if err := f.p.db.QueryRow(ctx, "SELECT coalesce(string_agg(error, ' '), '') FROM etl_runs").Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(logs.String(), `"level":"DEBUG"`) || stored == "" {
+		t.Fatal("nothing logged at debug level, or no failed run stored: the test sees nothing")
+	}
 	for _, s := range secrets {
-		if strings.Contains(err.Error(), s) || strings.Contains(stored, s) {
-			t.Fatalf("secret path segment %q in the error or etl_runs:\n%v\n%s", s, err, stored)
+		for name, text := range map[string]string{"logs": logs.String(), "error": strings.Join(errs, "\n"), "etl_runs": stored} {
+			if strings.Contains(text, s) {
+				t.Errorf("secret %q in the %s", s, name)
+			}
 		}
+	}
+	if strings.Contains(logs.String(), "cc-") {
+		t.Error("an issued token (cc-...) is in the logs")
 	}
 }
