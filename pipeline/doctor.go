@@ -116,8 +116,9 @@ func (p *Pipeline) Doctor(ctx context.Context, opts SyncOptions) []Check {
 	}
 	add(Check{Name: "download", OK: true, Detail: fmt.Sprintf("%s from %s in %s, %d workbook(s)", kind, strings.Join(hosts, ", "), time.Since(start).Round(time.Millisecond), len(workbooks))})
 
-	l, layouts, times, err := p.doctorParse(ctx, workbooks, pc)
-	if !add(headerCheck(l, layouts, err)) {
+	var times []time.Time
+	l, err := p.parseOnly(ctx, workbooks, pc, func(e *transform.Event) { times = append(times, e.EventTime) })
+	if !add(headerCheck(l, err)) {
 		return checks
 	}
 	add(timesCheck(w, times))
@@ -229,49 +230,20 @@ func submitCheck(opts SyncOptions, job extract.Job, err error, took time.Duratio
 	return c
 }
 
-// doctorParse reads the export's workbooks without storing them, keeping
-// their layouts and the times of their events.
-func (p *Pipeline) doctorParse(ctx context.Context, workbooks []string, pc parseConfig) (loaded, []transform.Layout, []time.Time, error) {
-	var (
-		res     loaded
-		layouts []transform.Layout
-		times   []time.Time
-	)
-	for _, path := range workbooks {
-		wb, err := transform.OpenFile(path, pc.opts)
-		if err != nil {
-			return res, nil, nil, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
-		}
-		st, err := wb.Read(ctx, func(e *transform.Event) error {
-			times = append(times, e.EventTime)
-			return nil
-		}, func(*transform.Reject) error { return nil })
-		wb.Close()
-		res.Rows += st.Rows
-		res.Counts.Read += int64(st.Events)
-		res.Counts.Rejected += int64(st.Rejects)
-		layouts = append(layouts, st.Layouts...)
-		if err != nil {
-			return res, layouts, times, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
-		}
-	}
-	return res, layouts, times, nil
-}
-
-func headerCheck(l loaded, layouts []transform.Layout, err error) Check {
+func headerCheck(l loaded, err error) Check {
 	c := Check{Name: "header"}
 	if err != nil {
 		c.Detail, c.err = err.Error(), err
 		c.Fix = "map the export's headers with --column FIELD=HEADER"
 		return c
 	}
-	if len(layouts) == 0 {
+	if len(l.layouts) == 0 {
 		c.OK = true
 		c.Detail = "the export was blank: no header to check (a longer --window finds events)"
 		return c
 	}
 	var parts []string
-	for _, lay := range layouts {
+	for _, lay := range l.layouts {
 		fields := make([]string, 0, len(lay.Fields))
 		for f, h := range lay.Fields {
 			fields = append(fields, fmt.Sprintf("%s=%q", f, h))

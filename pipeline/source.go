@@ -81,6 +81,8 @@ type loaded struct {
 	// spread holds when the events of the source's window happened, when
 	// it has one.
 	spread *spread
+	// layouts say how the workbooks' sheets mapped (parseOnly fills them).
+	layouts []transform.Layout
 }
 
 // rejected is how many rows the reject limit and the all-rejected check
@@ -391,10 +393,10 @@ func (p *Pipeline) loadWorkbook(ctx context.Context, tx pgx.Tx, runID int64, ps 
 	return c, ps.stats, ps.rejects, nil
 }
 
-// parseOnly reads workbooks without a database, for --dry-run, collecting
-// their events' times into h when it is not nil.
-func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig, h *spread) (loaded, error) {
-	res := loaded{spread: h}
+// parseOnly reads workbooks without a database, for --dry-run, the probe
+// and doctor, handing each event to onEvent when it is not nil.
+func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseConfig, onEvent func(*transform.Event)) (loaded, error) {
+	var res loaded
 	for _, path := range workbooks {
 		wb, err := transform.OpenFile(path, pc.opts)
 		if err != nil {
@@ -402,8 +404,8 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		}
 		rejected := 0
 		stats, err := wb.Read(ctx, func(e *transform.Event) error {
-			if h != nil {
-				h.add(e.EventTime)
+			if onEvent != nil {
+				onEvent(e)
 			}
 			p.progress.Rows(1)
 			return nil
@@ -417,6 +419,7 @@ func (p *Pipeline) parseOnly(ctx context.Context, workbooks []string, pc parseCo
 		res.Headerless += stats.HeaderlessRows
 		res.Counts.Read += int64(stats.Events)
 		res.Counts.Rejected += int64(stats.Rejects + stats.HeaderlessRows)
+		res.layouts = append(res.layouts, stats.Layouts...)
 		if err != nil {
 			return res, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(path), err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"sparkevents/extract"
 	"sparkevents/load"
+	"sparkevents/transform"
 )
 
 // SyncOptions configure sync and backfill.
@@ -477,7 +478,9 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		err error
 	)
 	if opts.DryRun {
-		l, err = p.parseOnly(ctx, f.workbooks, pc, newSpread(w))
+		sp := newSpread(w)
+		l, err = p.parseOnly(ctx, f.workbooks, pc, func(e *transform.Event) { sp.add(e.EventTime) })
+		l.spread = sp
 		if err == nil {
 			err = check(l)
 		}
