@@ -271,3 +271,42 @@ func TestFirstLineKeepsTheAdvice(t *testing.T) {
 		}
 	}
 }
+
+// doctor as a user runs it: the checklist, exit 0 when a sync would work,
+// and the failed step's exit code and fix otherwise; --format json for
+// scripts.
+func TestDoctorCommand(t *testing.T) {
+	spark := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "tok"})
+	defer spark.Close()
+	now := time.Now().UTC()
+	spark.AddEvents(sparktest.Event{ID: "e1", Time: now.Add(-2 * time.Hour), Type: "SparkLogin", User: "a@example.com"},
+		sparktest.Event{ID: "e2", Time: now.Add(-time.Hour), Type: "PublishEngine", User: "b@example.com"})
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "SPARK_URL": spark.URL, "SPARK_TENANT": "acme", "SPARK_TOKEN": "Bearer tok"}
+	if code, out := run(t, env, "migrate", "up"); code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", code, out)
+	}
+	code, out := run(t, env, "doctor", "--no-progress", "--log-level", "error")
+	if code != 0 || !strings.Contains(out, "a sync would work") || !strings.Contains(out, `event_time="Timestamp"`) {
+		t.Fatalf("doctor: exit %d\n%s", code, out)
+	}
+	env["SPARK_TOKEN"] = "wrong"
+	code, out = run(t, env, "doctor", "--format", "json", "--log-level", "error")
+	if code != exitSpark {
+		t.Fatalf("doctor with a wrong token: exit %d, want %d\n%s", code, exitSpark, out)
+	}
+	var rep struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+			Fix  string `json:"fix"`
+		} `json:"checks"`
+	}
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&rep); err != nil {
+		t.Fatalf("doctor --format json: %v\n%s", err, out)
+	}
+	last := rep.Checks[len(rep.Checks)-1]
+	if rep.OK || last.OK || last.Name != "token" || !strings.Contains(last.Fix, "token was refused") {
+		t.Fatalf("doctor with a wrong token: %+v", rep)
+	}
+}
