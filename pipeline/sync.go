@@ -241,6 +241,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		opts.Spark.Dialect.EventTypes = cmp.Or(opts.Spark.Dialect.EventTypes, prof.EventTypes)
 		opts.Spark.Dialect.FolderColumn = cmp.Or(opts.Spark.Dialect.FolderColumn, prof.FolderColumn)
 	}
+	if prof.OneJob && opts.Spark.JobLimit == 0 {
+		opts.Spark.JobLimit = 1
+	}
 	client, err := extract.New(opts.Spark)
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
@@ -255,6 +258,7 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 			learned := ecap.profile(opts.Tenant)
 			d := client.Dialect()
 			learned.EventTypes, learned.FolderColumn = d.EventTypes, d.FolderColumn
+			learned.OneJob = client.JobLimit() == 1
 			p.saveProfile(learned)
 		}()
 	}
