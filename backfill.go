@@ -19,9 +19,9 @@ on from.
 --event-type, --user, --service and --folder-id narrow the export; only a
 backfill takes them, since a sync moves the tenant's watermark past what a
 filter would leave out.`,
-		Flags: flags(sparkFlags, filterFlags, parseFlags, []cli.Flag{
-			&cli.StringFlag{Name: "from", Usage: "start of the range (required): a date, an RFC 3339 time, or a duration back from now"},
-			&cli.StringFlag{Name: "to", Usage: "end of the range (exclusive); default now", Value: "0s"},
+		Flags: flags(sparkFlags(), filterFlags(), parseFlags(), []cli.Flag{
+			timeFlag("from", "", "SPARKEVENTS_FROM", "start of the range (required)"),
+			timeFlag("to", "now", "SPARKEVENTS_TO", "end of the range (exclusive)"),
 		}),
 		Action: func(c *cli.Context) error {
 			o, err := syncOptions(c)

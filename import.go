@@ -21,7 +21,7 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
    sparkevents import --tenant mytenant --column event_time="When (UTC)" export.zip`,
 		Flags: flags([]cli.Flag{
 			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "tenant the events belong to (required)"},
-		}, parseFlags),
+		}, parseFlags()),
 		Action: func(c *cli.Context) error {
 			paths, err := positional(c, "FILE...")
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 	"sparkevents/analyst"
 	"sparkevents/extract"
 	"sparkevents/internal/gctune"
+	"sparkevents/internal/when"
 	"sparkevents/pipeline"
 )
 
@@ -90,7 +91,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	case ctx.Err() != nil:
 		return exitInterrupted
-	case errors.Is(err, pipeline.ErrUsage), errors.Is(err, analyst.ErrRequest):
+	case errors.Is(err, pipeline.ErrUsage), errors.Is(err, analyst.ErrRequest), errors.Is(err, when.ErrSyntax):
 		return exitUsage
 	case errors.Is(err, pipeline.ErrLocked):
 		return exitLocked
@@ -116,50 +117,106 @@ func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{pipeline.ErrUsage}, args...)...)
 }
 
-var (
-	dbFlags = []cli.Flag{
+// The shared flag groups are functions, not variables: a flag's value
+// (a when.Duration, say) is set in place, and each app (one per test run)
+// must start from the defaults.
+
+func dbFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "PostgreSQL connection string (URL or key=value); empty uses the standard PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE, ...)"},
+		&cli.StringFlag{Name: "database-password-file", EnvVars: []string{"DATABASE_PASSWORD_FILE"}, Usage: "read the database password from this file (a Kubernetes or Docker secret), instead of the URL or PGPASSWORD"},
 		&cli.StringFlag{Name: "schema", Value: "sparkevents", EnvVars: []string{"SPARKEVENTS_SCHEMA"}, Usage: "Postgres schema that holds every table and view of the tool"},
 	}
-	logFlags = []cli.Flag{
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"SPARKEVENTS_LOG_FORMAT"}, Usage: "structured log format on stderr: text or json"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SPARKEVENTS_LOG_LEVEL"}, Usage: "debug, info, warn or error (under a progress bar, warn unless given)"},
 		&cli.BoolFlag{Name: "no-progress", EnvVars: []string{"SPARKEVENTS_NO_PROGRESS"}, Usage: "no progress bar, even on a terminal"},
 	}
-	parseFlags = []cli.Flag{
-		&cli.StringSliceFlag{Name: "column", Usage: "map a field to a workbook header, FIELD=HEADER (repeatable); fields: event_id, event_time, event_type, user_name, folder_id, folder_name, service_name, service_version, description, ip_address"},
+}
+
+func parseFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "column", EnvVars: []string{"SPARKEVENTS_COLUMN"}, Usage: "map a field to a workbook header, FIELD=HEADER (repeatable); fields: event_id, event_time, event_type, user_name, folder_id, folder_name, service_name, service_version, description, ip_address"},
 		&cli.StringFlag{Name: "source-timezone", Value: "UTC", EnvVars: []string{"SPARKEVENTS_SOURCE_TIMEZONE"}, Usage: "time zone of workbook times written without one: an IANA zone (Asia/Singapore) or a UTC offset (+08:00, -0530, UTC+8, Z)"},
 		&cli.BoolFlag{Name: "day-first", EnvVars: []string{"SPARKEVENTS_DAY_FIRST"}, Usage: "read slash dates such as 03/04/2026 as day/month (default month/day, as Excel US writes them)"},
 		&cli.StringFlag{Name: "max-rejects", EnvVars: []string{"SPARKEVENTS_MAX_REJECTS"}, Usage: "fail a file (or window) whole when more rows than this are bad: a count (100) or a percentage (1%); empty is no limit"},
-		&cli.BoolFlag{Name: "dry-run", Usage: "read and parse, but write nothing to the database"},
+		&cli.BoolFlag{Name: "dry-run", EnvVars: []string{"SPARKEVENTS_DRY_RUN"}, Usage: "read and parse, but write nothing to the database"},
 	}
-	sparkFlags = []cli.Flag{
+}
+
+func sparkFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "spark-url", EnvVars: []string{"SPARK_URL"}, Usage: "Spark base URL, e.g. https://excel.myenv.coherent.global"},
 		&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "Spark tenant"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"SPARK_TOKEN"}, Usage: "static bearer token (or use client credentials)"},
+		&cli.StringFlag{Name: "token-file", EnvVars: []string{"SPARK_TOKEN_FILE"}, Usage: "read the bearer token from this file (a Kubernetes or Docker secret)"},
 		&cli.StringFlag{Name: "client-id", EnvVars: []string{"SPARK_CLIENT_ID"}, Usage: "OAuth 2.0 client credentials: client id"},
 		&cli.StringFlag{Name: "client-secret", EnvVars: []string{"SPARK_CLIENT_SECRET"}, Usage: "OAuth 2.0 client credentials: client secret"},
+		&cli.StringFlag{Name: "client-secret-file", EnvVars: []string{"SPARK_CLIENT_SECRET_FILE"}, Usage: "read the client secret from this file (a Kubernetes or Docker secret)"},
 		&cli.StringFlag{Name: "token-url", EnvVars: []string{"SPARK_TOKEN_URL"}, Usage: "OAuth 2.0 token URL (default: the Keycloak URL derived from --spark-url and --tenant)"},
 		&cli.StringSliceFlag{Name: "trusted-host", EnvVars: []string{"SPARK_TRUSTED_HOSTS"}, Usage: "other host that may receive the bearer token (repeatable); the --spark-url host always may"},
-		&cli.DurationFlag{Name: "job-timeout", Value: 30 * time.Minute, EnvVars: []string{"SPARKEVENTS_JOB_TIMEOUT"}, Usage: "give up on an export job after this long"},
-		&cli.DurationFlag{Name: "window", Value: 24 * time.Hour, Usage: "span of event time covered by one export job"},
-		&cli.IntFlag{Name: "parallel", Value: 2, Usage: "export jobs in flight at once (windows still commit in order)"},
-		&cli.IntFlag{Name: "page-size", Value: 100000, Usage: "rows asked for per export; a full export is split in two and fetched again"},
-		&cli.DurationFlag{Name: "overlap", Value: time.Minute, Usage: "ask Spark for this much beyond each window's bounds, in case its bounds are exclusive (duplicates are absorbed)"},
+		durationFlag("job-timeout", 30*time.Minute, "SPARKEVENTS_JOB_TIMEOUT", "give up on an export job after this long"),
+		durationFlag("window", when.Day, "SPARKEVENTS_WINDOW", "span of event time covered by one export job"),
+		&cli.IntFlag{Name: "parallel", Value: 2, EnvVars: []string{"SPARKEVENTS_PARALLEL"}, Usage: "export jobs in flight at once (windows still commit in order)"},
+		&cli.IntFlag{Name: "page-size", Value: 100000, EnvVars: []string{"SPARKEVENTS_PAGE_SIZE"}, Usage: "rows asked for per export; a full export is split in two and fetched again"},
+		durationFlag("overlap", time.Minute, "SPARKEVENTS_OVERLAP", "ask Spark for this much beyond each window's bounds, in case its bounds are exclusive (duplicates are absorbed)"),
 		&cli.IntFlag{Name: "export-cap", EnvVars: []string{"SPARKEVENTS_EXPORT_CAP"}, Usage: "the most rows Spark puts in one export, if Spark support told you; 0 learns it (see the README: completeness)"},
 		&cli.StringFlag{Name: "event-types-form", EnvVars: []string{"SPARKEVENTS_EVENT_TYPES_FORM"}, Usage: "send the event_types filter only as a JSON \"array\" or a JSON-encoded \"string\" (default: learned per tenant)"},
 		&cli.StringFlag{Name: "folder-column", EnvVars: []string{"SPARKEVENTS_FOLDER_COLUMN"}, Usage: "send the folder filter only under \"folder_id\" or \"folderId\" (default: learned per tenant)"},
 	}
-	// filterFlags narrow an export. Only backfill has them: the watermark
-	// is the tenant's, and a filtered sync would move it past the events
-	// it left out.
-	filterFlags = []cli.Flag{
-		&cli.StringSliceFlag{Name: "event-type", Usage: "export only these event types (repeatable)"},
-		&cli.StringFlag{Name: "user", Usage: "export only this user's events"},
-		&cli.StringFlag{Name: "service", Usage: "export only this service's events"},
-		&cli.StringFlag{Name: "folder-id", Usage: "export only this folder's events"},
+}
+
+// filterFlags narrow an export. Only backfill has them: the watermark is
+// the tenant's, and a filtered sync would move it past the events it left
+// out.
+func filterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "event-type", EnvVars: []string{"SPARKEVENTS_EVENT_TYPE"}, Usage: "export only these event types (repeatable)"},
+		&cli.StringFlag{Name: "user", EnvVars: []string{"SPARKEVENTS_USER"}, Usage: "export only this user's events"},
+		&cli.StringFlag{Name: "service", EnvVars: []string{"SPARKEVENTS_SERVICE"}, Usage: "export only this service's events"},
+		&cli.StringFlag{Name: "folder-id", EnvVars: []string{"SPARKEVENTS_FOLDER_ID"}, Usage: "export only this folder's events"},
 	}
+}
+
+// durationFlag is a flag in the one duration grammar (see internal/when):
+// 90s, 15m, 36h, 30d, 2w.
+func durationFlag(name string, def time.Duration, env, usage string) cli.Flag {
+	return &cli.GenericFlag{Name: name, Value: when.NewDuration(def), EnvVars: []string{env}, Usage: usage + " (" + durationHint + ")"}
+}
+
+// timeFlag is a flag in the one time grammar: now, a date, an RFC 3339
+// time, or a duration back from now. def "" is no default.
+func timeFlag(name, def, env, usage string) cli.Flag {
+	v := &when.Time{}
+	if def != "" {
+		v = when.NewTime(def)
+	}
+	return &cli.GenericFlag{Name: name, Value: v, EnvVars: []string{env}, Usage: usage + ": " + timeHint}
+}
+
+const (
+	durationHint = "90s, 15m, 36h, 30d, 2w"
+	timeHint     = "now, a date (2026-01-01), an RFC 3339 time, or a duration back from now (90s, 15m, 36h, 30d, 2w)"
 )
+
+// duration is the value of a durationFlag.
+func duration(c *cli.Context, name string) time.Duration {
+	if v, ok := c.Generic(name).(*when.Duration); ok {
+		return v.D
+	}
+	return 0
+}
+
+// timeValue is the value of a timeFlag, nil when it has none.
+func timeValue(c *cli.Context, name string) *when.Time {
+	if v, ok := c.Generic(name).(*when.Time); ok && !v.IsZero() {
+		return v
+	}
+	return nil
+}
 
 func flags(groups ...[]cli.Flag) []cli.Flag {
 	var all []cli.Flag
@@ -220,7 +277,7 @@ func withCommonFlags(cmds ...*cli.Command) []*cli.Command {
 			withCommonFlags(c.Subcommands...)
 			continue
 		}
-		c.Flags = append(c.Flags, flags(dbFlags, logFlags)...)
+		c.Flags = append(c.Flags, flags(dbFlags(), logFlags())...)
 		if c.ArgsUsage == "" && c.Action != nil {
 			c.Action = noArgs(c.Action)
 		}
@@ -273,18 +330,23 @@ func parseOptions(c *cli.Context) pipeline.ParseOptions {
 func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	var o pipeline.SyncOptions
 	o.Spark.BaseURL = c.String("spark-url")
-	o.Spark.Token = c.String("token")
+	var err error
+	if o.Spark.Token, err = secret(c, "token"); err != nil {
+		return o, err
+	}
 	o.Spark.ClientID = c.String("client-id")
-	o.Spark.ClientSecret = c.String("client-secret")
+	if o.Spark.ClientSecret, err = secret(c, "client-secret"); err != nil {
+		return o, err
+	}
 	o.Spark.TokenURL = c.String("token-url")
 	o.Spark.TrustedHosts = c.StringSlice("trusted-host")
-	o.Spark.JobTimeout = c.Duration("job-timeout")
+	o.Spark.JobTimeout = duration(c, "job-timeout")
 	o.Spark.UserAgent = "sparkevents/" + version
 	o.Tenant = c.String("tenant")
-	o.Window = c.Duration("window")
+	o.Window = duration(c, "window")
 	o.Parallel = c.Int("parallel")
 	o.PageSize = c.Int("page-size")
-	o.Overlap = c.Duration("overlap")
+	o.Overlap = duration(c, "overlap")
 	o.ExportCap = c.Int("export-cap")
 	if f, col := c.String("event-types-form"), c.String("folder-column"); f != "" || col != "" {
 		o.Spark.Dialect = extract.Dialect{EventTypes: f, FolderColumn: col}
@@ -302,7 +364,7 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	case o.Tenant == "":
 		return o, usageErr("--tenant (SPARK_TENANT) is required")
 	case o.Spark.Token == "" && (o.Spark.ClientID == "" || o.Spark.ClientSecret == ""):
-		return o, usageErr("give a bearer token (SPARK_TOKEN) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET)")
+		return o, usageErr("give a bearer token (SPARK_TOKEN or SPARK_TOKEN_FILE) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET or SPARK_CLIENT_SECRET_FILE)")
 	case o.Window <= 0:
 		return o, usageErr("--window must be positive")
 	case o.Parallel < 1:
@@ -321,17 +383,42 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	return o, nil
 }
 
-// timeRange reads --from and --to against one clock.
+// timeRange reads --from and --to against one clock; --from must come
+// before --to.
 func timeRange(c *cli.Context) (from, to time.Time, err error) {
-	if c.String("from") == "" {
-		return from, to, usageErr("--from is required: a date, an RFC 3339 time, or a duration back from now")
+	f, t := timeValue(c, "from"), timeValue(c, "to")
+	if f == nil {
+		return from, to, usageErr("--from is required: %s", timeHint)
 	}
 	now := time.Now()
-	if from, err = pipeline.ParseTime(c.String("from"), now); err != nil {
-		return from, to, fmt.Errorf("--from: %w", err)
+	from, to = f.At(now), now
+	if t != nil {
+		to = t.At(now)
 	}
-	if to, err = pipeline.ParseTime(c.String("to"), now); err != nil {
-		return from, to, fmt.Errorf("--to: %w", err)
+	if !from.Before(to) {
+		return from, to, usageErr("--from %s (%s) is not before --to %s (%s)", f, fmtTime(from), c.Generic("to"), fmtTime(to))
 	}
 	return from, to, nil
+}
+
+// secret reads the flag name, or the file its name-file flag gives, for
+// Kubernetes and Docker secrets; one of the two, not both. A trailing
+// newline in the file is not part of the secret.
+func secret(c *cli.Context, name string) (string, error) {
+	v, path := c.String(name), c.String(name+"-file")
+	if path == "" {
+		return v, nil
+	}
+	if v != "" {
+		return "", usageErr("give --%s or --%s-file, not both", name, name)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageErr("--%s-file: %v", name, err)
+	}
+	v = strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", usageErr("--%s-file %s is empty", name, path)
+	}
+	return v, nil
 }

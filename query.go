@@ -32,8 +32,8 @@ func queryCommand() *cli.Command {
 		Usage:     "run a query of the analyst library (alone: list them)",
 		ArgsUsage: "[NAME]",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "param", Usage: "query parameter NAME=VALUE (repeatable)"},
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
+			&cli.StringSliceFlag{Name: "param", EnvVars: []string{"SPARKEVENTS_PARAM"}, Usage: "query parameter NAME=VALUE (repeatable)"},
+			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"SPARKEVENTS_FORMAT"}, Usage: "table, csv or json"},
 		},
 		Action: func(c *cli.Context) error {
 			args, err := positional(c, "NAME")

@@ -14,9 +14,9 @@ func reportCommand() *cli.Command {
 		Name:  "report",
 		Usage: "write a self-contained HTML report (opens offline)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "from", Value: "30d", Usage: "start: a date, an RFC 3339 time, or a duration back from now"},
-			&cli.StringFlag{Name: "to", Value: "0s", Usage: "end (exclusive)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", Usage: "file to write; - for stdout"},
+			timeFlag("from", "30d", "SPARKEVENTS_FROM", "start"),
+			timeFlag("to", "now", "SPARKEVENTS_TO", "end (exclusive)"),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", EnvVars: []string{"SPARKEVENTS_REPORT_OUTPUT"}, Usage: "file to write; - for stdout"},
 		},
 		Action: func(c *cli.Context) error {
 			from, to, err := timeRange(c)

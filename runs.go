@@ -13,7 +13,7 @@ func runsCommand() *cli.Command {
 		Usage: "list recent runs, newest first",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "only this tenant's runs (SPARK_TENANT sets it too: --tenant '' shows every tenant's)"},
-			&cli.IntFlag{Name: "limit", Value: 20, Usage: "how many runs, newest first; 0 for all"},
+			&cli.IntFlag{Name: "limit", Value: 20, EnvVars: []string{"SPARKEVENTS_RUNS_LIMIT"}, Usage: "how many runs, newest first; 0 for all"},
 		},
 		Action: func(c *cli.Context) error {
 			s, err := open(c, false)

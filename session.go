@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/urfave/cli/v2"
@@ -84,8 +86,12 @@ func open(c *cli.Context, migrate bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	dbURL, err := databaseURL(c)
+	if err != nil {
+		return nil, err
+	}
 	s.p, err = pipeline.Open(c.Context, pipeline.Config{
-		DatabaseURL: c.String("database-url"),
+		DatabaseURL: dbURL,
 		Schema:      c.String("schema"),
 		Logger:      s.log,
 		Progress:    s.progress(),
@@ -118,4 +124,34 @@ func newLogger(c *cli.Context, quiet bool) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", c.String("log-format"))
+}
+
+// databaseURL is --database-url with the password of
+// --database-password-file, if given, put in: as the URL's password, or as
+// a password keyword after the key=value settings (or alone, beside the PG*
+// variables).
+func databaseURL(c *cli.Context) (string, error) {
+	conn := c.String("database-url")
+	if c.String("database-password-file") == "" {
+		return conn, nil
+	}
+	pw, err := secret(c, "database-password")
+	if err != nil {
+		return "", err
+	}
+	return withPassword(conn, pw)
+}
+
+// withPassword puts pw into the connection string conn.
+func withPassword(conn, pw string) (string, error) {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		u, err := url.Parse(conn)
+		if err != nil {
+			return "", usageErr("--database-url is not a URL") // the error would show the password
+		}
+		u.User = url.UserPassword(u.User.Username(), pw)
+		return u.String(), nil
+	}
+	quoted := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(pw) + "'"
+	return strings.TrimSpace(conn + " password=" + quoted), nil
 }

@@ -28,12 +28,14 @@ host's clock.
    sparkevents status --max-lag 1h                  # alert when a 15-minute cron sync stops working
    sparkevents status --tenant acme --format json   # for scripts`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "tenant", Usage: "only this tenant (default: every tenant)"},
-			&cli.DurationFlag{Name: "max-lag", Usage: "exit 7 when a synced tenant's watermark is older than this (e.g. 1h), or a tenant's syncs have all failed; 0 checks nothing"},
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
+			// Not SPARK_TENANT: the env file of a cron sync sets it, and the
+			// health check beside it must still check every tenant.
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARKEVENTS_STATUS_TENANT"}, Usage: "only this tenant (default: every tenant)"},
+			durationFlag("max-lag", 0, "SPARKEVENTS_MAX_LAG", "exit 7 when a synced tenant's watermark is older than this (e.g. 1h), or a tenant's syncs have all failed; 0 checks nothing"),
+			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"SPARKEVENTS_FORMAT"}, Usage: "table or json"},
 		},
 		Action: func(c *cli.Context) error {
-			maxLag, format, tenant := c.Duration("max-lag"), c.String("format"), c.String("tenant")
+			maxLag, format, tenant := duration(c, "max-lag"), c.String("format"), c.String("tenant")
 			if maxLag < 0 {
 				return usageErr("--max-lag %s is negative", maxLag)
 			}

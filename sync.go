@@ -23,10 +23,10 @@ one runs exits at once with code 3.
 
    sparkevents sync --since 2026-01-01      # first run
    sparkevents sync                         # every later run`,
-		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
-			&cli.StringFlag{Name: "since", Usage: "where a tenant's first sync starts: a date (2026-01-01), an RFC 3339 time, or a duration back from now (720h, 30d)"},
-			&cli.DurationFlag{Name: "lookback", Value: time.Hour, Usage: "re-read this much before the watermark, for events Spark logs late"},
-			&cli.DurationFlag{Name: "settle", Value: time.Minute, Usage: "leave the newest events this long to settle before exporting them"},
+		Flags: flags(sparkFlags(), parseFlags(), []cli.Flag{
+			timeFlag("since", "", "SPARKEVENTS_SINCE", "where a tenant's first sync starts"),
+			durationFlag("lookback", time.Hour, "SPARKEVENTS_LOOKBACK", "re-read this much before the watermark, for events Spark logs late"),
+			durationFlag("settle", time.Minute, "SPARKEVENTS_SETTLE", "leave the newest events this long to settle before exporting them"),
 			&cli.BoolFlag{Name: "skip-if-locked", EnvVars: []string{"SPARKEVENTS_SKIP_IF_LOCKED"}, Usage: "exit 0 instead of 3 when another sync or backfill of the tenant is running (for cron)"},
 		}),
 		Action: func(c *cli.Context) error {
@@ -34,14 +34,12 @@ one runs exits at once with code 3.
 			if err != nil {
 				return err
 			}
-			o.Lookback, o.Settle = c.Duration("lookback"), c.Duration("settle")
+			o.Lookback, o.Settle = duration(c, "lookback"), duration(c, "settle")
 			if err := o.Check("sync"); err != nil {
 				return err
 			}
-			if s := c.String("since"); s != "" {
-				if o.Since, err = pipeline.ParseTime(s, time.Now()); err != nil {
-					return fmt.Errorf("--since: %w", err)
-				}
+			if since := timeValue(c, "since"); since != nil {
+				o.Since = since.At(time.Now())
 			}
 			s, err := open(c, !o.DryRun)
 			if err != nil {
