@@ -38,6 +38,7 @@ type xmlScanner struct {
 	stack [][]byte // raw names of the open elements
 	names []byte   // the stack's names, back to back
 	first bool     // no event read yet: an XML declaration may come
+	root  bool     // an element was read: excelize fails a part without one
 	// Of the last start or end tag:
 	name  []byte // raw name, prefix included
 	local []byte // name without its prefix, as encoding/xml's Name.Local
@@ -65,7 +66,7 @@ func (s *xmlScanner) next() (uint8, error) {
 		s.first = false
 		switch typ := e.Type(); typ {
 		case gosax.EventEOF:
-			if len(s.stack) > 0 {
+			if len(s.stack) > 0 || !s.root {
 				return 0, errUnsure
 			}
 			return 0, io.EOF
@@ -130,6 +131,7 @@ func (s *xmlScanner) start(b []byte) error {
 	if !checkAttrs(s.attrs) {
 		return errUnsure
 	}
+	s.root = true
 	start := len(s.names)
 	s.names = append(s.names, s.name...)
 	s.stack = append(s.stack, s.names[start:len(s.names):len(s.names)])
