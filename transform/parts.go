@@ -37,8 +37,8 @@ const (
 	// no workbook Excel wrote or could open.
 	maxSheetRows = 1 << 20
 	// maxEmptyRows bounds the rows without a cell one read of a sheet
-	// visits, gaps in the row numbers included.
-	maxEmptyRows = 1 << 20
+	// visits, gaps in the row numbers included: an export has none.
+	maxEmptyRows = 1 << 18
 )
 
 // openZip opens the workbook's zip for the fast reader, inflating with
