@@ -144,6 +144,7 @@ func parseFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "day-first", EnvVars: []string{"SPARKEVENTS_DAY_FIRST"}, Usage: "read slash dates such as 03/04/2026 as day/month (default month/day, as Excel US writes them)"},
 		&cli.StringFlag{Name: "max-rejects", EnvVars: []string{"SPARKEVENTS_MAX_REJECTS"}, Usage: "fail a file (or window) whole when more rows than this are bad: a count (100) or a percentage (1%); empty is no limit"},
 		&cli.BoolFlag{Name: "dry-run", EnvVars: []string{"SPARKEVENTS_DRY_RUN"}, Usage: "read and parse, but write nothing to the database"},
+		&cli.StringFlag{Name: "reader", Value: "fast", EnvVars: []string{"SPARKEVENTS_READER"}, Usage: "worksheet reader: fast, or excelize (the reference, several times slower)"},
 	}
 }
 
@@ -324,6 +325,7 @@ func parseOptions(c *cli.Context) pipeline.ParseOptions {
 		SourceTimezone: c.String("source-timezone"),
 		DayFirst:       c.Bool("day-first"),
 		MaxRejects:     c.String("max-rejects"),
+		Reader:         c.String("reader"),
 	}
 }
 

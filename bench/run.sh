@@ -15,6 +15,7 @@
 #   floor      excelize Rows() iteration that only counts cells (bench/floor),
 #              under the import's 256 MiB soft memory limit and the GOGC=400
 #              it always ran at (the import's is 175; see internal/gctune)
+#   fast       the floor's iteration with transform's fast reader (bench/floor -fast)
 #   read       transform.Read with callbacks that do nothing (bench/floor -read)
 #   copy       psql \copy of the same rows as CSV into a table with a primary key
 #   import     sparkevents import --tenant bench FILE into an empty schema
@@ -152,6 +153,7 @@ for rows in "${sizes[@]}"; do
       ((repeat == 1)) || echo "  round $rep of $repeat"
       measure floor "$rows" "$work/floor" "$book"
       if ((rep == 1)); then
+        measure fast "$rows" "$work/floor" -fast "$book"
         measure read "$rows" "$work/floor" -read "$book"
 
         psql_q -c "DROP TABLE IF EXISTS bench_copy" -c "CREATE TABLE bench_copy (

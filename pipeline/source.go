@@ -22,6 +22,7 @@ type ParseOptions struct {
 	DayFirst       bool     // read slash dates such as 03/04/2026 as day/month
 	MaxRejects     string   // a count ("100") or a percentage ("1%"); "" is no limit
 	MaxUnzipped    int64    // bound on a workbook's unzipped size; 0 is transform's default
+	Reader         string   // worksheet reader, transform.ReaderFast (also "") or ReaderExcelize
 }
 
 type parseConfig struct {
@@ -41,7 +42,7 @@ func (p *Pipeline) parseConfig(o ParseOptions, tenant string) (parseConfig, erro
 }
 
 func (o ParseOptions) compile(tenant string) (parseConfig, error) {
-	pc := parseConfig{opts: transform.Options{Tenant: tenant, MaxUnzipSize: o.MaxUnzipped, DayFirst: o.DayFirst}}
+	pc := parseConfig{opts: transform.Options{Tenant: tenant, MaxUnzipSize: o.MaxUnzipped, DayFirst: o.DayFirst, Reader: o.Reader}}
 	if len(o.Columns) > 0 {
 		pc.opts.Columns = make(map[string]string, len(o.Columns))
 		for _, c := range o.Columns {
@@ -65,6 +66,9 @@ func (o ParseOptions) compile(tenant string) (parseConfig, error) {
 			return pc, fmt.Errorf("%w: --max-rejects %q: %w", ErrUsage, o.MaxRejects, err)
 		}
 		pc.limit = l
+	}
+	if r := o.Reader; r != "" && r != transform.ReaderFast && r != transform.ReaderExcelize {
+		return pc, fmt.Errorf("%w: --reader %q: want %s or %s", ErrUsage, r, transform.ReaderFast, transform.ReaderExcelize)
 	}
 	return pc, nil
 }

@@ -4,10 +4,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/xuri/excelize/v2"
@@ -113,7 +115,29 @@ type readResult struct {
 
 // readBook opens and reads path, keeping copies of every event and reject.
 // It fails the test if opening fails.
+//
+// With the default reader it reads path with excelize too, and fails the
+// test unless both readers made the same cells, events, rejects and
+// stats: every workbook a test reads is one of the differential test's.
 func readBook(t testing.TB, path string, opts Options) readResult {
+	t.Helper()
+	res := readWith(t, path, opts)
+	if opts.Reader != "" {
+		return res
+	}
+	opts.Reader = ReaderExcelize
+	ref := readWith(t, path, opts)
+	if (res.err == nil) != (ref.err == nil) || errors.Is(res.err, ErrMalformed) != errors.Is(ref.err, ErrMalformed) ||
+		!reflect.DeepEqual(res.events, ref.events) || !reflect.DeepEqual(res.rejects, ref.rejects) || !reflect.DeepEqual(res.stats, ref.stats) {
+		t.Errorf("the fast reader and excelize disagree on %s:\nfast     %+v\nexcelize %+v", path, res, ref)
+	}
+	if _, err := compareReaders(path); err != nil {
+		t.Errorf("the fast reader and excelize disagree on %s: %v", path, err)
+	}
+	return res
+}
+
+func readWith(t testing.TB, path string, opts Options) readResult {
 	t.Helper()
 	w, err := OpenFile(path, opts)
 	if err != nil {

@@ -228,14 +228,14 @@ type headerScan struct {
 
 // scanHeader reads the rows of a sheet until its header row, its
 // headerScanRows-th non-empty row or its end.
-func (r *rowReader) scanHeader(rows *excelize.Rows, sheet string) (headerScan, error) {
+func (r *rowReader) scanHeader(rows sheetRows, sheet string) (headerScan, error) {
 	var hs headerScan
 	// Next visits every row number, gaps included (they come back empty), so
 	// counting calls gives the row number Excel shows.
 	for nonEmpty := 0; nonEmpty < headerScanRows; {
 		if !rows.Next() {
 			hs.ended = true
-			return hs, checkEnd(rows, sheet, hs.rowNum)
+			return hs, rows.checkEnd(sheet, hs.rowNum)
 		}
 		hs.rowNum++
 		cells, err := rows.Columns()
@@ -261,7 +261,7 @@ func (r *rowReader) scanHeader(rows *excelize.Rows, sheet string) (headerScan, e
 // stops at the first that has, which is nearly always the first sheet.
 func (r *rowReader) hasEventSheet(sheets []string) (bool, error) {
 	for _, sheet := range sheets {
-		rows, err := r.w.f.Rows(sheet)
+		rows, err := r.w.rows(sheet)
 		if err != nil {
 			return false, fmt.Errorf("sheet %q: %w", sheet, err)
 		}
@@ -282,7 +282,7 @@ func (r *rowReader) hasEventSheet(sheets []string) (bool, error) {
 // row that could be an event, and firstRows describes its widest early row
 // for the error message, or is empty when the sheet is blank.
 func (r *rowReader) readSheet(ctx context.Context, sheet string, rejectHeaderless bool) (found bool, firstRows string, err error) {
-	rows, err := r.w.f.Rows(sheet)
+	rows, err := r.w.rows(sheet)
 	if err != nil {
 		return false, "", fmt.Errorf("sheet %q: %w", sheet, err)
 	}
@@ -328,7 +328,7 @@ func (r *rowReader) readSheet(ctx context.Context, sheet string, rejectHeaderles
 
 // closeRows closes rows, reporting an iteration error as at row rowNum, or
 // at no row when rowNum is 0.
-func closeRows(rows *excelize.Rows, sheet string, rowNum int) error {
+func closeRows(rows sheetRows, sheet string, rowNum int) error {
 	if err := rows.Error(); err != nil {
 		if rowNum == 0 {
 			return fmt.Errorf("sheet %q: %w", sheet, err)
@@ -346,7 +346,7 @@ func closeRows(rows *excelize.Rows, sheet string, rowNum int) error {
 // a type, so a sheet of one-cell rows (a title, notes) holds none under any
 // mapping. It reads on from where the header search stopped, only as far as
 // the first such row.
-func hasDataRow(rows *excelize.Rows, sheet string, hs headerScan) (bool, error) {
+func hasDataRow(rows sheetRows, sheet string, hs headerScan) (bool, error) {
 	if countNonEmpty(hs.widest) >= 2 {
 		return true, nil
 	}
@@ -365,7 +365,7 @@ func hasDataRow(rows *excelize.Rows, sheet string, hs headerScan) (bool, error) 
 			return true, nil
 		}
 	}
-	return false, checkEnd(rows, sheet, rowNum)
+	return false, rows.checkEnd(sheet, rowNum)
 }
 
 // rejectSheet hands every non-empty row of a sheet without a header row to
@@ -373,7 +373,7 @@ func hasDataRow(rows *excelize.Rows, sheet string, hs headerScan) (bool, error) 
 // go through readData like any sheet's, so they are delivered as other
 // rejects are, and counted in Stats.HeaderlessRows.
 func (r *rowReader) rejectSheet(ctx context.Context, sheet string) error {
-	rows, err := r.w.f.Rows(sheet)
+	rows, err := r.w.rows(sheet)
 	if err != nil {
 		return fmt.Errorf("sheet %q: %w", sheet, err)
 	}
@@ -466,7 +466,7 @@ const (
 // and a second one cleans and converts the rows and calls the callbacks:
 // on two cores that takes the conversion off the critical path. The
 // callbacks are still called one at a time, in row order.
-func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.Rows, headerRow int) error {
+func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows sheetRows, headerRow int) error {
 	in := make(chan rowBatch, rowBatchesAhead)
 	free := make(chan rowBatch, rowBatchesAhead+2)
 	done := make(chan struct{})
@@ -497,7 +497,7 @@ func (r *rowReader) readData(ctx context.Context, p *sheetPlan, rows *excelize.R
 	b := newBatch()
 	for rowNum := headerRow; ; {
 		if !rows.Next() {
-			if parseErr = checkEnd(rows, p.sheet, rowNum); parseErr != nil {
+			if parseErr = rows.checkEnd(p.sheet, rowNum); parseErr != nil {
 				// excelize returned the row the XML broke in, the last
 				// one read, cut short as if whole: it is no row to
 				// convert or reject.

@@ -57,19 +57,36 @@ type Options struct {
 	// DefaultMaxXMLSize (or MaxUnzipSize, when that is smaller).
 	MaxXMLSize int64
 	// TmpDir is where those parts, and OpenReader's spooled copy, are
-	// written; empty means os.TempDir().
+	// written; empty means os.TempDir(). The fast reader unzips nothing
+	// to it: only a sheet it leaves to excelize, and every sheet with
+	// ReaderExcelize, takes temporary disk, at most the workbook's
+	// unzipped size, which is at most 100 times the file's size (plus 16
+	// MiB) and MaxUnzipSize.
 	TmpDir string
+	// Reader is ReaderFast (the default, also for "") or ReaderExcelize.
+	Reader string
 }
 
 // Workbook is an open XLSX workbook of Spark events. It is not safe for
 // concurrent use.
 type Workbook struct {
-	f        *excelize.File
-	name     string // for error messages
-	opts     Options
-	matcher  *headerMatcher
-	layouts  []string
-	date1904 bool
+	// f is the workbook's structure (sheet list, properties). With the
+	// fast reader it is opened without the parts that reader reads.
+	f       *excelize.File
+	name    string // for error messages
+	path    string // the file excelize opens
+	spooled bool   // path is OpenReader's copy, removed at Close
+	zf      *os.File
+	zr      *zip.Reader
+	parts   map[string]string // sheet -> worksheet part, for the fast reader
+	sst     []string          // shared strings, for the fast reader
+	ref     *excelize.File    // the whole workbook in excelize, once a sheet needs it
+	// fallbacks counts the sheet reads the fast reader left to excelize.
+	fallbacks int
+	opts      Options
+	matcher   *headerMatcher
+	layouts   []string
+	date1904  bool
 }
 
 // OpenFile opens the XLSX workbook at path. The workbook is checked against
@@ -83,21 +100,22 @@ func OpenFile(path string, opts Options) (*Workbook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open workbook: %w", err)
 	}
-	defer file.Close()
 	fi, err := file.Stat()
 	if err != nil {
+		file.Close()
 		return nil, fmt.Errorf("open workbook %s: %w", path, err)
 	}
 	if err := w.checkZip(file, fi.Size()); err != nil {
+		file.Close()
 		return nil, err
 	}
-	return w.open()
+	w.path, w.zf = path, file
+	return w.open(fi.Size())
 }
 
 // OpenReader reads an XLSX workbook from r. The bytes are spooled to a
-// temporary file (excelize needs random access), which is removed before
-// OpenReader returns; only parts bigger than Options.MaxXMLSize stay on disk,
-// until Close.
+// temporary file (excelize needs random access), which is removed at
+// Close, with the parts excelize unzipped to temporary files.
 func OpenReader(r io.Reader, opts Options) (*Workbook, error) {
 	w, err := newWorkbook("workbook", opts)
 	if err != nil {
@@ -107,8 +125,13 @@ func OpenReader(r io.Reader, opts Options) (*Workbook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open workbook: spool: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
 	// A zip is never much bigger than what it unzips to; the slack covers
 	// the archive's own headers.
 	limit := w.opts.MaxUnzipSize + 64<<20
@@ -122,11 +145,9 @@ func OpenReader(r io.Reader, opts Options) (*Workbook, error) {
 	if err := w.checkZip(tmp, n); err != nil {
 		return nil, err
 	}
-	w.name = tmp.Name()
-	w, err = w.open()
-	if w != nil {
-		w.name = "workbook"
-	}
+	w.path, w.zf, w.spooled = tmp.Name(), tmp, true
+	w, err = w.open(n)
+	ok = err == nil
 	return w, err
 }
 
@@ -141,6 +162,13 @@ func newWorkbook(name string, opts Options) (*Workbook, error) {
 	}
 	if opts.MaxUnzipSize < 0 || opts.MaxXMLSize < 0 {
 		return nil, fmt.Errorf("open workbook %s: negative size limit", name)
+	}
+	switch opts.Reader {
+	case "":
+		opts.Reader = ReaderFast
+	case ReaderFast, ReaderExcelize:
+	default:
+		return nil, fmt.Errorf("open workbook %s: reader %q: want %q or %q", name, opts.Reader, ReaderFast, ReaderExcelize)
 	}
 	if opts.MaxUnzipSize == 0 {
 		opts.MaxUnzipSize = DefaultMaxUnzipSize
@@ -188,6 +216,8 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	}
 	var (
 		total    uint64
+		packed   uint64 // compressed
+		sheets   uint64 // unzipped worksheet bytes
 		inMemory uint64 // of the parts excelize reads whole
 		hasTypes bool
 		strs     []*zip.File // shared-string parts too big to be held in memory
@@ -195,6 +225,7 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	maxInMemory := uint64(w.opts.MaxXMLSize) * inMemoryParts
 	for _, f := range zr.File {
 		total += f.UncompressedSize64
+		packed += f.CompressedSize64
 		if total > uint64(w.opts.MaxUnzipSize) {
 			return fmt.Errorf("open workbook %s: it unzips to more than %d bytes, refused as a possible zip bomb (raise the limit if it is genuine): %w", w.name, w.opts.MaxUnzipSize, ErrTooLarge)
 		}
@@ -203,11 +234,14 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 		name := strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))
 		spills := strings.HasPrefix(name, "xl/worksheets/sheet") && strings.HasSuffix(name, ".xml") ||
 			name == "xl/sharedstrings.xml"
+		if strings.HasPrefix(name, "xl/worksheets/") && strings.HasSuffix(name, ".xml") {
+			sheets += f.UncompressedSize64
+		}
+		if name == "xl/sharedstrings.xml" {
+			strs = append(strs, f)
+		}
 		switch big := f.UncompressedSize64 > uint64(w.opts.MaxXMLSize); {
 		case big && spills:
-			if name == "xl/sharedstrings.xml" {
-				strs = append(strs, f)
-			}
 		case big:
 			return fmt.Errorf("open workbook %s: its part %s unzips to %d bytes, over the %d bytes allowed for a part that is read into memory (only worksheets and shared strings may be bigger), refused as a possible zip bomb; %s: %w",
 				w.name, f.Name, f.UncompressedSize64, w.opts.MaxXMLSize, splitAdvice, ErrTooLarge)
@@ -223,8 +257,14 @@ func (w *Workbook) checkZip(r io.ReaderAt, size int64) error {
 	if !hasTypes {
 		return fmt.Errorf("open workbook %s: %w: a zip archive without [Content_Types].xml", w.name, ErrNotXLSX)
 	}
+	// What a workbook costs to read grows with what it unzips to, so
+	// that is bounded by what the file carries.
+	if total > maxInflateRatio*packed+inflateSlack {
+		return fmt.Errorf("open workbook %s: it unzips to %d bytes, %d times its %d compressed bytes, more than the %d times an export does (beyond %d MiB), refused as a possible zip bomb: %w",
+			w.name, total, total/max(packed, 1), packed, maxInflateRatio, inflateSlack>>20, ErrTooLarge)
+	}
 	for _, f := range strs {
-		if err := w.checkSharedStrings(f); err != nil {
+		if err := w.checkSharedStrings(f, sheets); err != nil {
 			return err
 		}
 	}
@@ -253,22 +293,28 @@ const splitAdvice = "if the workbook is genuine, copy its event sheets into new 
 const sharedStringBytes = 512
 
 // checkSharedStrings refuses a shared-strings part holding more strings
-// than sharedStringBytes allows. It reads the part once, which costs a
-// fraction of a second for a million distinct strings.
-func (w *Workbook) checkSharedStrings(f *zip.File) error {
+// than sharedStringBytes allows, or more than the worksheets, of
+// sheetBytes unzipped, could refer to. It reads the part once, which
+// costs a fraction of a second for a million distinct strings.
+func (w *Workbook) checkSharedStrings(f *zip.File, sheetBytes uint64) error {
+	refs := int64(sheetBytes/minSharedRefBytes) + 1024
 	limit := w.opts.MaxUnzipSize / sharedStringBytes
 	rc, err := f.Open()
 	if err != nil {
 		return fmt.Errorf("open workbook %s: %s: %w", w.name, f.Name, err)
 	}
 	defer rc.Close()
-	n, err := countElements(rc, "si", limit)
+	n, err := countElements(rc, "si", min(limit, refs))
 	if err != nil {
 		return fmt.Errorf("open workbook %s: %s: %w", w.name, f.Name, err)
 	}
 	if n > limit {
 		return fmt.Errorf("open workbook %s: its part %s holds more than %d shared strings (one per %d bytes of the %d-byte unzip limit), which excelize would index in memory, refused as a possible zip bomb (raise the limit if it is genuine): %w",
 			w.name, f.Name, limit, sharedStringBytes, w.opts.MaxUnzipSize, ErrTooLarge)
+	}
+	if n > refs {
+		return fmt.Errorf("open workbook %s: its part %s holds more than %d shared strings, more than its worksheets of %d bytes could use (one per %d bytes), refused as a possible zip bomb: %w",
+			w.name, f.Name, refs, sheetBytes, minSharedRefBytes, ErrTooLarge)
 	}
 	return nil
 }
@@ -329,37 +375,177 @@ func countElements(r io.Reader, local string, limit int64) (int64, error) {
 	}
 }
 
-// open opens w.name with excelize and reads the workbook properties.
-func (w *Workbook) open() (*Workbook, error) {
-	f, err := excelize.OpenFile(w.name, excelize.Options{
+// open opens the workbook with excelize and reads its properties. With
+// the fast reader, excelize opens a copy without the parts that reader
+// reads, so it unzips none of them; a sheet the fast reader leaves to
+// excelize opens the whole workbook then.
+func (w *Workbook) open(size int64) (_ *Workbook, err error) {
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	if w.opts.Reader == ReaderFast {
+		if err := w.openFast(size); err != nil {
+			return nil, err
+		}
+	}
+	if w.f == nil {
+		if w.f, err = w.reference(); err != nil {
+			return nil, err
+		}
+	}
+	if len(w.f.GetSheetList()) == 0 {
+		return nil, fmt.Errorf("open workbook %s: %w: it has no worksheets", w.name, ErrNotXLSX)
+	}
+	props, err := w.f.GetWorkbookProps()
+	if err != nil {
+		return nil, fmt.Errorf("open workbook %s: read properties: %w", w.name, err)
+	}
+	w.date1904 = props.Date1904 != nil && *props.Date1904
+	return w, nil
+}
+
+// openFast prepares the fast reader: the sheets' parts, the shared
+// strings and excelize on the rest. A workbook it is not sure of is left
+// to excelize whole.
+func (w *Workbook) openFast(size int64) error {
+	zr, err := openZip(w.zf, size)
+	if err != nil {
+		return fmt.Errorf("open workbook %s: %w (%v)", w.name, ErrNotXLSX, err)
+	}
+	parts := sheetParts(zr)
+	if len(parts) == 0 {
+		return nil
+	}
+	if f, ok := zipEntry(zr, "xl/sharedStrings.xml", true); ok {
+		sst, err := loadSharedStrings(f)
+		if errors.Is(err, errUnsure) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("open workbook %s: %s: %w", w.name, f.Name, err)
+		}
+		w.sst = sst
+	} else if _, dup := zipEntry(zr, "xl/sharedStrings.xml", false); dup {
+		return nil
+	}
+	rest, err := structureOnly(zr, parts)
+	if err != nil {
+		return fmt.Errorf("open workbook %s: %w", w.name, err)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(rest), w.excelizeOptions())
+	if err != nil {
+		return w.excelizeErr(f, err)
+	}
+	w.f, w.zr, w.parts = f, zr, parts
+	return nil
+}
+
+func (w *Workbook) excelizeOptions() excelize.Options {
+	return excelize.Options{
 		// Numbers, dates included, come as stored: an Excel date formatted
 		// as "m/d/yy h:mm" would lose its seconds and milliseconds.
 		RawCellValue:      true,
 		UnzipSizeLimit:    w.opts.MaxUnzipSize,
 		UnzipXMLSizeLimit: w.opts.MaxXMLSize,
 		TmpDir:            w.opts.TmpDir,
-	})
-	if err != nil {
-		if f != nil {
-			f.Close()
-		}
-		if strings.Contains(err.Error(), "unzip size exceeds") {
-			err = fmt.Errorf("%w: %v", ErrTooLarge, err)
-		}
-		return nil, fmt.Errorf("open workbook %s: %w", w.name, err)
 	}
-	if len(f.GetSheetList()) == 0 {
+}
+
+func (w *Workbook) excelizeErr(f *excelize.File, err error) error {
+	if f != nil {
 		f.Close()
-		return nil, fmt.Errorf("open workbook %s: %w: it has no worksheets", w.name, ErrNotXLSX)
 	}
-	props, err := f.GetWorkbookProps()
+	if strings.Contains(err.Error(), "unzip size exceeds") {
+		err = fmt.Errorf("%w: %v", ErrTooLarge, err)
+	}
+	return fmt.Errorf("open workbook %s: %w", w.name, err)
+}
+
+// reference returns the whole workbook opened by excelize, opening it on
+// first use.
+func (w *Workbook) reference() (*excelize.File, error) {
+	if w.ref != nil {
+		return w.ref, nil
+	}
+	f, err := excelize.OpenFile(w.path, w.excelizeOptions())
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open workbook %s: read properties: %w", w.name, err)
+		return nil, w.excelizeErr(f, err)
 	}
-	w.date1904 = props.Date1904 != nil && *props.Date1904
-	w.f = f
-	return w, nil
+	w.ref = f
+	return f, nil
+}
+
+// rows opens a sheet's rows with the reader it takes, under the limits
+// on rows.
+func (w *Workbook) rows(sheet string) (sheetRows, error) {
+	var rows sheetRows
+	if part, ok := w.parts[sheet]; ok {
+		fr, err := w.openFastRows(sheet, part)
+		if err != nil {
+			return nil, err
+		}
+		rows = fr
+	} else {
+		ref, err := w.reference()
+		if err != nil {
+			return nil, err
+		}
+		er, err := ref.Rows(sheet)
+		if err != nil {
+			return nil, fmt.Errorf("sheet %q: %w", sheet, err)
+		}
+		rows = excelRows{er}
+	}
+	return &limitRows{sheetRows: rows, sheet: sheet}, nil
+}
+
+// limitRows refuses a sheet that reads on past Excel's last row, or
+// holds more than maxEmptyRows rows without a cell: a few bytes of XML
+// each that a zip packs a thousandfold, and excelize's iteration visits
+// each gap between row numbers as a row.
+type limitRows struct {
+	sheetRows
+	sheet       string
+	rows, empty int
+	err         error
+}
+
+func (r *limitRows) Next() bool {
+	if r.err != nil || !r.sheetRows.Next() {
+		return false
+	}
+	if r.rows++; r.rows > maxSheetRows {
+		r.err = fmt.Errorf("sheet %q has more than %d rows, Excel's limit: %w", r.sheet, maxSheetRows, ErrTooLarge)
+		return false
+	}
+	return true
+}
+
+func (r *limitRows) Columns() ([]string, error) {
+	cells, err := r.sheetRows.Columns()
+	if err == nil && len(cells) == 0 {
+		if r.empty++; r.empty > maxEmptyRows {
+			r.err = fmt.Errorf("sheet %q has more than %d rows without a cell, refused as a possible zip bomb: %w", r.sheet, maxEmptyRows, ErrTooLarge)
+			return nil, r.err
+		}
+	}
+	return cells, err
+}
+
+func (r *limitRows) Error() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.sheetRows.Error()
+}
+
+func (r *limitRows) checkEnd(sheet string, lastRow int) error {
+	if r.err != nil {
+		return nil // reported by the caller
+	}
+	return r.sheetRows.checkEnd(sheet, lastRow)
 }
 
 // Date1904 reports whether the workbook uses the 1904 date system, in which
@@ -368,12 +554,21 @@ func (w *Workbook) Date1904() bool { return w.date1904 }
 
 // Close releases the workbook and removes its temporary files.
 func (w *Workbook) Close() error {
-	if w.f == nil {
-		return nil
+	var errs []error
+	if w.f != nil {
+		errs = append(errs, w.f.Close())
 	}
-	err := w.f.Close()
-	w.f = nil
-	if err != nil {
+	if w.ref != nil && w.ref != w.f {
+		errs = append(errs, w.ref.Close())
+	}
+	if w.zf != nil {
+		errs = append(errs, w.zf.Close())
+		if w.spooled {
+			errs = append(errs, os.Remove(w.path))
+		}
+	}
+	w.f, w.ref, w.zf, w.zr, w.parts = nil, nil, nil, nil, nil
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close workbook %s: %w", w.name, err)
 	}
 	return nil

@@ -5,10 +5,11 @@
 // sparkevents import cannot be much faster than this, since it reads
 // through the same iterator.
 //
-//	go run ./bench/floor [-cpuprofile cpu.out] [-read] events.xlsx
+//	go run ./bench/floor [-cpuprofile cpu.out] [-read | -fast] events.xlsx
 //
 // With -read it runs transform's Read instead, with callbacks that do
-// nothing: the parse and normalization without the database.
+// nothing: the parse and normalization without the database. With -fast
+// it iterates as the floor does, with transform's fast reader.
 package main
 
 import (
@@ -30,6 +31,7 @@ func main() {
 	gctune.Apply(gctune.FloorGCPercent)
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	read := flag.Bool("read", false, "run transform.Read instead of the bare iteration")
+	fast := flag.Bool("fast", false, "iterate with transform's fast reader instead of excelize's Rows()")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		log.Fatal("usage: floor [-cpuprofile FILE] [-read] WORKBOOK.xlsx")
@@ -47,9 +49,12 @@ func main() {
 	start := time.Now()
 	var rows, cells int
 	var err error
-	if *read {
+	switch {
+	case *fast:
+		rows, cells, err = iterateFast(flag.Arg(0))
+	case *read:
 		rows, cells, err = readEvents(flag.Arg(0))
-	} else {
+	default:
 		rows, cells, err = iterate(flag.Arg(0))
 	}
 	if err != nil {
@@ -87,6 +92,17 @@ func iterate(path string) (rows, cells int, err error) {
 		}
 	}
 	return rows, cells, nil
+}
+
+// iterateFast is iterate with the fast reader, opened as transform opens
+// workbooks.
+func iterateFast(path string) (rows, cells int, err error) {
+	w, err := transform.OpenFile(path, transform.Options{Reader: transform.ReaderFast})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer w.Close()
+	return w.CountCells()
 }
 
 func readEvents(path string) (rows, cells int, err error) {
