@@ -211,6 +211,7 @@ some cost in time.`,
 		Commands: withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
+			retireCommand(),
 		),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
@@ -453,7 +454,17 @@ are kept in etl_rejects with the reason. Importing a file again changes nothing.
 	}
 }
 
+// syncOptions reads the options of sync, backfill and doctor from the
+// flags and checks them.
 func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
+	o := flagSyncOptions(c)
+	return o, checkSyncOptions(o)
+}
+
+// flagSyncOptions reads the options of sync, backfill and doctor from the
+// flags, their defaults included, unchecked: a config file may fill in
+// what they lack (see syncTargets).
+func flagSyncOptions(c *cli.Context) pipeline.SyncOptions {
 	var o pipeline.SyncOptions
 	o.Spark.BaseURL = c.String("spark-url")
 	o.Spark.Token = c.String("token")
@@ -479,29 +490,33 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	o.FolderID = c.String("folder-id")
 	o.Parse = parseOptions(c)
 	o.DryRun = c.Bool("dry-run")
+	return o
+}
+
+func checkSyncOptions(o pipeline.SyncOptions) error {
 	switch {
 	case o.Spark.BaseURL == "":
-		return o, usageErr("--spark-url (SPARK_URL) is required")
+		return usageErr("--spark-url (SPARK_URL) is required")
 	case o.Tenant == "":
-		return o, usageErr("--tenant (SPARK_TENANT) is required")
+		return usageErr("--tenant (SPARK_TENANT) is required")
 	case o.Spark.Token == "" && (o.Spark.ClientID == "" || o.Spark.ClientSecret == ""):
-		return o, usageErr("give a bearer token (SPARK_TOKEN) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET)")
+		return usageErr("give a bearer token (SPARK_TOKEN) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET)")
 	case o.Window <= 0:
-		return o, usageErr("--window must be positive")
+		return usageErr("--window must be positive")
 	case o.Parallel < 1:
-		return o, usageErr("--parallel must be at least 1")
+		return usageErr("--parallel must be at least 1")
 	case o.PageSize < 1:
-		return o, usageErr("--page-size must be at least 1")
+		return usageErr("--page-size must be at least 1")
 	case o.Spark.JobTimeout <= 0:
-		return o, usageErr("--job-timeout must be positive")
+		return usageErr("--job-timeout must be positive")
 	case o.ExportCap < 0:
-		return o, usageErr("--export-cap must not be negative")
+		return usageErr("--export-cap must not be negative")
 	case !slices.Contains([]string{"", extract.EventTypesArray, extract.EventTypesString}, o.Spark.Dialect.EventTypes):
-		return o, usageErr("--event-types-form %q: want array or string", o.Spark.Dialect.EventTypes)
+		return usageErr("--event-types-form %q: want array or string", o.Spark.Dialect.EventTypes)
 	case !slices.Contains([]string{"", extract.FolderColumnSample, extract.FolderColumnTable}, o.Spark.Dialect.FolderColumn):
-		return o, usageErr("--folder-column %q: want folder_id or folderId", o.Spark.Dialect.FolderColumn)
+		return usageErr("--folder-column %q: want folder_id or folderId", o.Spark.Dialect.FolderColumn)
 	}
-	return o, nil
+	return nil
 }
 
 func syncCommand() *cli.Command {
@@ -515,42 +530,15 @@ sync of a tenant needs --since. A second sync of the same tenant started while
 one runs exits at once with code 3.
 
    sparkevents sync --since 2026-01-01      # first run
-   sparkevents sync                         # every later run`,
+   sparkevents sync                         # every later run
+   sparkevents sync --config tenants.yaml   # every tenant of the file, two at once`,
 		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
 			&cli.StringFlag{Name: "since", Usage: "where a tenant's first sync starts: a date (2026-01-01), an RFC 3339 time, or a duration back from now (720h, 30d)"},
 			&cli.DurationFlag{Name: "lookback", Value: time.Hour, Usage: "re-read this much before the watermark, for events Spark logs late"},
 			&cli.DurationFlag{Name: "settle", Value: time.Minute, Usage: "leave the newest events this long to settle before exporting them"},
 			&cli.BoolFlag{Name: "skip-if-locked", EnvVars: []string{"SPARKEVENTS_SKIP_IF_LOCKED"}, Usage: "exit 0 instead of 3 when another sync or backfill of the tenant is running (for cron)"},
-		}),
-		Action: func(c *cli.Context) error {
-			o, err := syncOptions(c)
-			if err != nil {
-				return err
-			}
-			o.Lookback, o.Settle = c.Duration("lookback"), c.Duration("settle")
-			if err := o.Check("sync"); err != nil {
-				return err
-			}
-			if s := c.String("since"); s != "" {
-				if o.Since, err = pipeline.ParseTime(s, time.Now()); err != nil {
-					return fmt.Errorf("--since: %w", err)
-				}
-			}
-			s, err := open(c, !o.DryRun)
-			if err != nil {
-				return err
-			}
-			defer s.p.Close()
-			sum, err := s.p.Sync(c.Context, o)
-			if errors.Is(err, pipeline.ErrLocked) && c.Bool("skip-if-locked") {
-				s.log.Info("another sync or backfill of the tenant is running: skipped", "tenant", o.Tenant)
-				return nil
-			}
-			if err == nil || sum.Windows > 0 {
-				printSummary(c.App.Writer, "sync", o, sum)
-			}
-			return err
-		},
+		}, manyTenantsFlags),
+		Action: syncAction,
 	}
 }
 
@@ -653,14 +641,19 @@ host's clock.
 			&cli.StringFlag{Name: "tenant", Usage: "only this tenant (default: every tenant)"},
 			&cli.DurationFlag{Name: "max-lag", Usage: "exit 7 when a synced tenant's watermark is older than this (e.g. 1h), or a tenant's syncs have all failed; 0 checks nothing"},
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
+			configFlag,
 		},
 		Action: func(c *cli.Context) error {
-			maxLag, format, tenant := c.Duration("max-lag"), c.String("format"), c.String("tenant")
+			maxLag, format := c.Duration("max-lag"), c.String("format")
 			if maxLag < 0 {
 				return usageErr("--max-lag %s is negative", maxLag)
 			}
 			if format != "table" && format != "json" {
 				return usageErr("unknown --format %q: table or json", format)
+			}
+			names, err := fileTenants(c)
+			if err != nil {
+				return err
 			}
 			s, err := open(c, false)
 			if err != nil {
@@ -671,12 +664,7 @@ host's clock.
 			if err != nil {
 				return err
 			}
-			sts := all[:0:0]
-			for _, st := range all {
-				if tenant == "" || st.Tenant == tenant {
-					sts = append(sts, st)
-				}
-			}
+			sts := statusOfTenants(all, names)
 			now := time.Now()
 			if format == "json" {
 				err = writeStatusJSON(c.App.Writer, sts, now)
@@ -686,7 +674,7 @@ host's clock.
 			if err != nil || maxLag == 0 {
 				return err
 			}
-			return pipeline.CheckLag(sts, tenant, maxLag, now)
+			return checkLagOf(sts, names, maxLag, now)
 		},
 	}
 }
@@ -823,30 +811,10 @@ func runsCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARK_TENANT"}, Usage: "only this tenant's runs (SPARK_TENANT sets it too: --tenant '' shows every tenant's)"},
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "how many runs, newest first; 0 for all"},
+			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, json or csv"},
+			configFlag,
 		},
-		Action: func(c *cli.Context) error {
-			s, err := open(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.p.Close()
-			runs, err := s.p.Runs(c.Context, c.String("tenant"), c.Int("limit"))
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tKIND\tTENANT\tSTATUS\tSTARTED\tSECONDS\tREAD\tINSERTED\tUPDATED\tUNCHANGED\tREJECTED\tSOURCE\tERROR")
-			for _, r := range runs {
-				secs := "-"
-				if r.FinishedAt != nil {
-					secs = fmt.Sprintf("%.1f", r.FinishedAt.Sub(r.StartedAt).Seconds())
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Kind, r.Tenant, r.Status,
-					fmtTime(r.StartedAt), secs, r.Counts.Read, r.Counts.Inserted, r.Counts.Updated, r.Counts.Unchanged,
-					r.Counts.Rejected, r.Source, firstLine(r.Error))
-			}
-			return tw.Flush()
-		},
+		Action: runsAction,
 	}
 }
 
