@@ -37,9 +37,9 @@ the first failed step (5 Spark, 6 database, 4 workbook, 2 usage).
    sparkevents doctor                    # with SPARK_URL, SPARK_TENANT, a token, DATABASE_URL set
    sparkevents doctor --format json      # for scripts
    sparkevents doctor --config tenants.yaml   # each tenant of the file in turn`,
-		Flags: flags(sparkFlags, parseFlags, []cli.Flag{
+		Flags: flags(sparkFlags(), parseFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"SPARKEVENTS_FORMAT"}, Usage: "table or json"},
-			configFlag,
+			configFlag(),
 		}),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
@@ -54,7 +54,11 @@ the first failed step (5 Spark, 6 database, 4 workbook, 2 usage).
 			if err != nil {
 				return err
 			}
-			cfg := pipeline.Config{DatabaseURL: c.String("database-url"), Schema: c.String("schema"), Logger: s.log}
+			dbURL, err := databaseURL(c)
+			if err != nil {
+				return err
+			}
+			cfg := pipeline.Config{DatabaseURL: dbURL, Schema: c.String("schema"), Logger: s.log}
 			// A database that cannot be reached is one failed check: the
 			// Spark checks still run.
 			p, err := pipeline.Open(c.Context, cfg)

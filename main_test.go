@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/urfave/cli/v2"
 	"github.com/xuri/excelize/v2"
 
 	"sparkevents/extract/sparktest"
@@ -309,4 +314,160 @@ func TestDoctorCommand(t *testing.T) {
 	if rep.OK || last.OK || last.Name != "token" || !strings.Contains(last.Fix, "token was refused") {
 		t.Fatalf("doctor with a wrong token: %+v", rep)
 	}
+}
+
+// Every duration and time flag, environment variable and query parameter
+// takes one grammar (90s, 15m, 36h, 30d, 2w, RFC 3339, a date), and a
+// value outside it is a usage error that lists the accepted forms.
+func TestOneGrammarForDurationsAndTimes(t *testing.T) {
+	url := pgtest.URL(t)
+	spark := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "tok", PendingPolls: -1})
+	defer spark.Close()
+	now := time.Now().UTC()
+	spark.AddEvents(
+		sparktest.Event{ID: "a", Time: now.Add(-10 * 24 * time.Hour), Type: "SparkLogin", User: "ana@example.com"},
+		sparktest.Event{ID: "b", Time: now.Add(-3 * time.Hour), Type: "PublishEngine", User: "bo@example.com"},
+	)
+	env := map[string]string{"DATABASE_URL": url, "SPARK_URL": spark.URL, "SPARK_TENANT": "acme", "SPARK_TOKEN": "tok"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    int
+		windows string // "N windows" in the summary
+	}{
+		{"days and weeks", nil, []string{"--since", "2w", "--window", "1d", "--lookback", "1d", "--settle", "15m", "--overlap", "90s", "--job-timeout", "1d", "--dry-run"}, exitOK, "14 windows"},
+		{"a window of a week", nil, []string{"--since", "2w", "--window", "1w", "--dry-run"}, exitOK, "2 windows"},
+		{"a date", nil, []string{"--since", now.Add(-72 * time.Hour).Format("2006-01-02"), "--window", "36h", "--dry-run"}, exitOK, "windows from"},
+		{"from the environment", map[string]string{"SPARKEVENTS_SINCE": "2w", "SPARKEVENTS_WINDOW": "1w", "SPARKEVENTS_DRY_RUN": "true"}, nil, exitOK, "2 windows"},
+		{"a bare number", nil, []string{"--since", "2w", "--window", "90"}, exitUsage, "90s, 15m, 36h, 30d or 2w"},
+		{"a year", nil, []string{"--since", "1y"}, exitUsage, "a date (2026-01-01)"},
+		{"a bad variable", map[string]string{"SPARKEVENTS_LOOKBACK": "1y"}, []string{"--since", "2w"}, exitUsage, "SPARKEVENTS_LOOKBACK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := maps.Clone(env)
+			maps.Copy(e, tt.env)
+			code, out := run(t, e, append([]string{"sync", "--no-progress"}, tt.args...)...)
+			if code != tt.want || !strings.Contains(out, tt.windows) {
+				t.Fatalf("sync %v: exit %d, want %d saying %q:\n%s", tt.args, code, tt.want, tt.windows, out)
+			}
+		})
+	}
+
+	if code, out := run(t, env, "sync", "--since", "2w", "--window", "1w", "--no-progress"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	queries := []struct {
+		name string
+		args []string
+		want int
+		say  string
+	}{
+		{"a duration back", []string{"--param", "from=30d", "--format", "csv", "daily_active_users"}, exitOK, "active_users"},
+		{"a week back", []string{"--param", "from=1w", "--param", "to=now", "--format", "csv", "daily_active_users"}, exitOK, now.Add(-3 * time.Hour).Format("2006-01-02")},
+		{"a date", []string{"--param", "from=2026-01-01", "daily_active_users"}, exitOK, "active_users"},
+		{"not a time", []string{"--param", "from=someday", "daily_active_users"}, exitUsage, "a date (2026-01-01)"},
+		{"not a number", []string{"--param", "days=ten", "dormant_users"}, exitUsage, "does not fit"},
+	}
+	for _, tt := range queries {
+		t.Run("query "+tt.name, func(t *testing.T) {
+			code, out := run(t, env, append([]string{"query"}, tt.args...)...)
+			if code != tt.want || !strings.Contains(out, tt.say) || strings.Contains(out, "SQLSTATE") {
+				t.Fatalf("query %v: exit %d, want %d saying %q and no SQLSTATE:\n%s", tt.args, code, tt.want, tt.say, out)
+			}
+		})
+	}
+	// A week back from a week back: the CSV holds the day of event b but
+	// not that of event a, ten days ago.
+	if _, out := run(t, env, "query", "--param", "from=1w", "--format", "csv", "daily_active_users"); strings.Contains(out, now.Add(-10*24*time.Hour).Format("2006-01-02")) {
+		t.Fatalf("query from=1w lists an event of ten days ago:\n%s", out)
+	}
+}
+
+// Flags that take a time show their default as written: --to is now.
+func TestTimeFlagsShowTheirDefaults(t *testing.T) {
+	for _, cmd := range []string{"backfill", "report"} {
+		_, out := run(t, nil, cmd, "--help")
+		if !regexp.MustCompile(`--to value .*\(default: now\)`).MatchString(out) || strings.Contains(out, `"0s"`) {
+			t.Errorf("%s --help does not show --to's default as now:\n%s", cmd, out)
+		}
+	}
+	_, out := run(t, nil, "sync", "--help")
+	if !regexp.MustCompile(`--window value .*\(default: 1d\)`).MatchString(out) {
+		t.Errorf("sync --help does not show --window's default as 1d:\n%s", out)
+	}
+}
+
+// Every secret can come from a file, as Kubernetes and Docker mount them,
+// and is never printed.
+func TestSecretsFromFiles(t *testing.T) {
+	url := pgtest.URL(t)
+	spark := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "tok-SECRET-4711", PendingPolls: -1})
+	defer spark.Close()
+	spark.AddEvents(sparktest.Event{ID: "a", Time: time.Now().Add(-3 * time.Hour), Type: "SparkLogin", User: "ana@example.com"})
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token, pw := write("token", "tok-SECRET-4711\n"), write("pw", "pw-SECRET-0815\n")
+	base := map[string]string{"DATABASE_URL": url, "SPARK_URL": spark.URL, "SPARK_TENANT": "acme", "SPARK_TOKEN": "", "SPARK_TOKEN_FILE": "", "DATABASE_PASSWORD_FILE": ""}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int
+		say  string
+	}{
+		{"token and password from files", map[string]string{"SPARK_TOKEN_FILE": token, "DATABASE_PASSWORD_FILE": pw}, exitOK, "inserted 1"},
+		{"both a token and its file", map[string]string{"SPARK_TOKEN": "x", "SPARK_TOKEN_FILE": token}, exitUsage, "not both"},
+		{"a missing file", map[string]string{"SPARK_TOKEN_FILE": filepath.Join(dir, "nosuch")}, exitUsage, "--token-file"},
+		{"an empty file", map[string]string{"SPARK_TOKEN_FILE": write("empty", "\n")}, exitUsage, "is empty"},
+		{"a missing password file", map[string]string{"SPARK_TOKEN_FILE": token, "DATABASE_PASSWORD_FILE": filepath.Join(dir, "nosuch")}, exitUsage, "--database-password-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := maps.Clone(base)
+			maps.Copy(e, tt.env)
+			code, out := run(t, e, "sync", "--since", "1d", "--no-progress", "--log-level", "debug")
+			if code != tt.want || !strings.Contains(out, tt.say) || strings.Contains(out, "SECRET") {
+				t.Fatalf("exit %d, want %d saying %q and no secret:\n%s", code, tt.want, tt.say, out)
+			}
+		})
+	}
+}
+
+func TestWithPassword(t *testing.T) {
+	for _, conn := range []string{"postgres://etl@db.internal:5433/analytics?sslmode=disable", "postgresql://etl:old@db/x", "host=db user=etl dbname=x", ""} {
+		for _, pw := range []string{"simple", `it's a \ "pass word"`, "p@ss:/w?rd#%"} {
+			s, err := withPassword(conn, pw)
+			if err != nil {
+				t.Fatalf("withPassword(%q): %v", conn, err)
+			}
+			cfg, err := pgconn.ParseConfig(s)
+			if err != nil || cfg.Password != pw {
+				t.Errorf("withPassword(%q, %q) = %q: parsed password %q, %v", conn, pw, s, cfg.Password, err)
+			}
+		}
+	}
+}
+
+// Every flag of every command can be set from the environment, as
+// containers and systemd units set them.
+func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			walk(path+" "+c.Name, c.Subcommands)
+			for _, f := range c.Flags {
+				if d, ok := f.(cli.DocGenerationFlag); ok && len(d.GetEnvVars()) == 0 {
+					t.Errorf("%s %s --%s has no environment variable", path, c.Name, f.Names()[0])
+				}
+			}
+		}
+	}
+	walk("sparkevents", newApp().Commands)
 }

@@ -21,10 +21,12 @@ exits 3. What it deleted is logged (at warn).
    sparkevents retire --tenant nope --yes     # forget it
    sparkevents retire --tenant old --events --yes`,
 		Flags: []cli.Flag{
-			// No SPARK_TENANT: a tenant is forgotten only when named.
-			&cli.StringFlag{Name: "tenant", Usage: "the tenant to forget (required)"},
-			&cli.BoolFlag{Name: "events", Usage: "delete its events too"},
-			&cli.BoolFlag{Name: "yes", Usage: "delete; without it, only count"},
+			// Not SPARK_TENANT: a tenant is forgotten only when named, never
+			// because a cron sync's env file names it. The variables are
+			// retire's own.
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARKEVENTS_RETIRE_TENANT"}, Usage: "the tenant to forget (required)"},
+			&cli.BoolFlag{Name: "events", EnvVars: []string{"SPARKEVENTS_RETIRE_EVENTS"}, Usage: "delete its events too"},
+			&cli.BoolFlag{Name: "yes", EnvVars: []string{"SPARKEVENTS_RETIRE_YES"}, Usage: "delete; without it, only count"},
 		},
 		Action: func(c *cli.Context) error {
 			tenant := c.String("tenant")

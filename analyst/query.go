@@ -12,10 +12,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"sparkevents/internal/when"
 	querylib "sparkevents/sql"
 )
 
@@ -354,10 +357,21 @@ func RunQuery(ctx context.Context, db *pgxpool.Pool, name string, params map[str
 		return err
 	}
 	res, err := runReadOnly(ctx, db, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...))
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") && len(params) > 0 {
+		// Class 22, data exception: a parameter's value does not fit its
+		// type (days=ten, from=someday).
+		return fmt.Errorf("%w: query %s: a --param value does not fit: %s (parameters: %s)", ErrRequest, name, pgErr.Message, paramDocs(qsParams(name)))
+	}
 	if err != nil {
 		return fmt.Errorf("query %s: %w", name, err)
 	}
 	return write(w, res)
+}
+
+// isTimeParam reports whether sql casts the psql variable name to a
+// timestamp: :'name'::timestamptz or ::timestamp.
+func isTimeParam(sql, name string) bool {
+	return strings.Contains(sql, ":'"+name+"'::timestamp")
 }
 
 // ErrRequest is wrapped by RunQuery's errors about what it was asked for:
@@ -384,9 +398,19 @@ func bindQuery(name string, params map[string]string) (string, []any, error) {
 	for _, p := range q.Params {
 		values[p.Name] = p.Default
 	}
+	now := time.Now()
 	for k, v := range params {
 		if _, ok := values[k]; !ok {
 			return "", nil, fmt.Errorf("%w: query %s has no parameter %q; its parameters are: %s", ErrRequest, name, k, paramNames(q))
+		}
+		// A time takes the CLI's grammar (30d, 2w, a date, RFC 3339),
+		// sent to PostgreSQL as RFC 3339; infinity stays as it is.
+		if isTimeParam(q.SQL, k) && !slices.Contains([]string{"infinity", "-infinity"}, strings.ToLower(strings.TrimSpace(v))) {
+			t, err := when.ParseTime(v, now)
+			if err != nil {
+				return "", nil, fmt.Errorf("%w: --param %s: %w", ErrRequest, k, err)
+			}
+			v = t.Format(time.RFC3339Nano)
 		}
 		values[k] = v
 	}
@@ -399,6 +423,29 @@ func bindQuery(name string, params map[string]string) (string, []any, error) {
 		args[i] = values[n]
 	}
 	return sql, args, nil
+}
+
+// qsParams returns the parameters of the library query name.
+func qsParams(name string) []Param {
+	qs, _ := Queries()
+	for _, q := range qs {
+		if q.Name == name {
+			return q.Params
+		}
+	}
+	return nil
+}
+
+// paramDocs says each parameter's name and what it takes.
+func paramDocs(ps []Param) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	docs := make([]string, len(ps))
+	for i, p := range ps {
+		docs[i] = p.Name + ": " + p.Doc
+	}
+	return strings.Join(docs, "; ")
 }
 
 func paramNames(q Query) string {

@@ -101,6 +101,11 @@ type Config struct {
 	Dialect    Dialect
 	FixDialect bool
 
+	// JobLimit, when positive, is how many export jobs at once the tenant
+	// is known to allow (learned by an earlier run: see Client.JobLimit);
+	// a refusal lowers it further.
+	JobLimit int
+
 	// Logger receives request and retry logs; nil discards them. Tokens,
 	// secrets, URL query strings (pre-signed links) and secret-looking URL
 	// path segments (see redact.go) are never logged.
@@ -183,6 +188,7 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	c := &Client{cfg: cfg, base: base, log: cfg.Logger, dialect: cfg.Dialect, lim: newLimiter(cfg.MinRetryWait, cfg.MaxRetryWait)}
+	c.jobs.limit = max(cfg.JobLimit, 0)
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

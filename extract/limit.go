@@ -289,3 +289,11 @@ func (c *Client) paced(r *retryState, h http.Header) (time.Duration, bool) {
 func (c *Client) inTime(r *retryState, wait time.Duration) bool {
 	return time.Since(r.start)+wait <= c.cfg.JobTimeout
 }
+
+// JobLimit is how many export jobs at once Spark allows the tenant, as
+// Config.JobLimit said or a refusal taught; 0 when no limit is known.
+func (c *Client) JobLimit() int {
+	c.jobs.mu.Lock()
+	defer c.jobs.mu.Unlock()
+	return c.jobs.limit
+}

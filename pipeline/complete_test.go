@@ -2,6 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,8 +163,38 @@ func dailyEvents(f *syncFixture, counts []int) []sparktest.Event {
 			continue
 		}
 		start := day.Add(time.Duration(d)*24*time.Hour + time.Minute)
-		evs = append(evs, sparkEvents(len(evs), n, start, 23*time.Hour/time.Duration(n))...)
+		step := (23 * time.Hour / time.Duration(n)).Truncate(time.Millisecond) // Spark keeps milliseconds
+		evs = append(evs, sparkEvents(len(evs), n, start, step)...)
 	}
 	f.spark.AddEvents(evs...)
 	return evs
 }
+
+// The probe only saves work: a probe that Spark refuses (here, as too
+// large an export) leaves the windows to be checked by their halves.
+func TestSyncGoesOnWhenTheProbeFails(t *testing.T) {
+	f := newSyncFixture(t, sparktest.Options{})
+	evs := dailyEvents(f, []int{12, 14})
+	o := f.options()
+	o.Since = f.now.Add(-2 * 24 * time.Hour)
+	var posts atomic.Int32
+	o.Spark.HTTPClient = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && posts.Add(1) == 1 {
+			return &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{}, Request: r,
+				Body: io.NopCloser(strings.NewReader(`{"message":"export too large"}`))}, nil
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	sum, err := f.p.Sync(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+	if sum.Splits != 2 {
+		t.Fatalf("%d splits, want both windows checked by their halves", sum.Splits)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

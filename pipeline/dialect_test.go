@@ -153,3 +153,33 @@ func TestSyncHidesSecrets(t *testing.T) {
 		t.Error("an issued token (cc-...) is in the logs")
 	}
 }
+
+// A tenant that runs one export job at a time is remembered: the next sync
+// submits one job at a time from the start, and Spark refuses none.
+func TestSyncRemembersAOneJobTenant(t *testing.T) {
+	ctx := context.Background()
+	f := newSyncFixture(t, sparktest.Options{JobLimit: 1})
+	dailyEvents(f, []int{5, 5, 5, 5})
+	o := f.options()
+	o.Parallel = 4
+	o.Since = f.now.Add(-4 * 24 * time.Hour)
+	if _, err := f.p.Sync(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if f.spark.Stats().JobsRefused == 0 {
+		t.Fatal("no job was refused: the test proves nothing")
+	}
+	prof, err := load.TenantProfile(ctx, f.p.db, o.Tenant)
+	if err != nil || !prof.OneJob {
+		t.Fatalf("profile %+v, %v: one job at a time not learned", prof, err)
+	}
+	refused := f.spark.Stats().JobsRefused
+	f.now = f.now.Add(24 * time.Hour)
+	dailyEvents(f, []int{5})
+	if _, err := f.p.Sync(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.spark.Stats().JobsRefused - refused; n != 0 {
+		t.Fatalf("the second sync had %d jobs refused: it did not start one at a time", n)
+	}
+}

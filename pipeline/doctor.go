@@ -156,6 +156,7 @@ func (p *Pipeline) Doctor(ctx context.Context, opts SyncOptions) []Check {
 		}
 		prof.EventTypes, prof.FolderColumn = d.EventTypes, d.FolderColumn
 	}
+	prof.OneJob = client.JobLimit() == 1
 	if dbOK && !opts.DryRun {
 		if err := load.SaveProfile(ctx, p.db, prof); err != nil {
 			add(Check{Name: "store what was learned", Detail: err.Error(), err: fmt.Errorf("%w: %w", ErrDatabase, err)})

@@ -245,6 +245,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		opts.Spark.Dialect.EventTypes = cmp.Or(opts.Spark.Dialect.EventTypes, prof.EventTypes)
 		opts.Spark.Dialect.FolderColumn = cmp.Or(opts.Spark.Dialect.FolderColumn, prof.FolderColumn)
 	}
+	if prof.OneJob && opts.Spark.JobLimit == 0 {
+		opts.Spark.JobLimit = 1
+	}
 	client, err := extract.New(opts.Spark)
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
@@ -259,6 +262,7 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 			learned := ecap.profile(opts.Tenant)
 			d := client.Dialect()
 			learned.EventTypes, learned.FolderColumn = d.EventTypes, d.FolderColumn
+			learned.OneJob = client.JobLimit() == 1
 			p.saveProfile(learned)
 		}()
 	}
@@ -274,8 +278,13 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		return sum, nil
 	}
 	if ecap.seen == 0 && ecap.cap == 0 {
+		// The probe only saves work: without it, windows are checked by
+		// their halves. A Spark that fails it fails the windows loudly too.
 		if err := p.probe(ctx, client, opts, pc, ecap, Window{from, to}, &sum); err != nil {
-			return sum, err
+			if ctx.Err() != nil {
+				return sum, err
+			}
+			p.log.Warn("the probe of the tenant's export size failed: going on without it", "tenant", opts.Tenant, "err", err)
 		}
 	}
 	p.log.Info("planned", "kind", kind, "tenant", opts.Tenant, "from", from, "to", to, "windows", len(windows), "parallel", opts.Parallel)
