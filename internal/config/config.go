@@ -18,6 +18,8 @@
 //	    connection: prod
 //	    parallel: 4
 //
+// Durations and since take the grammar of the flags (internal/when): 90s,
+// 15m, 36h, 30d, 2w, 1h30m; since also now, a date or an RFC 3339 time.
 // Parsing is strict: an unknown or repeated key, a value of the wrong type
 // and a tenant without its connection are errors, each with its line.
 // Flags and their environment variables override the file (see Overrides).
@@ -38,6 +40,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"sparkevents/internal/when"
 	"sparkevents/pipeline"
 )
 
@@ -139,8 +142,10 @@ func parse(data []byte) (*File, error) {
 	if len(f.tenants) == 0 {
 		errs = append(errs, "no tenants: list them under tenants:, each with a name and a connection")
 	}
+	errs = append(errs, f.defaults.positive("defaults: ")...)
 	seen := map[string]int{}
 	for _, t := range f.tenants {
+		errs = append(errs, t.options.positive("tenant "+t.Name+": ")...)
 		switch {
 		case t.Name == "":
 			errs = append(errs, fmt.Sprintf("line %d: a tenant without a name", t.line))
@@ -193,7 +198,7 @@ type Overrides struct {
 // credentialFlags reach Spark on a tenant's behalf: one that overrides the
 // file for several tenants at once would send one tenant's credentials to
 // every other tenant's Spark.
-var credentialFlags = []string{"spark-url", "token", "client-id", "client-secret", "token-url", "trusted-host"}
+var credentialFlags = []string{"spark-url", "token", "token-file", "client-id", "client-secret", "client-secret-file", "token-url", "trusted-host"}
 
 // SyncOptions gives each selected tenant's options, in the file's order:
 // the flags given, over the tenant's own settings, over the file's
@@ -260,7 +265,8 @@ func (f *File) tenantOptions(t tenant, ov Overrides, isSet func(string) bool) (p
 		dst  *string
 		ref  *secret
 	}{{"token", &o.Spark.Token, c.Token}, {"client-id", &o.Spark.ClientID, c.ClientID}, {"client-secret", &o.Spark.ClientSecret, c.ClientSecret}} {
-		if isSet(s.flag) {
+		// --token-file and --client-secret-file stand for their secret.
+		if isSet(s.flag) || isSet(s.flag+"-file") {
 			continue
 		}
 		*s.dst = ""
@@ -305,11 +311,12 @@ func (l options) apply(o *pipeline.SyncOptions, isSet func(string) bool, now tim
 		}
 	}
 	if l.Since != nil && !isSet("since") {
-		if d, err := parseDuration(l.Since.v); err == nil && d >= 0 {
-			o.Since = now.Add(-d).UTC()
-		} else if o.Since, err = pipeline.ParseTime(l.Since.v, now); err != nil {
-			return fmt.Errorf("line %d: since: %q is not a time: give a date (2026-03-02), an RFC 3339 time (2026-03-02T15:08:00Z) or a duration back from now (36h, 30d, 2w)", l.Since.line, l.Since.v)
+		// The grammar of --since (see internal/when).
+		t, err := when.ParseTime(l.Since.v, now)
+		if err != nil {
+			return fmt.Errorf("line %d: since: %w", l.Since.line, err)
 		}
+		o.Since = t
 	}
 	return nil
 }
@@ -414,18 +421,41 @@ type secret str
 
 func (s *secret) UnmarshalYAML(n *yaml.Node) error { return (*str)(s).UnmarshalYAML(n) }
 
+// duration is in the grammar of every duration flag (see internal/when):
+// 90s, 15m, 36h, 30d, 2w, or a sum (1h30m). As with the flags, window and
+// job_timeout must be positive, the others not negative.
 type duration struct {
 	v    time.Duration
 	line int
 }
 
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseDuration(n.Value)
-	if n.Kind != yaml.ScalarNode || err != nil || v <= 0 {
-		return typeErr(n, "a positive duration (90s, 15m, 36h, 30d, 2w)")
+	if n.Kind != yaml.ScalarNode {
+		return typeErr(n, "a duration: give "+when.DurationForms)
+	}
+	v, err := when.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	if v < 0 {
+		return typeErr(n, "a duration of 0 or more")
 	}
 	d.v, d.line = v, n.Line
 	return nil
+}
+
+// positive refuses a zero window or job_timeout, as the flags do.
+func (l options) positive(where string) []string {
+	var errs []string
+	for _, d := range []struct {
+		key string
+		v   *duration
+	}{{"window", l.Window}, {"job_timeout", l.JobTimeout}} {
+		if d.v != nil && d.v.v <= 0 {
+			errs = append(errs, fmt.Sprintf("line %d: %s%s must be positive", d.v.line, where, d.key))
+		}
+	}
+	return errs
 }
 
 type integer struct {
@@ -459,19 +489,4 @@ func section(root *yaml.Node, key string) *yaml.Node {
 
 func typeErr(n *yaml.Node, want string) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not %s", n.Line, n.Value, want)}}
-}
-
-// parseDuration is Go's durations, plus whole days (30d) and weeks (2w).
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			k, err := strconv.Atoi(n)
-			if err != nil {
-				return 0, err
-			}
-			return time.Duration(k) * unit, nil
-		}
-	}
-	return time.ParseDuration(s)
 }

@@ -113,7 +113,11 @@ func TestStrictWithLines(t *testing.T) {
 	tests := []struct{ name, text, want string }{
 		{"unknown key", "connections:\n  c:\n    spark_url: u\n    token: env:X\ntenants:\n  - name: a\n    connection: c\n    windw: 1h\n", `line 8: unknown key "windw"`},
 		{"unknown top key", "tenant:\n  - name: a\n", `line 1: unknown key "tenant"`},
-		{"bad duration", "connections:\n  c:\n    spark_url: u\n    token: env:X\ntenants:\n  - name: a\n    connection: c\n    window: soon\n", `line 8: "soon" is not a positive duration`},
+		{"bad duration", "connections:\n  c:\n    spark_url: u\n    token: env:X\ntenants:\n  - name: a\n    connection: c\n    window: soon\n", `line 8: "soon" is not a duration: give a number and a unit: 90s, 15m, 36h, 30d or 2w`},
+		{"a bare number", "defaults:\n  window: 90\n", `line 2: "90" is not a duration`},
+		{"a negative duration", "defaults:\n  lookback: -1h\n", `line 2: "-1h" is not a duration of 0 or more`},
+		{"a zero window", "defaults:\n  window: 0s\n", "line 2: defaults: window must be positive"},
+		{"a zero job timeout", "connections:\n  c:\n    spark_url: u\n    token: env:X\ntenants:\n  - name: a\n    connection: c\n    job_timeout: 0\n", "line 8: tenant a: job_timeout must be positive"},
 		{"bad number", "defaults:\n  parallel: -1\n", `line 2: "-1" is not a whole number`},
 		{"missing connection", "connections:\n  c:\n    spark_url: u\n    token: env:X\ntenants:\n  - name: a\n    connection: d\n", `line 6: tenant a: connection "d" is not under connections: (known: c)`},
 		{"no credentials", "connections:\n  c:\n    spark_url: u\ntenants:\n  - name: a\n    connection: c\n", "line 2: connection c has no credentials"},
@@ -157,5 +161,91 @@ func TestInlineSecretsOnlyInAPrivateFile(t *testing.T) {
 	}
 	if _, err := f.SyncOptions(Overrides{}); err == nil || !strings.Contains(err.Error(), "line 4: token: environment variable NOPE_NOT_SET is not set") {
 		t.Fatalf("unset env: %v", err)
+	}
+}
+
+// The file takes the grammar of the flags (internal/when): days, weeks,
+// sums, a zero lookback, and for since now, a date, an RFC 3339 time or a
+// duration back; a since outside it is an error with its line.
+func TestTheFlagsGrammar(t *testing.T) {
+	text := `defaults:
+  window: 1w
+  lookback: 0
+  settle: 90s
+  overlap: 1m30s
+  job_timeout: 1h30m
+connections:
+  c:
+    spark_url: u
+    token: env:TEST_GRAMMAR_TOKEN
+tenants:
+  - name: a
+    connection: c
+    since: now
+  - name: b
+    connection: c
+    since: 2026-03-01T12:00:00+02:00
+    window: 36h
+  - name: c
+    connection: c
+    since: 1w2d
+  - name: d
+    connection: c
+    since: 2026-03-01 08:30
+`
+	t.Setenv("TEST_GRAMMAR_TOKEN", "tok")
+	f, err := Read(write(t, 0o600, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	os, err := f.SyncOptions(Overrides{Base: base(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c, d := os[0], os[1], os[2], os[3]
+	if a.Window != 7*24*time.Hour || a.Lookback != 0 || a.Settle != 90*time.Second || a.Overlap != 90*time.Second ||
+		a.Spark.JobTimeout != 90*time.Minute || !a.Since.Equal(now) {
+		t.Errorf("a = %+v", a)
+	}
+	if b.Window != 36*time.Hour || !b.Since.Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("b: window %s, since %s", b.Window, b.Since)
+	}
+	if !c.Since.Equal(now.Add(-9 * 24 * time.Hour)) {
+		t.Errorf("c: since %s, want 9 days back", c.Since)
+	}
+	if !d.Since.Equal(time.Date(2026, 3, 1, 8, 30, 0, 0, time.UTC)) {
+		t.Errorf("d: since %s", d.Since)
+	}
+
+	f, err = Read(write(t, 0o600, "connections:\n  c:\n    spark_url: u\n    token: env:TEST_GRAMMAR_TOKEN\ntenants:\n  - name: a\n    connection: c\n    since: 1y\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.SyncOptions(Overrides{Base: base(), Now: now})
+	if !errors.Is(err, pipeline.ErrUsage) || !strings.Contains(err.Error(), `line 8: since: "1y" is not a time: give now, a date (2026-01-01)`) {
+		t.Fatalf("since: 1y: %v", err)
+	}
+}
+
+// --token-file and --client-secret-file are credentials as --token and
+// --client-secret are: over several tenants they are refused, over one
+// they win over the file's.
+func TestSecretFileFlagsAreCredentials(t *testing.T) {
+	text := "connections:\n  c:\n    spark_url: u\n    token: env:TEST_CRED_TOKEN\ntenants:\n  - name: a\n    connection: c\n  - name: b\n    connection: c\n"
+	t.Setenv("TEST_CRED_TOKEN", "file-token")
+	f, err := Read(write(t, 0o600, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{"token-file", "client-secret-file"} {
+		isSet := func(n string) bool { return n == flag }
+		if _, err := f.SyncOptions(Overrides{Base: base(), IsSet: isSet}); err == nil || !strings.Contains(err.Error(), "--"+flag) {
+			t.Errorf("--%s over two tenants: %v, want a refusal", flag, err)
+		}
+	}
+	o, err := f.SyncOptions(Overrides{Base: base(), IsSet: func(n string) bool { return n == "token-file" }, Tenants: []string{"b"}})
+	if err != nil || o[0].Spark.Token != "flag-token" {
+		t.Fatalf("--token-file for one tenant: %+v, %v; want the flag's token", o, err)
 	}
 }
