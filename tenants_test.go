@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -77,8 +78,7 @@ tenants:
 	}
 	env := map[string]string{"DATABASE_URL": db, "SPARKEVENTS_CONFIG": cfg, "TEST_PROD_SECRET": "prod-SECRET-1",
 		"SPARK_TENANT": "", "SPARK_TOKEN": "", "SPARK_URL": "",
-		// The flags are package variables, and an earlier test's
-		// environment stays in their values: name the schema queried below.
+		// The schema queried below.
 		"SPARKEVENTS_SCHEMA": "sparkevents"}
 
 	code, out := run(t, env, "sync", "--no-progress", "--log-level", "error")
@@ -251,6 +251,100 @@ tenants:
 		if r.Tenant != "beta" {
 			t.Fatalf("runs --tenant beta lists %s", r.Tenant)
 		}
+	}
+}
+
+// A config file takes the flags' grammar of durations and times, a flag or
+// its variable given beside it wins, and the new flags have variables.
+func TestConfigFileInTheFlagsGrammar(t *testing.T) {
+	db := pgtest.URL(t)
+	spark := sparktest.NewServer(sparktest.Options{Tenant: "acme", Token: "tok", PendingPolls: -1})
+	defer spark.Close()
+	spark.AddEvents(sparktest.Event{ID: "a", Time: time.Now().Add(-3 * time.Hour), Type: "SparkLogin", User: "ana@example.com"})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tenants.yaml")
+	text := `defaults:
+  since: 1w2d
+  window: 1w
+  lookback: 0
+connections:
+  c:
+    spark_url: ` + spark.URL + `
+    token: env:TEST_GRAMMAR_TOKEN
+tenants:
+  - name: acme
+    connection: c
+`
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": db, "SPARKEVENTS_CONFIG": cfg, "TEST_GRAMMAR_TOKEN": "tok",
+		"SPARK_TENANT": "", "SPARK_TOKEN": "", "SPARK_URL": "", "SPARKEVENTS_DRY_RUN": "true",
+		// run's variables last to the end of the test: each case sets all.
+		"SPARKEVENTS_TENANTS_PARALLEL": "", "SPARKEVENTS_METRICS_FILE": "", "SPARK_TOKEN_FILE": ""}
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		windows string
+	}{
+		{"the file's", nil, nil, "2 windows"},
+		{"a flag over the file", nil, []string{"--window", "2d"}, "5 windows"},
+		{"a variable over the file", map[string]string{"SPARKEVENTS_WINDOW": "3d"}, nil, "3 windows"},
+		{"a since over the file", nil, []string{"--since", "2w"}, "2 windows"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := maps.Clone(env)
+			maps.Copy(e, tt.env)
+			code, out := run(t, e, append([]string{"sync", "--no-progress"}, tt.args...)...)
+			if code != exitOK || !strings.Contains(out, "sync acme: "+tt.windows) {
+				t.Fatalf("exit %d, want %q:\n%s", code, tt.windows, out)
+			}
+		})
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(text, "window: 1w", "window: 1y", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := maps.Clone(env)
+	e["SPARKEVENTS_CONFIG"] = bad
+	if code, out := run(t, e, "sync", "--no-progress"); code != exitUsage || !strings.Contains(out, `line 3: "1y" is not a duration: give a number and a unit: 90s, 15m, 36h, 30d or 2w`) {
+		t.Fatalf("window: 1y: exit %d:\n%s", code, out)
+	}
+
+	// The new flags read their variables.
+	e = maps.Clone(env)
+	e["SPARKEVENTS_TENANTS_PARALLEL"] = "0"
+	if code, out := run(t, e, "sync", "--no-progress"); code != exitUsage || !strings.Contains(out, "--tenants-parallel") {
+		t.Fatalf("SPARKEVENTS_TENANTS_PARALLEL=0: exit %d:\n%s", code, out)
+	}
+	e = maps.Clone(env)
+	e["SPARKEVENTS_DRY_RUN"] = "false"
+	e["SPARKEVENTS_METRICS_FILE"] = filepath.Join(dir, "m.prom")
+	if code, out := run(t, e, "sync", "--no-progress"); code != exitOK {
+		t.Fatalf("sync: exit %d:\n%s", code, out)
+	}
+	if _, err := os.Stat(e["SPARKEVENTS_METRICS_FILE"]); err != nil {
+		t.Fatalf("SPARKEVENTS_METRICS_FILE: %v", err)
+	}
+	if code, out := run(t, map[string]string{"DATABASE_URL": db, "SPARKEVENTS_CONFIG": cfg, "SPARK_TENANT": "", "SPARKEVENTS_FORMAT": "csv"}, "runs"); code != exitOK || !strings.HasPrefix(out, "run_id,kind,tenant") {
+		t.Fatalf("runs with SPARKEVENTS_FORMAT=csv: exit %d:\n%s", code, out)
+	}
+
+	// A secret file is a credential: over two tenants it is refused.
+	two := filepath.Join(dir, "two.yaml")
+	if err := os.WriteFile(two, []byte(text+"  - name: beta\n    connection: c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e = maps.Clone(env)
+	e["SPARKEVENTS_CONFIG"], e["SPARK_TOKEN_FILE"] = two, token
+	if code, out := run(t, e, "sync", "--no-progress"); code != exitUsage || !strings.Contains(out, "--token-file (or its environment variable, SPARK_TOKEN_FILE)") {
+		t.Fatalf("SPARK_TOKEN_FILE over two tenants: exit %d:\n%s", code, out)
 	}
 }
 
