@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -34,16 +35,18 @@ first sync uses it. Exit 0 only when a sync would work; otherwise the code of
 the first failed step (5 Spark, 6 database, 4 workbook, 2 usage).
 
    sparkevents doctor                    # with SPARK_URL, SPARK_TENANT, a token, DATABASE_URL set
-   sparkevents doctor --format json      # for scripts`,
+   sparkevents doctor --format json      # for scripts
+   sparkevents doctor --config tenants.yaml   # each tenant of the file in turn`,
 		Flags: flags(sparkFlags(), parseFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"SPARKEVENTS_FORMAT"}, Usage: "table or json"},
+			configFlag(),
 		}),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")
 			if format != "table" && format != "json" {
 				return usageErr("unknown --format %q: table or json", format)
 			}
-			o, err := syncOptions(c)
+			targets, err := syncTargets(c, "doctor")
 			if err != nil {
 				return err
 			}
@@ -64,6 +67,10 @@ the first failed step (5 Spark, 6 database, 4 workbook, 2 usage).
 				p = pipeline.Offline(cfg)
 			}
 			defer p.Close()
+			if c.String("config") != "" {
+				return doctorTenants(c, p, targets, format)
+			}
+			o := targets[0]
 			o.Now = time.Now
 			checks := p.Doctor(c.Context, o)
 			if format == "json" {
@@ -80,6 +87,55 @@ the first failed step (5 Spark, 6 database, 4 workbook, 2 usage).
 			return nil
 		},
 	}
+}
+
+// doctorTenants runs doctor for each tenant of --config in turn, under a
+// heading of its name (in JSON, an array of reports with a tenant each),
+// and fails with the highest exit code of the tenants that fail.
+func doctorTenants(c *cli.Context, p *pipeline.Pipeline, targets []pipeline.SyncOptions, format string) error {
+	type report struct {
+		Tenant string           `json:"tenant"`
+		OK     bool             `json:"ok"`
+		Checks []pipeline.Check `json:"checks"`
+	}
+	var (
+		reports []report
+		worst   error
+		code    int
+		failed  []string
+	)
+	for i, o := range targets {
+		o.Now = time.Now
+		checks := p.Doctor(c.Context, o)
+		err := pipeline.FirstFailure(checks)
+		reports = append(reports, report{o.Tenant, err == nil, checks})
+		if format != "json" {
+			if i > 0 {
+				fmt.Fprintln(c.App.Writer)
+			}
+			fmt.Fprintf(c.App.Writer, "tenant %s\n", o.Tenant)
+			if err := writeDoctor(c.App.Writer, checks); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			failed = append(failed, o.Tenant)
+			if k := exitCode(c.Context, err); k > code {
+				code, worst = k, err
+			}
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	}
+	if worst != nil {
+		return fmt.Errorf("doctor: %d of %d tenants would fail (%s): %w", len(failed), len(targets), strings.Join(failed, ", "), worst)
+	}
+	return nil
 }
 
 // writeDoctor prints the checklist, one step a line, with what to do under

@@ -262,6 +262,7 @@ some cost in time.`,
 		Commands: withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
+			retireCommand(),
 		),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
@@ -329,7 +330,21 @@ func parseOptions(c *cli.Context) pipeline.ParseOptions {
 	}
 }
 
+// syncOptions reads the options of sync, backfill and doctor from the
+// flags and checks them.
 func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
+	o, err := flagSyncOptions(c)
+	if err != nil {
+		return o, err
+	}
+	return o, checkSyncOptions(o)
+}
+
+// flagSyncOptions reads the options of sync, backfill and doctor from the
+// flags, their defaults included, unchecked: a config file may fill in
+// what they lack (see syncTargets). Only a secret file that cannot be read
+// is an error here.
+func flagSyncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	var o pipeline.SyncOptions
 	o.Spark.BaseURL = c.String("spark-url")
 	var err error
@@ -360,29 +375,35 @@ func syncOptions(c *cli.Context) (pipeline.SyncOptions, error) {
 	o.FolderID = c.String("folder-id")
 	o.Parse = parseOptions(c)
 	o.DryRun = c.Bool("dry-run")
+	return o, nil
+}
+
+// checkSyncOptions refuses options a sync, backfill or doctor cannot run
+// with.
+func checkSyncOptions(o pipeline.SyncOptions) error {
 	switch {
 	case o.Spark.BaseURL == "":
-		return o, usageErr("--spark-url (SPARK_URL) is required")
+		return usageErr("--spark-url (SPARK_URL) is required")
 	case o.Tenant == "":
-		return o, usageErr("--tenant (SPARK_TENANT) is required")
+		return usageErr("--tenant (SPARK_TENANT) is required")
 	case o.Spark.Token == "" && (o.Spark.ClientID == "" || o.Spark.ClientSecret == ""):
-		return o, usageErr("give a bearer token (SPARK_TOKEN or SPARK_TOKEN_FILE) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET or SPARK_CLIENT_SECRET_FILE)")
+		return usageErr("give a bearer token (SPARK_TOKEN or SPARK_TOKEN_FILE) or client credentials (SPARK_CLIENT_ID and SPARK_CLIENT_SECRET or SPARK_CLIENT_SECRET_FILE)")
 	case o.Window <= 0:
-		return o, usageErr("--window must be positive")
+		return usageErr("--window must be positive")
 	case o.Parallel < 1:
-		return o, usageErr("--parallel must be at least 1")
+		return usageErr("--parallel must be at least 1")
 	case o.PageSize < 1:
-		return o, usageErr("--page-size must be at least 1")
+		return usageErr("--page-size must be at least 1")
 	case o.Spark.JobTimeout <= 0:
-		return o, usageErr("--job-timeout must be positive")
+		return usageErr("--job-timeout must be positive")
 	case o.ExportCap < 0:
-		return o, usageErr("--export-cap must not be negative")
+		return usageErr("--export-cap must not be negative")
 	case !slices.Contains([]string{"", extract.EventTypesArray, extract.EventTypesString}, o.Spark.Dialect.EventTypes):
-		return o, usageErr("--event-types-form %q: want array or string", o.Spark.Dialect.EventTypes)
+		return usageErr("--event-types-form %q: want array or string", o.Spark.Dialect.EventTypes)
 	case !slices.Contains([]string{"", extract.FolderColumnSample, extract.FolderColumnTable}, o.Spark.Dialect.FolderColumn):
-		return o, usageErr("--folder-column %q: want folder_id or folderId", o.Spark.Dialect.FolderColumn)
+		return usageErr("--folder-column %q: want folder_id or folderId", o.Spark.Dialect.FolderColumn)
 	}
-	return o, nil
+	return nil
 }
 
 // timeRange reads --from and --to against one clock; --from must come

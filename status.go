@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -33,14 +35,19 @@ host's clock.
 			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARKEVENTS_STATUS_TENANT"}, Usage: "only this tenant (default: every tenant)"},
 			durationFlag("max-lag", 0, "SPARKEVENTS_MAX_LAG", "exit 7 when a synced tenant's watermark is older than this (e.g. 1h), or a tenant's syncs have all failed; 0 checks nothing"),
 			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"SPARKEVENTS_FORMAT"}, Usage: "table or json"},
+			configFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			maxLag, format, tenant := duration(c, "max-lag"), c.String("format"), c.String("tenant")
+			maxLag, format := duration(c, "max-lag"), c.String("format")
 			if maxLag < 0 {
 				return usageErr("--max-lag %s is negative", maxLag)
 			}
 			if format != "table" && format != "json" {
 				return usageErr("unknown --format %q: table or json", format)
+			}
+			names, err := fileTenants(c)
+			if err != nil {
+				return err
 			}
 			s, err := open(c, false)
 			if err != nil {
@@ -51,12 +58,7 @@ host's clock.
 			if err != nil {
 				return err
 			}
-			sts := all[:0:0]
-			for _, st := range all {
-				if tenant == "" || st.Tenant == tenant {
-					sts = append(sts, st)
-				}
-			}
+			sts := statusOfTenants(all, names)
 			now := time.Now()
 			if format == "json" {
 				err = writeStatusJSON(c.App.Writer, sts, now)
@@ -66,9 +68,45 @@ host's clock.
 			if err != nil || maxLag == 0 {
 				return err
 			}
-			return pipeline.CheckLag(sts, tenant, maxLag, now)
+			return checkLagOf(sts, names, maxLag, now)
 		},
 	}
+}
+
+// statusOfTenants keeps the tenants named (all when none is), with an
+// empty line for a named tenant the database does not know.
+func statusOfTenants(all []pipeline.TenantStatus, names []string) []pipeline.TenantStatus {
+	if names == nil {
+		return all
+	}
+	var out []pipeline.TenantStatus
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(st pipeline.TenantStatus) bool { return st.Tenant == n })
+		if i >= 0 {
+			out = append(out, all[i])
+		} else {
+			out = append(out, pipeline.TenantStatus{Tenant: n})
+		}
+	}
+	return out
+}
+
+// checkLagOf is status --max-lag over the tenants named, each checked as
+// --tenant checks one; none named checks every synced tenant.
+func checkLagOf(sts []pipeline.TenantStatus, names []string, maxLag time.Duration, now time.Time) error {
+	if names == nil {
+		return pipeline.CheckLag(sts, "", maxLag, now)
+	}
+	var stale []string
+	for _, n := range names {
+		if err := pipeline.CheckLag(sts, n, maxLag, now); err != nil {
+			stale = append(stale, strings.TrimPrefix(err.Error(), pipeline.ErrStale.Error()+": "))
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", pipeline.ErrStale, strings.Join(stale, "; "))
 }
 
 // writeStatusTable prints one line per tenant, for people.

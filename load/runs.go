@@ -150,6 +150,51 @@ func Runs(ctx context.Context, q Querier, tenant string, limit int) ([]RunInfo, 
 	return out, nil
 }
 
+// RunsOfTenants is Runs for the tenants named, every tenant when none is.
+func RunsOfTenants(ctx context.Context, q Querier, tenants []string, limit int) ([]RunInfo, error) {
+	if len(tenants) == 0 {
+		return Runs(ctx, q, "", limit)
+	}
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := q.Query(ctx, `SELECT `+runColumns+` FROM etl_runs r
+		WHERE r.tenant = ANY($1)
+		ORDER BY r.started_at DESC, r.run_id DESC
+		LIMIT $2`, tenants, lim)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}
+
+// LastSuccesses is when each tenant's newest succeeded sync run finished.
+func LastSuccesses(ctx context.Context, q Querier) (map[string]time.Time, error) {
+	rows, err := q.Query(ctx, `SELECT tenant, max(finished_at) FROM etl_runs
+		WHERE kind = 'sync' AND status = 'succeeded' AND finished_at IS NOT NULL GROUP BY tenant`)
+	if err != nil {
+		return nil, fmt.Errorf("last successful syncs: %w", err)
+	}
+	out := map[string]time.Time{}
+	var (
+		tenant string
+		at     time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &at}, func() error {
+		out[tenant] = at
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("last successful syncs: %w", err)
+	}
+	return out, nil
+}
+
 // TenantStatus summarizes what is stored for one tenant.
 type TenantStatus struct {
 	Tenant    string

@@ -46,6 +46,9 @@ type Summary struct {
 	// Jobs counts export jobs run; Splits, the windows whose export may
 	// have been cut short and were fetched again in halves.
 	Jobs, Splits int
+	// JobLatencies are the export jobs' times from submission to their
+	// files downloaded, of the jobs that got that far.
+	JobLatencies []time.Duration
 	Counts       load.Counts
 	Bytes        int64 // downloaded
 	Requests     int64 // made to Spark
@@ -210,6 +213,7 @@ type fetched struct {
 	workbooks []string
 	dir       string
 	bytes     int64
+	latency   time.Duration // from submission to the files downloaded
 	err       error
 }
 
@@ -446,6 +450,7 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 			f.bytes += fi.Size()
 		}
 	}
+	f.latency = time.Since(f.started)
 	return f
 }
 
@@ -466,6 +471,7 @@ func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extrac
 		return 0, f.err
 	}
 	sum.Bytes += f.bytes
+	sum.JobLatencies = append(sum.JobLatencies, f.latency)
 	var whole *retraction
 	check := func(l loaded) error {
 		if n := l.spread.total(); n < atLeast {
@@ -599,6 +605,7 @@ func (p *Pipeline) probe(ctx context.Context, client *extract.Client, opts SyncO
 	if f.err != nil {
 		return fmt.Errorf("probe export of %s: %w", w, f.err)
 	}
+	sum.JobLatencies = append(sum.JobLatencies, f.latency)
 	l, err := p.parseOnly(ctx, f.workbooks, pc, nil)
 	if err != nil {
 		return fmt.Errorf("probe export of %s: %w", w, err)
