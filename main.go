@@ -211,6 +211,7 @@ some cost in time.`,
 		Commands: withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
+			rollupsCommand(),
 		),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
