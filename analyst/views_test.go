@@ -289,8 +289,9 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 		{"service_lifecycle by service", `SELECT * FROM service_lifecycle WHERE service_name = 's7'`, nil, "spark_events_service_time_idx"},
 		{"who_deleted_what, all time", allTime, allTimeArgs, "spark_events_type_time_idx"},
 		{"who_deleted_what, one week", week, weekArgs, "spark_events_type_time_idx"},
-		{"event_volume_anomalies, all time", anomalies, anomaliesArgs, "spark_events_utc_day_idx"},
-		{"event_volume_anomalies, one week of one tenant", anomaliesWeek, anomaliesWeekArgs, "spark_events_utc_day_idx"},
+		// Counts per day come from the rollup (migration 00007).
+		{"event_volume_anomalies, all time", anomalies, anomaliesArgs, "rollup_daily_events"},
+		{"event_volume_anomalies, one week of one tenant", anomaliesWeek, anomaliesWeekArgs, "rollup_daily_events_pkey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

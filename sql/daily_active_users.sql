@@ -14,12 +14,54 @@
 \if :{?to} \else \set to 'infinity' \endif
 \if :{?tenant} \else \set tenant '' \endif
 
-SELECT (event_time AT TIME ZONE 'UTC')::date         AS day,
-       count(DISTINCT nullif(user_name, ''))          AS active_users,
-       count(*)                                       AS events
-FROM spark_events
-WHERE event_time >= :'from'::timestamptz
-  AND event_time <  :'to'::timestamptz
-  AND (:'tenant'::text = '' OR tenant = :'tenant'::text)
-GROUP BY day
+-- Whole UTC days of the period are read from the rollups (migration 00007),
+-- kept up by every load; the partial days at its ends, if any, from the
+-- events.
+WITH p AS (
+    SELECT :'from'::timestamptz AS from_t,
+           :'to'::timestamptz   AS to_t
+),
+b AS (
+    -- [first_day, end_day): the days wholly inside [from, to); a and z are
+    -- their bounds as times.
+    SELECT from_t, to_t, first_day, end_day,
+           first_day::timestamp AT TIME ZONE 'UTC' AS a,
+           end_day::timestamp AT TIME ZONE 'UTC'   AS z
+    FROM (
+        SELECT from_t, to_t,
+               (from_t AT TIME ZONE 'UTC')::date
+                 + CASE WHEN date_trunc('day', from_t AT TIME ZONE 'UTC') = from_t AT TIME ZONE 'UTC' THEN 0 ELSE 1 END AS first_day,
+               (to_t AT TIME ZONE 'UTC')::date AS end_day
+        FROM p
+    ) d
+),
+whole_events AS (
+    SELECT r.day, sum(r.events)::bigint AS events
+    FROM rollup_daily_events r, b
+    WHERE r.day >= b.first_day AND r.day < b.end_day
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+    GROUP BY r.day
+),
+whole_users AS (
+    SELECT r.day, count(DISTINCT nullif(r.user_name, '')) AS active_users
+    FROM rollup_daily_users r, b
+    WHERE r.day >= b.first_day AND r.day < b.end_day
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+    GROUP BY r.day
+),
+edges AS (
+    SELECT (e.event_time AT TIME ZONE 'UTC')::date        AS day,
+           count(DISTINCT nullif(e.user_name, ''))        AS active_users,
+           count(*)                                       AS events
+    FROM spark_events e, b
+    WHERE ((e.event_time >= b.from_t AND e.event_time < least(b.a, b.to_t))
+        OR (e.event_time >= greatest(b.a, b.z, b.from_t) AND e.event_time < b.to_t))
+      AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
+    GROUP BY 1
+)
+SELECT e.day, coalesce(u.active_users, 0) AS active_users, e.events
+FROM whole_events e
+LEFT JOIN whole_users u ON u.day = e.day
+UNION ALL
+SELECT day, active_users, events FROM edges
 ORDER BY day;

@@ -14,20 +14,50 @@
 \if :{?to} \else \set to 'infinity' \endif
 \if :{?tenant} \else \set tenant '' \endif
 
-WITH logins AS (
-    SELECT extract(isodow FROM event_time AT TIME ZONE 'UTC')::int AS weekday,
-           extract(hour FROM event_time AT TIME ZONE 'UTC')::int   AS hour,
-           user_name
-    FROM spark_events
-    WHERE event_type IN ('SparkLogin', 'CALogin')
-      AND event_time >= :'from'::timestamptz
-      AND event_time <  :'to'::timestamptz
-      AND (:'tenant'::text = '' OR tenant = :'tenant'::text)
+-- Whole UTC days of the period are read from the rollups (migration 00007),
+-- kept up by every load; the partial days at its ends, if any, from the
+-- events. The rollup stores log-ins without a user under ''.
+WITH p AS (
+    SELECT :'from'::timestamptz AS from_t,
+           :'to'::timestamptz   AS to_t
+),
+b AS (
+    -- [first_day, end_day): the days wholly inside [from, to); a and z are
+    -- their bounds as times.
+    SELECT from_t, to_t, first_day, end_day,
+           first_day::timestamp AT TIME ZONE 'UTC' AS a,
+           end_day::timestamp AT TIME ZONE 'UTC'   AS z
+    FROM (
+        SELECT from_t, to_t,
+               (from_t AT TIME ZONE 'UTC')::date
+                 + CASE WHEN date_trunc('day', from_t AT TIME ZONE 'UTC') = from_t AT TIME ZONE 'UTC' THEN 0 ELSE 1 END AS first_day,
+               (to_t AT TIME ZONE 'UTC')::date AS end_day
+        FROM p
+    ) d
+),
+logins AS (
+    SELECT extract(isodow FROM r.day)::int AS weekday,
+           r.hour::int                     AS hour,
+           nullif(r.user_name, '')         AS user_name,
+           r.logins
+    FROM rollup_hourly_logins r, b
+    WHERE r.day >= b.first_day AND r.day < b.end_day
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+    UNION ALL
+    SELECT extract(isodow FROM e.event_time AT TIME ZONE 'UTC')::int,
+           extract(hour FROM e.event_time AT TIME ZONE 'UTC')::int,
+           e.user_name,
+           1
+    FROM spark_events e, b
+    WHERE e.event_type IN ('SparkLogin', 'CALogin')
+      AND ((e.event_time >= b.from_t AND e.event_time < least(b.a, b.to_t))
+          OR (e.event_time >= greatest(b.a, b.z, b.from_t) AND e.event_time < b.to_t))
+      AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
 )
 SELECT d.weekday,
        (ARRAY['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'])[d.weekday] AS weekday_name,
        h.hour,
-       count(l.weekday)            AS logins,
+       coalesce(sum(l.logins), 0)::bigint AS logins,
        count(DISTINCT l.user_name) AS users
 FROM generate_series(1, 7) AS d(weekday)
 CROSS JOIN generate_series(0, 23) AS h(hour)

@@ -16,20 +16,53 @@
 \if :{?tenant} \else \set tenant '' \endif
 \if :{?limit} \else \set limit 20 \endif
 
+-- Whole UTC days of the period are read from the rollups (migration 00007),
+-- kept up by every load; the partial days at its ends, if any, from the
+-- events. The rollup stores no folder and no user as ''.
+WITH p AS (
+    SELECT :'from'::timestamptz AS from_t,
+           :'to'::timestamptz   AS to_t
+),
+b AS (
+    -- [first_day, end_day): the days wholly inside [from, to); a and z are
+    -- their bounds as times.
+    SELECT from_t, to_t, first_day, end_day,
+           first_day::timestamp AT TIME ZONE 'UTC' AS a,
+           end_day::timestamp AT TIME ZONE 'UTC'   AS z
+    FROM (
+        SELECT from_t, to_t,
+               (from_t AT TIME ZONE 'UTC')::date
+                 + CASE WHEN date_trunc('day', from_t AT TIME ZONE 'UTC') = from_t AT TIME ZONE 'UTC' THEN 0 ELSE 1 END AS first_day,
+               (to_t AT TIME ZONE 'UTC')::date AS end_day
+        FROM p
+    ) d
+),
+x AS (
+    SELECT r.tenant, nullif(r.folder_name, '') AS folder_name, r.service_name, nullif(r.user_name, '') AS user_name,
+           r.publishes, r.updates, r.last_published
+    FROM rollup_daily_services r, b
+    WHERE r.day >= b.first_day AND r.day < b.end_day
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+    UNION ALL
+    SELECT e.tenant, e.folder_name, e.service_name, e.user_name,
+           (e.event_type = 'PublishEngine')::int, (e.event_type = 'UpdateEngine')::int,
+           CASE WHEN e.event_type = 'PublishEngine' THEN e.event_time END
+    FROM spark_events e, b
+    WHERE e.event_type IN ('PublishEngine', 'UpdateEngine')
+      AND e.service_name <> ''
+      AND ((e.event_time >= b.from_t AND e.event_time < least(b.a, b.to_t))
+          OR (e.event_time >= greatest(b.a, b.z, b.from_t) AND e.event_time < b.to_t))
+      AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
+)
 SELECT tenant,
        folder_name,
        service_name,
-       count(*) FILTER (WHERE event_type = 'PublishEngine')                  AS publishes,
-       count(*) FILTER (WHERE event_type = 'UpdateEngine')                   AS updates,
-       count(DISTINCT user_name) FILTER (WHERE event_type = 'PublishEngine') AS publishers,
-       max(event_time) FILTER (WHERE event_type = 'PublishEngine')           AS last_published
-FROM spark_events
-WHERE event_type IN ('PublishEngine', 'UpdateEngine')
-  AND service_name <> ''
-  AND event_time >= :'from'::timestamptz
-  AND event_time <  :'to'::timestamptz
-  AND (:'tenant'::text = '' OR tenant = :'tenant'::text)
+       sum(publishes)::bigint                                   AS publishes,
+       sum(updates)::bigint                                     AS updates,
+       count(DISTINCT user_name) FILTER (WHERE publishes > 0)   AS publishers,
+       max(last_published)                                      AS last_published
+FROM x
 GROUP BY tenant, folder_name, service_name
-HAVING count(*) FILTER (WHERE event_type = 'PublishEngine') > 0
+HAVING sum(publishes) > 0
 ORDER BY publishes DESC, updates DESC, tenant, folder_name, service_name
 LIMIT :'limit'::int;
