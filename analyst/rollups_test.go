@@ -152,3 +152,34 @@ func TestRollupQueriesAnswerAsBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestUserActivityAnswersAsBefore compares the user_activity view, which
+// reads the users rollup, with its definition over spark_events before
+// migration 00007, on the same events.
+func TestUserActivityAnswersAsBefore(t *testing.T) {
+	pool, _ := migrated(t)
+	insertVariedEvents(t, pool)
+	const before = `
+		SELECT tenant,
+		       user_name,
+		       min(event_time)                                                   AS first_seen,
+		       max(event_time)                                                   AS last_seen,
+		       count(*)                                                          AS events,
+		       count(DISTINCT (event_time AT TIME ZONE 'UTC')::date)             AS active_days,
+		       count(*) FILTER (WHERE event_type IN ('SparkLogin', 'CALogin'))   AS logins,
+		       max(event_time) FILTER (WHERE event_type IN ('SparkLogin', 'CALogin')) AS last_login
+		FROM spark_events
+		WHERE user_name <> ''
+		GROUP BY tenant, user_name`
+	for _, where := range []string{"true", "tenant = 'beta'", "user_name = 'user3@example.com'"} {
+		want := cells(t, pool, "SELECT * FROM ("+before+") v WHERE "+where+" ORDER BY 1, 2")
+		got := cells(t, pool, "SELECT * FROM user_activity WHERE "+where+" ORDER BY 1, 2")
+		if len(want) == 0 {
+			t.Fatalf("bad test: no users where %s", where)
+		}
+		equalRows(t, "user_activity where "+where, got, want)
+	}
+	if def := cells(t, pool, "SELECT pg_get_viewdef('user_activity')")[0][0]; !strings.Contains(def, "rollup_daily_users") {
+		t.Errorf("user_activity does not read the rollup:\n%s", def)
+	}
+}
