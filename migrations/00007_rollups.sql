@@ -336,7 +336,22 @@ WHERE user_name <> ''
 GROUP BY tenant, user_name;
 COMMENT ON VIEW user_activity IS 'One row per (tenant, user): when the user was first and last seen and how active they are, over the whole history. Reads rollup_daily_users, a row per user and day.';
 
+-- The per-event questions that stay on spark_events (who_deleted_what,
+-- permission_changes and permission_changes_by_folder) get partial indexes
+-- of their few rows, by tenant and time: the (event_type, event_time) index
+-- cannot bound the time of several types at once (every Delete* type), so
+-- a 30-day question read every deletion of the history. They cost a load
+-- only its deletions and permission changes.
+CREATE INDEX spark_events_deletions_idx ON spark_events (tenant, event_time)
+    WHERE event_type LIKE 'Delete%';
+COMMENT ON INDEX spark_events_deletions_idx IS 'Deletions (Delete* events) by tenant and time: serves sql/who_deleted_what.sql (migration 00007).';
+CREATE INDEX spark_events_permission_changes_idx ON spark_events (tenant, event_time)
+    WHERE event_type IN ('AddPermission', 'RemovePermission', 'ModifyPermission');
+COMMENT ON INDEX spark_events_permission_changes_idx IS 'Permission changes by tenant and time: serves permission_changes and sql/permission_changes_by_folder.sql (migration 00007).';
+
 -- +goose Down
+DROP INDEX spark_events_permission_changes_idx;
+DROP INDEX spark_events_deletions_idx;
 CREATE OR REPLACE VIEW user_activity AS
 SELECT tenant,
        user_name,
