@@ -16,7 +16,8 @@
 
 -- Whole UTC days of the period are read from the rollups (migration 00007),
 -- kept up by every load; the partial days at its ends, if any, from the
--- events.
+-- events. The bounds of the partial days are scalar subqueries, which the
+-- planner takes as index bounds (a join with b would read every event).
 WITH p AS (
     SELECT :'from'::timestamptz AS from_t,
            :'to'::timestamptz   AS to_t
@@ -53,9 +54,9 @@ edges AS (
     SELECT (e.event_time AT TIME ZONE 'UTC')::date        AS day,
            count(DISTINCT nullif(e.user_name, ''))        AS active_users,
            count(*)                                       AS events
-    FROM spark_events e, b
-    WHERE ((e.event_time >= b.from_t AND e.event_time < least(b.a, b.to_t))
-        OR (e.event_time >= greatest(b.a, b.z, b.from_t) AND e.event_time < b.to_t))
+    FROM spark_events e
+    WHERE ((e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
+        OR (e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
     GROUP BY 1
 )

@@ -48,10 +48,10 @@ logins AS (
            extract(hour FROM e.event_time AT TIME ZONE 'UTC')::int,
            e.user_name,
            1
-    FROM spark_events e, b
+    FROM spark_events e
     WHERE e.event_type IN ('SparkLogin', 'CALogin')
-      AND ((e.event_time >= b.from_t AND e.event_time < least(b.a, b.to_t))
-          OR (e.event_time >= greatest(b.a, b.z, b.from_t) AND e.event_time < b.to_t))
+      AND ((e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
+          OR (e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
 )
 SELECT d.weekday,

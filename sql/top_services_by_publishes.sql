@@ -47,11 +47,11 @@ x AS (
     SELECT e.tenant, e.folder_name, e.service_name, e.user_name,
            (e.event_type = 'PublishEngine')::int, (e.event_type = 'UpdateEngine')::int,
            CASE WHEN e.event_type = 'PublishEngine' THEN e.event_time END
-    FROM spark_events e, b
+    FROM spark_events e
     WHERE e.event_type IN ('PublishEngine', 'UpdateEngine')
       AND e.service_name <> ''
-      AND ((e.event_time >= b.from_t AND e.event_time < least(b.a, b.to_t))
-          OR (e.event_time >= greatest(b.a, b.z, b.from_t) AND e.event_time < b.to_t))
+      AND ((e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
+          OR (e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
 )
 SELECT tenant,
