@@ -12,6 +12,9 @@
 --                          updates and the last publish
 --   rollup_hourly_logins   SparkLogin and CALogin events per (tenant, UTC
 --                          day, UTC hour, user)
+--   rollup_login_hours     the same over the whole history, per (tenant, ISO
+--                          weekday, UTC hour, user): the log-in heat map of
+--                          all time without a row per day
 --
 -- Every key leads with tenant, so the tables can be distributed by tenant
 -- (Citus) beside spark_events. A key column that spark_events allows to be
@@ -101,6 +104,16 @@ CREATE TABLE rollup_hourly_logins (
     logins     bigint   NOT NULL,
     PRIMARY KEY (tenant, day, hour, user_name)
 );
+CREATE TABLE rollup_login_hours (
+    tenant     text     NOT NULL,
+    weekday    smallint NOT NULL CHECK (weekday BETWEEN 1 AND 7),
+    hour       smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    user_name  text     NOT NULL,
+    logins     bigint   NOT NULL,
+    PRIMARY KEY (tenant, weekday, hour, user_name)
+);
+COMMENT ON TABLE rollup_login_hours IS 'SparkLogin and CALogin events of the whole history per tenant, ISO weekday (1 = Monday), UTC hour and user ('''' for none). Kept up by triggers on spark_events (migration 00007).';
+
 COMMENT ON TABLE rollup_hourly_logins IS 'SparkLogin and CALogin events per tenant, UTC day, UTC hour and user ('''' for none). Kept up by triggers on spark_events (migration 00007).';
 
 -- +goose StatementBegin
@@ -181,6 +194,17 @@ BEGIN
         ORDER BY 1, 2, 3, 4
         ON CONFLICT (tenant, day, hour, user_name) DO UPDATE SET logins = r.logins + excluded.logins
         $q$, delta);
+    EXECUTE format($q$
+        INSERT INTO rollup_login_hours AS r (tenant, weekday, hour, user_name, logins)
+        SELECT tenant, extract(isodow FROM event_time AT TIME ZONE 'UTC')::smallint,
+               extract(hour FROM event_time AT TIME ZONE 'UTC')::smallint, coalesce(user_name, ''), sum(sign)
+        FROM (%s) d
+        WHERE login
+        GROUP BY 1, 2, 3, 4
+        HAVING sum(sign) <> 0
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT (tenant, weekday, hour, user_name) DO UPDATE SET logins = r.logins + excluded.logins
+        $q$, delta);
     IF TG_OP = 'INSERT' THEN
         RETURN NULL;
     END IF;
@@ -239,6 +263,13 @@ BEGIN
                FROM (%s) d WHERE sign < 0 AND login) d
         WHERE r.tenant = d.tenant AND r.day = d.day AND r.hour = d.hour AND r.user_name = d.user_name AND r.logins = 0
         $q$, delta);
+    EXECUTE format($q$
+        DELETE FROM rollup_login_hours r
+        USING (SELECT DISTINCT tenant, extract(isodow FROM event_time AT TIME ZONE 'UTC')::smallint AS weekday,
+                      extract(hour FROM event_time AT TIME ZONE 'UTC')::smallint AS hour, coalesce(user_name, '') AS user_name
+               FROM (%s) d WHERE sign < 0 AND login) d
+        WHERE r.tenant = d.tenant AND r.weekday = d.weekday AND r.hour = d.hour AND r.user_name = d.user_name AND r.logins = 0
+        $q$, delta);
     RETURN NULL;
 END
 $fn$;
@@ -252,7 +283,7 @@ SET search_path FROM CURRENT
 AS $fn$
 BEGIN
     IF current_setting('sparkevents.keep_rollups', true) IS DISTINCT FROM 'on' THEN
-        TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins;
+        TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins, rollup_login_hours;
     END IF;
     RETURN NULL;
 END
@@ -271,6 +302,7 @@ BEGIN
     DELETE FROM rollup_daily_users WHERE only_tenant IS NULL OR tenant = only_tenant;
     DELETE FROM rollup_daily_services WHERE only_tenant IS NULL OR tenant = only_tenant;
     DELETE FROM rollup_hourly_logins WHERE only_tenant IS NULL OR tenant = only_tenant;
+    DELETE FROM rollup_login_hours WHERE only_tenant IS NULL OR tenant = only_tenant;
 
     INSERT INTO rollup_daily_events (tenant, day, event_type, events)
     SELECT tenant, (event_time AT TIME ZONE 'UTC')::date, event_type, count(*)
@@ -302,6 +334,12 @@ BEGIN
            coalesce(user_name, ''), count(*)
     FROM spark_events
     WHERE (only_tenant IS NULL OR tenant = only_tenant) AND event_type IN ('SparkLogin', 'CALogin')
+    GROUP BY 1, 2, 3, 4;
+
+    INSERT INTO rollup_login_hours (tenant, weekday, hour, user_name, logins)
+    SELECT tenant, extract(isodow FROM day)::smallint, hour, user_name, sum(logins)
+    FROM rollup_hourly_logins
+    WHERE only_tenant IS NULL OR tenant = only_tenant
     GROUP BY 1, 2, 3, 4;
 END
 $fn$;
@@ -372,6 +410,7 @@ DROP TRIGGER spark_events_rollup_insert ON spark_events;
 DROP FUNCTION spark_events_rollups_rebuild(text);
 DROP FUNCTION spark_events_rollup_truncate();
 DROP FUNCTION spark_events_rollup();
+DROP TABLE rollup_login_hours;
 DROP TABLE rollup_hourly_logins;
 DROP TABLE rollup_daily_services;
 DROP TABLE rollup_daily_users;

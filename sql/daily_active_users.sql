@@ -16,8 +16,10 @@
 
 -- Whole UTC days of the period are read from the rollups (migration 00007),
 -- kept up by every load; the partial days at its ends, if any, from the
--- events. The bounds of the partial days are scalar subqueries, which the
--- planner takes as index bounds (a join with b would read every event).
+-- events. Every bound is a scalar subquery, which the planner takes as an
+-- index bound (a join with b would read every event), and a partial day is
+-- asked by its day too, which the planner expects to hold a day's events
+-- (by a time range alone it expects far more, and compiles the query).
 WITH p AS (
     SELECT :'from'::timestamptz AS from_t,
            :'to'::timestamptz   AS to_t
@@ -38,15 +40,15 @@ b AS (
 ),
 whole_events AS (
     SELECT r.day, sum(r.events)::bigint AS events
-    FROM rollup_daily_events r, b
-    WHERE r.day >= b.first_day AND r.day < b.end_day
+    FROM rollup_daily_events r
+    WHERE r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     GROUP BY r.day
 ),
 whole_users AS (
     SELECT r.day, count(DISTINCT nullif(r.user_name, '')) AS active_users
-    FROM rollup_daily_users r, b
-    WHERE r.day >= b.first_day AND r.day < b.end_day
+    FROM rollup_daily_users r
+    WHERE r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     GROUP BY r.day
 ),
@@ -55,8 +57,10 @@ edges AS (
            count(DISTINCT nullif(e.user_name, ''))        AS active_users,
            count(*)                                       AS events
     FROM spark_events e
-    WHERE ((e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
-        OR (e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
+    WHERE (((e.event_time AT TIME ZONE 'UTC')::date = (SELECT first_day - 1 FROM b)
+          AND e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
+        OR ((e.event_time AT TIME ZONE 'UTC')::date = (SELECT end_day FROM b)
+          AND e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
     GROUP BY 1
 )

@@ -16,7 +16,10 @@
 
 -- Whole UTC days of the period are read from the rollups (migration 00007),
 -- kept up by every load; the partial days at its ends, if any, from the
--- events. The rollup stores log-ins without a user under ''.
+-- events. A period whose whole days hold every stored log-in (the default:
+-- all history) is read from the all-time rollup instead, a row per weekday,
+-- hour and user. The rollups store log-ins without a user under ''. Every
+-- bound is a scalar subquery, which the planner takes as an index bound.
 WITH p AS (
     SELECT :'from'::timestamptz AS from_t,
            :'to'::timestamptz   AS to_t
@@ -35,13 +38,22 @@ b AS (
         FROM p
     ) d
 ),
+covers AS (
+    SELECT coalesce(min(r.day) >= (SELECT first_day FROM b) AND max(r.day) < (SELECT end_day FROM b), true) AS all_time
+    FROM rollup_daily_events r
+    WHERE r.event_type IN ('SparkLogin', 'CALogin')
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+),
 logins AS (
-    SELECT extract(isodow FROM r.day)::int AS weekday,
-           r.hour::int                     AS hour,
-           nullif(r.user_name, '')         AS user_name,
-           r.logins
-    FROM rollup_hourly_logins r, b
-    WHERE r.day >= b.first_day AND r.day < b.end_day
+    SELECT r.weekday::int AS weekday, r.hour::int AS hour, nullif(r.user_name, '') AS user_name, r.logins
+    FROM rollup_login_hours r
+    WHERE (SELECT all_time FROM covers)
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+    UNION ALL
+    SELECT extract(isodow FROM r.day)::int, r.hour::int, nullif(r.user_name, ''), r.logins
+    FROM rollup_hourly_logins r
+    WHERE NOT (SELECT all_time FROM covers)
+      AND r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     UNION ALL
     SELECT extract(isodow FROM e.event_time AT TIME ZONE 'UTC')::int,
@@ -50,8 +62,10 @@ logins AS (
            1
     FROM spark_events e
     WHERE e.event_type IN ('SparkLogin', 'CALogin')
-      AND ((e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
-          OR (e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
+      AND (((e.event_time AT TIME ZONE 'UTC')::date = (SELECT first_day - 1 FROM b)
+            AND e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
+          OR ((e.event_time AT TIME ZONE 'UTC')::date = (SELECT end_day FROM b)
+            AND e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
 )
 SELECT d.weekday,

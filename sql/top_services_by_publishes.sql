@@ -40,8 +40,8 @@ b AS (
 x AS (
     SELECT r.tenant, nullif(r.folder_name, '') AS folder_name, r.service_name, nullif(r.user_name, '') AS user_name,
            r.publishes, r.updates, r.last_published
-    FROM rollup_daily_services r, b
-    WHERE r.day >= b.first_day AND r.day < b.end_day
+    FROM rollup_daily_services r
+    WHERE r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     UNION ALL
     SELECT e.tenant, e.folder_name, e.service_name, e.user_name,
@@ -50,8 +50,10 @@ x AS (
     FROM spark_events e
     WHERE e.event_type IN ('PublishEngine', 'UpdateEngine')
       AND e.service_name <> ''
-      AND ((e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
-          OR (e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
+      AND (((e.event_time AT TIME ZONE 'UTC')::date = (SELECT first_day - 1 FROM b)
+            AND e.event_time >= (SELECT from_t FROM b) AND e.event_time < (SELECT least(a, to_t) FROM b))
+          OR ((e.event_time AT TIME ZONE 'UTC')::date = (SELECT end_day FROM b)
+            AND e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
 )
 SELECT tenant,
