@@ -10,6 +10,9 @@
 --   rollup_daily_services  PublishEngine and UpdateEngine events per (tenant,
 --                          UTC day, service, folder, user): publishes,
 --                          updates and the last publish
+--   rollup_service_users   the same over the whole history, per (tenant,
+--                          service, folder, user): the top services of all
+--                          time without a row per day
 --   rollup_hourly_logins   SparkLogin and CALogin events per (tenant, UTC
 --                          day, UTC hour, user)
 --   rollup_login_hours     the same over the whole history, per (tenant, ISO
@@ -95,6 +98,18 @@ CREATE TABLE rollup_daily_services (
     PRIMARY KEY (tenant, day, service_name, folder_name, user_name)
 );
 COMMENT ON TABLE rollup_daily_services IS 'PublishEngine and UpdateEngine events per tenant, UTC day, service, folder ('''' for none) and user ('''' for none), with the last publish of that day. Kept up by triggers on spark_events (migration 00007).';
+
+CREATE TABLE rollup_service_users (
+    tenant          text        NOT NULL,
+    service_name    text        NOT NULL,
+    folder_name     text        NOT NULL,
+    user_name       text        NOT NULL,
+    publishes       bigint      NOT NULL,
+    updates         bigint      NOT NULL,
+    last_published  timestamptz,
+    PRIMARY KEY (tenant, service_name, folder_name, user_name)
+);
+COMMENT ON TABLE rollup_service_users IS 'PublishEngine and UpdateEngine events of the whole history per tenant, service, folder ('''' for none) and user ('''' for none), with the last publish. Kept up by triggers on spark_events (migration 00007).';
 
 CREATE TABLE rollup_hourly_logins (
     tenant     text     NOT NULL,
@@ -185,6 +200,22 @@ BEGIN
             last_published = greatest(r.last_published, excluded.last_published)
         $q$, delta);
     EXECUTE format($q$
+        INSERT INTO rollup_service_users AS r (tenant, service_name, folder_name, user_name, publishes, updates, last_published)
+        SELECT tenant, service_name, coalesce(folder_name, ''), coalesce(user_name, ''),
+               coalesce(sum(sign) FILTER (WHERE event_type = 'PublishEngine'), 0),
+               coalesce(sum(sign) FILTER (WHERE event_type = 'UpdateEngine'), 0),
+               max(event_time) FILTER (WHERE sign > 0 AND event_type = 'PublishEngine')
+        FROM (%s) d
+        WHERE event_type IN ('PublishEngine', 'UpdateEngine') AND service_name <> ''
+        GROUP BY 1, 2, 3, 4
+        HAVING sum(sign) <> 0 OR count(*) FILTER (WHERE sign > 0) > 0
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT (tenant, service_name, folder_name, user_name) DO UPDATE SET
+            publishes = r.publishes + excluded.publishes,
+            updates = r.updates + excluded.updates,
+            last_published = greatest(r.last_published, excluded.last_published)
+        $q$, delta);
+    EXECUTE format($q$
         INSERT INTO rollup_hourly_logins AS r (tenant, day, hour, user_name, logins)
         SELECT tenant, day, extract(hour FROM event_time AT TIME ZONE 'UTC')::smallint, coalesce(user_name, ''), sum(sign)
         FROM (%s) d
@@ -258,6 +289,26 @@ BEGIN
           AND r.folder_name = d.folder_name AND r.user_name = d.user_name AND d.hi >= r.last_published
         $q$, delta);
     EXECUTE format($q$
+        DELETE FROM rollup_service_users r
+        USING (SELECT DISTINCT tenant, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name
+               FROM (%s) d WHERE sign < 0 AND event_type IN ('PublishEngine', 'UpdateEngine') AND service_name <> '') d
+        WHERE r.tenant = d.tenant AND r.service_name = d.service_name
+          AND r.folder_name = d.folder_name AND r.user_name = d.user_name AND r.publishes + r.updates = 0
+        $q$, delta);
+    EXECUTE format($q$
+        UPDATE rollup_service_users r
+        SET last_published = (
+            SELECT max(e.event_time)
+            FROM spark_events e
+            WHERE e.tenant = r.tenant AND e.service_name = r.service_name AND e.event_type = 'PublishEngine'
+              AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name)
+        FROM (SELECT tenant, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name,
+                     max(event_time) AS hi
+              FROM (%s) d WHERE sign < 0 AND event_type = 'PublishEngine' AND service_name <> '' GROUP BY 1, 2, 3, 4) d
+        WHERE r.tenant = d.tenant AND r.service_name = d.service_name
+          AND r.folder_name = d.folder_name AND r.user_name = d.user_name AND d.hi >= r.last_published
+        $q$, delta);
+    EXECUTE format($q$
         DELETE FROM rollup_hourly_logins r
         USING (SELECT DISTINCT tenant, day, extract(hour FROM event_time AT TIME ZONE 'UTC')::smallint AS hour, coalesce(user_name, '') AS user_name
                FROM (%s) d WHERE sign < 0 AND login) d
@@ -283,7 +334,7 @@ SET search_path FROM CURRENT
 AS $fn$
 BEGIN
     IF current_setting('sparkevents.keep_rollups', true) IS DISTINCT FROM 'on' THEN
-        TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins, rollup_login_hours;
+        TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins, rollup_login_hours, rollup_service_users;
     END IF;
     RETURN NULL;
 END
@@ -303,6 +354,7 @@ BEGIN
     DELETE FROM rollup_daily_services WHERE only_tenant IS NULL OR tenant = only_tenant;
     DELETE FROM rollup_hourly_logins WHERE only_tenant IS NULL OR tenant = only_tenant;
     DELETE FROM rollup_login_hours WHERE only_tenant IS NULL OR tenant = only_tenant;
+    DELETE FROM rollup_service_users WHERE only_tenant IS NULL OR tenant = only_tenant;
 
     INSERT INTO rollup_daily_events (tenant, day, event_type, events)
     SELECT tenant, (event_time AT TIME ZONE 'UTC')::date, event_type, count(*)
@@ -334,6 +386,12 @@ BEGIN
            coalesce(user_name, ''), count(*)
     FROM spark_events
     WHERE (only_tenant IS NULL OR tenant = only_tenant) AND event_type IN ('SparkLogin', 'CALogin')
+    GROUP BY 1, 2, 3, 4;
+
+    INSERT INTO rollup_service_users (tenant, service_name, folder_name, user_name, publishes, updates, last_published)
+    SELECT tenant, service_name, folder_name, user_name, sum(publishes), sum(updates), max(last_published)
+    FROM rollup_daily_services
+    WHERE only_tenant IS NULL OR tenant = only_tenant
     GROUP BY 1, 2, 3, 4;
 
     INSERT INTO rollup_login_hours (tenant, weekday, hour, user_name, logins)
@@ -411,6 +469,7 @@ DROP FUNCTION spark_events_rollups_rebuild(text);
 DROP FUNCTION spark_events_rollup_truncate();
 DROP FUNCTION spark_events_rollup();
 DROP TABLE rollup_login_hours;
+DROP TABLE rollup_service_users;
 DROP TABLE rollup_hourly_logins;
 DROP TABLE rollup_daily_services;
 DROP TABLE rollup_daily_users;

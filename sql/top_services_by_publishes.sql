@@ -18,7 +18,11 @@
 
 -- Whole UTC days of the period are read from the rollups (migration 00007),
 -- kept up by every load; the partial days at its ends, if any, from the
--- events. The rollup stores no folder and no user as ''.
+-- events. A period whose whole days hold every stored publish and update
+-- (the default: all history) is read from the all-time rollup instead, a
+-- row per service, folder and user. The rollups store no folder and no user
+-- as ''. Every bound is a scalar subquery, which the planner takes as an
+-- index bound.
 WITH p AS (
     SELECT :'from'::timestamptz AS from_t,
            :'to'::timestamptz   AS to_t
@@ -37,11 +41,24 @@ b AS (
         FROM p
     ) d
 ),
+covers AS (
+    SELECT coalesce(min(r.day) >= (SELECT first_day FROM b) AND max(r.day) < (SELECT end_day FROM b), true) AS all_time
+    FROM rollup_daily_events r
+    WHERE r.event_type IN ('PublishEngine', 'UpdateEngine')
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+),
 x AS (
     SELECT r.tenant, nullif(r.folder_name, '') AS folder_name, r.service_name, nullif(r.user_name, '') AS user_name,
            r.publishes, r.updates, r.last_published
+    FROM rollup_service_users r
+    WHERE (SELECT all_time FROM covers)
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+    UNION ALL
+    SELECT r.tenant, nullif(r.folder_name, ''), r.service_name, nullif(r.user_name, ''),
+           r.publishes, r.updates, r.last_published
     FROM rollup_daily_services r
-    WHERE r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
+    WHERE NOT (SELECT all_time FROM covers)
+      AND r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     UNION ALL
     SELECT e.tenant, e.folder_name, e.service_name, e.user_name,
