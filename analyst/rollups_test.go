@@ -105,6 +105,7 @@ func TestRollupQueriesAnswerAsBefore(t *testing.T) {
 		{"from": "2026-01-20 12:00", "tenant": "acme"},
 		{"to": "2026-01-20 12:00", "tenant": "gamma"},
 		{"from": "2026-02-01", "to": "2026-01-01"},
+		{"tenant": "acme"},
 		{"tenant": "nobody"},
 	}
 	tests := map[string][]map[string]string{

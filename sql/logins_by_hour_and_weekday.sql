@@ -45,12 +45,7 @@ covers AS (
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
 ),
 logins AS (
-    SELECT r.weekday::int AS weekday, r.hour::int AS hour, nullif(r.user_name, '') AS user_name, r.logins
-    FROM rollup_login_hours r
-    WHERE (SELECT all_time FROM covers)
-      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
-    UNION ALL
-    SELECT extract(isodow FROM r.day)::int, r.hour::int, nullif(r.user_name, ''), r.logins
+    SELECT extract(isodow FROM r.day)::int AS weekday, r.hour::int AS hour, nullif(r.user_name, '') AS user_name, r.logins
     FROM rollup_hourly_logins r
     WHERE NOT (SELECT all_time FROM covers)
       AND r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
@@ -67,14 +62,33 @@ logins AS (
           OR ((e.event_time AT TIME ZONE 'UTC')::date = (SELECT end_day FROM b)
             AND e.event_time >= (SELECT greatest(a, z, from_t) FROM b) AND e.event_time < (SELECT to_t FROM b)))
       AND (:'tenant'::text = '' OR e.tenant = :'tenant'::text)
+),
+cells AS (
+    SELECT weekday, hour, sum(logins) AS logins, count(DISTINCT user_name) AS users
+    FROM logins
+    WHERE NOT (SELECT all_time FROM covers)
+    GROUP BY weekday, hour
+    UNION ALL
+    -- The whole history of one tenant: a user has one row per weekday and
+    -- hour, read in the key's order, so the cells need no DISTINCT.
+    SELECT r.weekday, r.hour, sum(r.logins), count(nullif(r.user_name, ''))
+    FROM rollup_login_hours r
+    WHERE (SELECT all_time FROM covers)
+      AND r.tenant = :'tenant'::text
+    GROUP BY r.weekday, r.hour
+    UNION ALL
+    SELECT r.weekday, r.hour, sum(r.logins), count(DISTINCT nullif(r.user_name, ''))
+    FROM rollup_login_hours r
+    WHERE (SELECT all_time FROM covers)
+      AND :'tenant'::text = ''
+    GROUP BY r.weekday, r.hour
 )
 SELECT d.weekday,
        (ARRAY['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'])[d.weekday] AS weekday_name,
        h.hour,
-       coalesce(sum(l.logins), 0)::bigint AS logins,
-       count(DISTINCT l.user_name) AS users
+       coalesce(c.logins, 0)::bigint AS logins,
+       coalesce(c.users, 0) AS users
 FROM generate_series(1, 7) AS d(weekday)
 CROSS JOIN generate_series(0, 23) AS h(hour)
-LEFT JOIN logins l ON l.weekday = d.weekday AND l.hour = h.hour
-GROUP BY d.weekday, h.hour
+LEFT JOIN cells c ON c.weekday = d.weekday AND c.hour = h.hour
 ORDER BY d.weekday, h.hour;

@@ -50,12 +50,6 @@ covers AS (
 x AS (
     SELECT r.tenant, nullif(r.folder_name, '') AS folder_name, r.service_name, nullif(r.user_name, '') AS user_name,
            r.publishes, r.updates, r.last_published
-    FROM rollup_service_users r
-    WHERE (SELECT all_time FROM covers)
-      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
-    UNION ALL
-    SELECT r.tenant, nullif(r.folder_name, ''), r.service_name, nullif(r.user_name, ''),
-           r.publishes, r.updates, r.last_published
     FROM rollup_daily_services r
     WHERE NOT (SELECT all_time FROM covers)
       AND r.day >= (SELECT first_day FROM b) AND r.day < (SELECT end_day FROM b)
@@ -81,7 +75,23 @@ SELECT tenant,
        count(DISTINCT user_name) FILTER (WHERE publishes > 0)   AS publishers,
        max(last_published)                                      AS last_published
 FROM x
+WHERE NOT (SELECT all_time FROM covers)
 GROUP BY tenant, folder_name, service_name
 HAVING sum(publishes) > 0
+UNION ALL
+-- The whole history: a user has one row per service and folder, read in
+-- the key's order, so the groups need neither a sort nor a DISTINCT.
+SELECT r.tenant,
+       nullif(r.folder_name, ''),
+       r.service_name,
+       sum(r.publishes)::bigint,
+       sum(r.updates)::bigint,
+       count(*) FILTER (WHERE r.publishes > 0 AND r.user_name <> ''),
+       max(r.last_published)
+FROM rollup_service_users r
+WHERE (SELECT all_time FROM covers)
+  AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+GROUP BY r.tenant, r.service_name, r.folder_name
+HAVING sum(r.publishes) > 0
 ORDER BY publishes DESC, updates DESC, tenant, folder_name, service_name
 LIMIT :'limit'::int;
