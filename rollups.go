@@ -24,8 +24,9 @@ func rollupsCommand() *cli.Command {
 			Name:  "rebuild",
 			Usage: "recompute the rollups from the stored events",
 			Description: `Recomputes rollup_daily_events, rollup_daily_users, rollup_daily_services,
-rollup_hourly_logins, rollup_login_hours and rollup_service_users of one
-tenant (--tenant) or of all from spark_events, in one transaction. Loads wait until it is done (it holds a SHARE lock on
+rollup_hourly_logins, rollup_login_hours, rollup_service_users and
+rollup_users of one tenant (--tenant) or of all from spark_events, in one
+transaction. Loads wait until it is done (it holds a SHARE lock on
 spark_events); readers do not. About 2.5 minutes per 10M events on 2 cores.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "tenant", Usage: "only this tenant (default: every tenant)"},

@@ -114,7 +114,7 @@ func TestRollupQueriesAnswerAsBefore(t *testing.T) {
 		"top_services_by_publishes":  append(periods, map[string]string{"limit": "1000"}, map[string]string{"limit": "1000", "from": "2026-01-03 07:30"}),
 		"event_volume_anomalies":     append(periods, map[string]string{"factor": "1.2", "window": "5", "min_history": "2"}, map[string]string{"factor": "1.1", "tenant": "acme", "from": "2026-01-05 10:00"}),
 		"dormant_users": {
-			{}, {"days": "3"}, {"as_of": "2026-02-01"}, {"as_of": "2026-01-20 13:17:00", "days": "2"},
+			{}, {"days": "3"}, {"tenant": "beta"}, {"as_of": "2026-02-01"}, {"as_of": "2026-01-20 13:17:00", "days": "2"},
 			{"as_of": "2026-01-20 13:17:00+05", "days": "1", "tenant": "beta"}, {"as_of": "2025-01-01"},
 		},
 	}

@@ -7,6 +7,8 @@
 --                          first and last event and the last log-in; a row
 --                          per user and day, so distinct users are counted
 --                          exactly over any range of days
+--   rollup_users           the same over the whole history, per (tenant,
+--                          user): events, first and last event
 --   rollup_daily_services  PublishEngine and UpdateEngine events per (tenant,
 --                          UTC day, service, folder, user): publishes,
 --                          updates and the last publish
@@ -85,6 +87,16 @@ CREATE TABLE rollup_daily_users (
     PRIMARY KEY (tenant, day, user_name)
 );
 COMMENT ON TABLE rollup_daily_users IS 'Per tenant, UTC day and user: events, SparkLogin/CALogin log-ins, the first and last event and the last log-in of that day. Events without a user are not here. Kept up by triggers on spark_events (migration 00007).';
+
+CREATE TABLE rollup_users (
+    tenant      text        NOT NULL,
+    user_name   text        NOT NULL,
+    events      bigint      NOT NULL,
+    first_seen  timestamptz NOT NULL,
+    last_seen   timestamptz NOT NULL,
+    PRIMARY KEY (tenant, user_name)
+);
+COMMENT ON TABLE rollup_users IS 'Per tenant and user, over the whole history: events, the first and the last event. Events without a user are not here. Kept up by triggers on spark_events (migration 00007).';
 
 CREATE TABLE rollup_daily_services (
     tenant          text        NOT NULL,
@@ -184,6 +196,21 @@ BEGIN
             last_login = greatest(r.last_login, excluded.last_login)
         $q$, delta);
     EXECUTE format($q$
+        INSERT INTO rollup_users AS r (tenant, user_name, events, first_seen, last_seen)
+        SELECT tenant, user_name, sum(sign),
+               coalesce(min(event_time) FILTER (WHERE sign > 0), 'infinity'),
+               coalesce(max(event_time) FILTER (WHERE sign > 0), '-infinity')
+        FROM (%s) d
+        WHERE user_name IS NOT NULL
+        GROUP BY 1, 2
+        HAVING sum(sign) <> 0 OR count(*) FILTER (WHERE sign > 0) > 0
+        ORDER BY 1, 2
+        ON CONFLICT (tenant, user_name) DO UPDATE SET
+            events = r.events + excluded.events,
+            first_seen = least(r.first_seen, excluded.first_seen),
+            last_seen = greatest(r.last_seen, excluded.last_seen)
+        $q$, delta);
+    EXECUTE format($q$
         INSERT INTO rollup_daily_services AS r (tenant, day, service_name, folder_name, user_name, publishes, updates, last_published)
         SELECT tenant, day, service_name, coalesce(folder_name, ''), coalesce(user_name, ''),
                coalesce(sum(sign) FILTER (WHERE event_type = 'PublishEngine'), 0),
@@ -267,6 +294,22 @@ BEGIN
           AND (d.lo <= r.first_seen OR d.hi >= r.last_seen OR d.hi >= r.last_login)
         $q$, delta);
     EXECUTE format($q$
+        DELETE FROM rollup_users r
+        USING (SELECT DISTINCT tenant, user_name FROM (%s) d WHERE sign < 0) d
+        WHERE r.tenant = d.tenant AND r.user_name = d.user_name AND r.events = 0
+        $q$, delta);
+    EXECUTE format($q$
+        UPDATE rollup_users r
+        SET (first_seen, last_seen) = (
+            SELECT min(e.event_time), max(e.event_time)
+            FROM spark_events e
+            WHERE e.tenant = r.tenant AND e.user_name = r.user_name)
+        FROM (SELECT tenant, user_name, min(event_time) AS lo, max(event_time) AS hi
+              FROM (%s) d WHERE sign < 0 AND user_name IS NOT NULL GROUP BY 1, 2) d
+        WHERE r.tenant = d.tenant AND r.user_name = d.user_name
+          AND (d.lo <= r.first_seen OR d.hi >= r.last_seen)
+        $q$, delta);
+    EXECUTE format($q$
         DELETE FROM rollup_daily_services r
         USING (SELECT DISTINCT tenant, day, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name
                FROM (%s) d WHERE sign < 0 AND event_type IN ('PublishEngine', 'UpdateEngine') AND service_name <> '') d
@@ -334,7 +377,7 @@ SET search_path FROM CURRENT
 AS $fn$
 BEGIN
     IF current_setting('sparkevents.keep_rollups', true) IS DISTINCT FROM 'on' THEN
-        TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins, rollup_login_hours, rollup_service_users;
+        TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins, rollup_login_hours, rollup_service_users, rollup_users;
     END IF;
     RETURN NULL;
 END
@@ -355,6 +398,7 @@ BEGIN
     DELETE FROM rollup_hourly_logins WHERE only_tenant IS NULL OR tenant = only_tenant;
     DELETE FROM rollup_login_hours WHERE only_tenant IS NULL OR tenant = only_tenant;
     DELETE FROM rollup_service_users WHERE only_tenant IS NULL OR tenant = only_tenant;
+    DELETE FROM rollup_users WHERE only_tenant IS NULL OR tenant = only_tenant;
 
     INSERT INTO rollup_daily_events (tenant, day, event_type, events)
     SELECT tenant, (event_time AT TIME ZONE 'UTC')::date, event_type, count(*)
@@ -387,6 +431,12 @@ BEGIN
     FROM spark_events
     WHERE (only_tenant IS NULL OR tenant = only_tenant) AND event_type IN ('SparkLogin', 'CALogin')
     GROUP BY 1, 2, 3, 4;
+
+    INSERT INTO rollup_users (tenant, user_name, events, first_seen, last_seen)
+    SELECT tenant, user_name, sum(events), min(first_seen), max(last_seen)
+    FROM rollup_daily_users
+    WHERE only_tenant IS NULL OR tenant = only_tenant
+    GROUP BY 1, 2;
 
     INSERT INTO rollup_service_users (tenant, service_name, folder_name, user_name, publishes, updates, last_published)
     SELECT tenant, service_name, folder_name, user_name, sum(publishes), sum(updates), max(last_published)
@@ -472,5 +522,6 @@ DROP TABLE rollup_login_hours;
 DROP TABLE rollup_service_users;
 DROP TABLE rollup_hourly_logins;
 DROP TABLE rollup_daily_services;
+DROP TABLE rollup_users;
 DROP TABLE rollup_daily_users;
 DROP TABLE rollup_daily_events;

@@ -15,6 +15,8 @@
 
 -- Whole UTC days before as_of are read from the rollups (migration 00007),
 -- kept up by every load; the day of as_of, up to as_of, from the events.
+-- When every stored event lies before the day of as_of (as_of = now, the
+-- default), the all-time rollup of users answers alone, a row per user.
 WITH p AS (
     SELECT as_of, idle, (as_of AT TIME ZONE 'UTC')::date AS as_of_day,
            (as_of AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' AS as_of_day_start
@@ -23,10 +25,16 @@ WITH p AS (
                make_interval(days => :'days'::int)                            AS idle
     ) x
 ),
+covers AS (
+    SELECT coalesce(max(r.day) < (SELECT as_of_day FROM p), true) AS all_time
+    FROM rollup_daily_events r
+    WHERE (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+),
 u AS (
     SELECT r.tenant, r.user_name, r.first_seen, r.last_seen, r.events
     FROM rollup_daily_users r, p
-    WHERE r.day < p.as_of_day
+    WHERE NOT (SELECT all_time FROM covers)
+      AND r.day < p.as_of_day
       AND r.user_name <> ''
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     UNION ALL
@@ -46,4 +54,17 @@ FROM u
 CROSS JOIN p
 GROUP BY u.tenant, u.user_name, p.as_of, p.idle
 HAVING max(u.last_seen) < p.as_of - p.idle
-ORDER BY last_seen, u.tenant, u.user_name;
+UNION ALL
+SELECT r.tenant,
+       r.user_name,
+       r.first_seen,
+       r.last_seen,
+       r.events,
+       floor(extract(epoch FROM p.as_of - r.last_seen) / 86400)::int
+FROM rollup_users r
+CROSS JOIN p
+WHERE (SELECT all_time FROM covers)
+  AND r.user_name <> ''
+  AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+  AND r.last_seen < p.as_of - p.idle
+ORDER BY last_seen, tenant, user_name;
