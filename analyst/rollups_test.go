@@ -184,3 +184,17 @@ func TestUserActivityAnswersAsBefore(t *testing.T) {
 		t.Errorf("user_activity does not read the rollup:\n%s", def)
 	}
 }
+
+// TestRunQueryWithoutJIT checks that the library's queries run with JIT
+// compilation off: the planner costs the rollup branches a query skips as
+// if they ran, and compiling for them cost more than the query.
+func TestRunQueryWithoutJIT(t *testing.T) {
+	pool, _ := migrated(t)
+	res, err := runReadOnly(context.Background(), pool, "SELECT current_setting('jit')", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *res.rows[0][0]; got != "off" {
+		t.Errorf("jit = %s in the library's transaction, want off", got)
+	}
+}

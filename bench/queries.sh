@@ -6,6 +6,7 @@
 #   DATABASE_URL=postgres://... bench/queries.sh                 # tenant big, schema sparkevents
 #   DATABASE_URL=postgres://... TENANT=acme SCHEMA=other bench/queries.sh
 #   DATABASE_URL=postgres://... QUERIES=/tmp/old-sql OUT=bench/explain/before bench/queries.sh
+#   DATABASE_URL=postgres://... JIT=off bench/queries.sh          # as sparkevents query runs them
 #
 # The 30 days are the last 30 whole UTC days of the tenant's events (FROM and
 # TO override them). Each query runs once through psql as an analyst would,
@@ -23,7 +24,7 @@ schema=${SCHEMA:-sparkevents}
 tenant=${TENANT:-big}
 queries=${QUERIES:-sql}
 out=${OUT:-bench/explain}
-export PGOPTIONS="-c search_path=$schema -c timezone=UTC"
+export PGOPTIONS="-c search_path=$schema -c timezone=UTC${JIT:+ -c jit=$JIT}"
 psql_q() { psql "$DATABASE_URL" -X -qAt -v ON_ERROR_STOP=1 "$@"; }
 
 if [ -z "${FROM:-}" ] || [ -z "${TO:-}" ]; then
@@ -33,7 +34,7 @@ if [ -z "${FROM:-}" ] || [ -z "${TO:-}" ]; then
   FROM=${FROM:-$(psql_q -c "SELECT date '$TO' - 30")}
 fi
 mkdir -p "$out"
-echo "queries: schema $schema, tenant $tenant, 30 days = [$FROM, $TO), $(psql_q -c "SELECT count(*) FROM spark_events") events"
+echo "queries: schema $schema, tenant $tenant, jit ${JIT:-as the server sets it}, 30 days = [$FROM, $TO), $(psql_q -c "SELECT count(*) FROM spark_events") events"
 printf '%-34s %-6s %10s %10s %9s\n' QUERY RANGE TIME_MS EXEC_MS ROWS
 
 ms() { date +%s%N; }
