@@ -74,7 +74,7 @@ done
 view() {
   local name=$1 range=$2 sql=$3
   printf '%s\n' "$sql" >"$work/$name.sql"
-  run "view:$name" "$range" "$work/$name.sql"
+  run "view-$name" "$range" "$work/$name.sql"
 }
 t=$(printf "'%s'" "$tenant")
 view daily_event_counts all "SELECT * FROM daily_event_counts WHERE tenant = $t ORDER BY day, event_type;"
