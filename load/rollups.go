@@ -22,7 +22,9 @@ const KeepRollupsSetting = "sparkevents.keep_rollups"
 // the deleted events' days then summarise events that are no longer
 // stored, and RebuildRollups would drop them. UPDATEs are still applied.
 // Anything that must erase what it deletes from the rollups too (forget)
-// must not call it.
+// must not call it, and must itself delete or rename a person's rows of
+// the rollups by user_name: those of days a prune removed under
+// KeepRollups have no events left for the triggers to subtract.
 func KeepRollups(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, "SELECT set_config($1, 'on', true)", KeepRollupsSetting); err != nil {
 		return fmt.Errorf("keep rollups: %w", err)

@@ -57,7 +57,11 @@
 -- events that are gone, and `sparkevents rollups rebuild` would drop them.
 -- UPDATEs are always applied (a pseudonymization moves a user's counts to
 -- the new name). Anything else that deletes events (forget, a DELETE by
--- hand) must leave the setting off.
+-- hand) must leave the setting off. Rollups kept past their events are out
+-- of the triggers' reach: erasing a person must also delete (or rename)
+-- their rows of rollup_daily_users, rollup_users, rollup_daily_services,
+-- rollup_service_users, rollup_hourly_logins and rollup_login_hours by
+-- user_name, for the days whose events a prune removed.
 --
 -- spark_events_rollups_rebuild(tenant) recomputes the rollups of one tenant
 -- (NULL: of every tenant) from spark_events; it backfills them below and is
