@@ -1,6 +1,7 @@
 -- Rollups: summary tables of spark_events that keep up by themselves, so a
 -- dashboard's question over months or years reads thousands of rows instead
--- of millions (bench/README.md, "Rollups at 10M events").
+-- of millions (bench/README.md, "At 10M events: rollups, and no
+-- partitions").
 --
 --   rollup_daily_events    events per (tenant, UTC day, event type)
 --   rollup_daily_users     per (tenant, UTC day, user): events, log-ins, the
@@ -44,8 +45,9 @@
 -- old bucket to its new one. The first and last times (first_seen,
 -- last_seen, last_login, last_published) take least/greatest of what comes
 -- in; when a row that leaves a bucket held one of them, the bucket's times
--- are read again from spark_events (one UTC day of one user or service, an
--- index range). TRUNCATE of spark_events empties the rollups.
+-- are read again from spark_events (one UTC day, or for an all-time rollup
+-- the whole history, of one user or service: an index range). TRUNCATE of
+-- spark_events empties the rollups.
 --
 -- The escape hatch: a transaction that has run
 --
