@@ -294,9 +294,11 @@ SELECT (SELECT count(*) FROM cmp),
 // [$1, $2]. An event's key is Spark's event ID or a hash of its content,
 // event time included, so a chunk that finds its period empty holds only
 // new keys, but for an event whose ID Spark gave again with another time.
-// The event_time index answers it at the cost of one index probe.
+// The event_time index answers it at the cost of one index probe. The
+// subquery selects a column: Citus refuses EXISTS of a zero-column
+// subquery (SELECT FROM) of a distributed table.
 func periodStoredSQL(table string) string {
-	return "SELECT EXISTS (SELECT FROM " + table + " WHERE event_time BETWEEN $1 AND $2)"
+	return "SELECT EXISTS (SELECT 1 FROM " + table + " WHERE event_time BETWEEN $1 AND $2)"
 }
 
 // keysStoredSQL reports whether table holds an event of tenant $1 whose ID

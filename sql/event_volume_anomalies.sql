@@ -33,7 +33,7 @@ WITH p AS (
            :'min_history'::int                             AS min_history
 ),
 span AS (
-    -- From the earliest event's day (min alone, one probe of an index) or the
+    -- From the earliest event's day or the
     -- window before from, to the end of the period or yesterday, whichever
     -- comes first: not to the latest event's day, so the days without events
     -- after it are judged. Without events, or with nothing to judge, there is
@@ -45,8 +45,8 @@ span AS (
                least(p.to_day - 1, p.yesterday)                   AS last_day
         FROM p
         CROSS JOIN (
-            SELECT (min(event_time) AT TIME ZONE 'UTC')::date AS first_day
-            FROM spark_events
+            SELECT min(day) AS first_day
+            FROM rollup_daily_events
             WHERE (:'tenant'::text = '' OR tenant = :'tenant'::text)
         ) e
         WHERE e.first_day IS NOT NULL
@@ -54,9 +54,10 @@ span AS (
     WHERE s.first_day <= s.last_day
 ),
 counts AS (
-    SELECT (event_time AT TIME ZONE 'UTC')::date AS day, count(*) AS events
-    FROM spark_events
-    WHERE (event_time AT TIME ZONE 'UTC')::date BETWEEN (SELECT first_day FROM span) AND (SELECT last_day FROM span)
+    -- Whole days only: the rollup of events per day (migration 00007).
+    SELECT day, sum(events)::bigint AS events
+    FROM rollup_daily_events
+    WHERE day BETWEEN (SELECT first_day FROM span) AND (SELECT last_day FROM span)
       AND (:'tenant'::text = '' OR tenant = :'tenant'::text)
     GROUP BY 1
 ),
