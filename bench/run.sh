@@ -39,8 +39,10 @@
 # step's time over the floor's of the same round (×FLOOR), its rows/s over
 # copy-like's (×COPY), the CPU time PostgreSQL spent during it (PG_CPU_S,
 # with the throwaway cluster only), the tuples an import step wrote
-# (WRITTEN, by xmin: an unchanged re-import must write none) and the CPU
-# time stolen by the hypervisor (STEAL_S); then with several rounds
+# (WRITTEN, by xmin: an unchanged re-import must write none), the CPU time
+# other processes of the machine used meanwhile (OTHERS_S: a shared host
+# slows a step that needs both cores) and the CPU time stolen by the
+# hypervisor (STEAL_S); then with several rounds
 # the median of each step and its ratio to the median floor, and the median
 # of the rounds' own ratios. With the throwaway cluster, pg_stat_statements
 # is loaded (there only) and each import step is followed by its top
@@ -144,13 +146,16 @@ results=$work/results
 # both cores, the floor one, so steal costs the import more.
 hz=$(getconf CLK_TCK)
 steal() { awk -v hz="$hz" '/^cpu /{printf "%.2f", $9 / hz}' /proc/stat; }
+# busy: CPU seconds the machine's processes used so far, over all CPUs.
+busy() { awk -v hz="$hz" '/^cpu /{printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat; }
 
 # measure NAME ROWS CMD...: runs CMD under /usr/bin/time and records
 # seconds, CPU, peak RSS and steal; CMD's stdout goes to $work/out.
 measure() {
-  local name=$1 rows=$2 s0 stolen p0 pgcpu
+  local name=$1 rows=$2 s0 stolen p0 pgcpu b0
   shift 2
   s0=$(steal)
+  b0=$(busy)
   p0=$(pg_cpu)
   if ! /usr/bin/time -f '%e %P %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err"; then
     echo "bench: $name failed:" >&2
@@ -163,12 +168,16 @@ measure() {
   [ -z "$p0" ] || sleep 0.3
   [ -z "$p0" ] || pgcpu=$(awk -v a="$p0" -v b="$(pg_cpu)" 'BEGIN {printf "%.1f", b - a}')
   read -r secs cpu rss <"$work/time"
+  # What other processes of this machine used meanwhile: all its busy
+  # time but the step's own and PostgreSQL's.
+  other=$(awk -v a="$b0" -v b="$(busy)" -v s="$secs" -v c="${cpu%\%}" -v p="$pgcpu" \
+    'BEGIN {o = b - a - s * c / 100 - (p == "-" ? 0 : p); printf "%.1f", o < 0 ? 0 : o}')
   step_line="$label $name $rows $secs $cpu $rss $stolen $pgcpu"
-  printf '  %-10s %8.2f s  %s CPU  %6d MiB  PostgreSQL %s s  steal %s s\n' "$name" "$secs" "$cpu" $((rss / 1024)) "$pgcpu" "$stolen"
+  printf '  %-10s %8.2f s  %s CPU  %6d MiB  PostgreSQL %s s  others %s s  steal %s s\n' "$name" "$secs" "$cpu" $((rss / 1024)) "$pgcpu" "$other" "$stolen"
 }
 
 # record [WRITTEN]: adds the last measured step to the results.
-record() { echo "$step_line ${1:--}" >>"$results"; }
+record() { echo "$step_line ${1:--} $other" >>"$results"; }
 
 # xid: a new transaction ID; every tuple written after it has a greater
 # xmin (the cluster is too young to wrap around).
@@ -304,7 +313,7 @@ done
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
 # results: ROWS VARIANT ROUND STEP ROWS SECONDS CPU RSS_KIB STEAL PG_CPU
-# WRITTEN. Each step's ×FLOOR is to the floor of its own round, its ×COPY
+# WRITTEN OTHERS. Each step's ×FLOOR is to the floor of its own round, its ×COPY
 # the copy-like step's time (measured once per size and workbook) over its
 # own, so its rows/s over copy-like's; with several rounds, a median
 # line per step follows, its ratio the median time over the median floor,
@@ -312,7 +321,7 @@ echo
 # by the host in one round moves the first, hardly the second.
 awk '
   { round = $1 " " $2 " " $3; secs[round, $4] = $6; if ($4 == "copy-like") cl[$1 " " $2] = $6 }
-  { n++; rr[n] = round; st[n] = $4; r[n] = $1; v[n] = $2; rd[n] = $3; s[n] = $6; c[n] = $7; m[n] = $8 / 1024; x[n] = $9; pc[n] = $10; wr[n] = $11 }
+  { n++; rr[n] = round; st[n] = $4; r[n] = $1; v[n] = $2; rd[n] = $3; s[n] = $6; c[n] = $7; m[n] = $8 / 1024; x[n] = $9; pc[n] = $10; wr[n] = $11; ot[n] = $12 }
   { group = $1 " " $2 " " $4; if (!(group in cnt)) order[++ng] = group
     cnt[group]++; vals[group, cnt[group]] = $6; rowsof[group] = $5
     f = secs[round, "floor"]; if (f > 0) { rcnt[group]++; rvals[group, rcnt[group]] = $6 / f } }
@@ -331,10 +340,10 @@ awk '
     for (i = 1; i <= n; i++) if (length(v[i]) > wv) wv = length(v[i])
     W = "%-" wv "s"
     # "×" is two bytes, which printf widths count: pad the header by hand.
-    printf "%-9s " W " %5s %-10s %8s %9s %6s %8s  ×FLOOR   ×COPY %8s %8s %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "PG_CPU_S", "WRITTEN", "STEAL_S"
+    printf "%-9s " W " %5s %-10s %8s %9s %6s %8s  ×FLOOR   ×COPY %8s %8s %8s %7s\n", "ROWS", "WORKBOOK", "ROUND", "STEP", "SECONDS", "ROWS/S", "CPU", "RSS_MIB", "PG_CPU_S", "WRITTEN", "OTHERS_S", "STEAL_S"
     for (i = 1; i <= n; i++) {
       f = secs[rr[i], "floor"]
-      printf "%-9s " W " %5s %-10s %8.2f %9.0f %6s %8.1f %7.2f %7s %8s %8s %7.1f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0, xcopy(r[i] " " v[i], s[i]), pc[i], wr[i], x[i]
+      printf "%-9s " W " %5s %-10s %8.2f %9.0f %6s %8.1f %7.2f %7s %8s %8s %8s %7.1f\n", r[i], v[i], rd[i], st[i], s[i], (s[i] > 0) ? r[i] / s[i] : 0, c[i], m[i], (f > 0) ? s[i] / f : 0, xcopy(r[i] " " v[i], s[i]), pc[i], wr[i], ot[i], x[i]
     }
     if (rep > 1) {
       for (i = 1; i <= ng; i++) {
