@@ -26,7 +26,7 @@ func hashedEvents(n int) []transform.Event {
 	return evs
 }
 
-func TestChunkAllNew(t *testing.T) {
+func TestChunkDistinct(t *testing.T) {
 	hashed := hashedEvents(4)
 	tests := []struct {
 		name   string
@@ -34,8 +34,9 @@ func TestChunkAllNew(t *testing.T) {
 		want   bool
 	}{
 		{"hashed, distinct", hashed, true},
-		{"one ID from the workbook", append(slices.Clone(hashed[:3]), makeEvents(4)[3]), false},
+		{"one ID from the workbook", append(slices.Clone(hashed[:3]), makeEvents(4)[3]), true},
 		{"a hashed key twice", append(slices.Clone(hashed[:3]), hashed[1]), false},
+		{"a workbook ID twice", append(makeEvents(3), makeEvents(3)[1]), false},
 		{"the same ID for two tenants", func() []transform.Event {
 			evs := slices.Clone(hashed[:2])
 			evs[1].EventID, evs[1].Tenant = evs[0].EventID, "globex"
@@ -51,8 +52,8 @@ func TestChunkAllNew(t *testing.T) {
 			if err != nil || n != len(tt.events) {
 				t.Fatalf("fill = %d, %v; want %d events", n, err, len(tt.events))
 			}
-			if got := c.allNew(); got != tt.want {
-				t.Errorf("allNew = %v, want %v", got, tt.want)
+			if got := c.distinct(); got != tt.want {
+				t.Errorf("distinct = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -2,12 +2,14 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sparkevents/transform"
@@ -103,15 +105,49 @@ func TestUpsertStoredIDWithNewTime(t *testing.T) {
 	}
 }
 
-// Two loads of the same new events into an empty table: the second waits
-// for the first's keys, finds them stored when it commits, and merges
-// instead; every event is stored once.
+// Two loads of the same new events into an empty table, each under the
+// tenant's lock as the pipeline takes it: the second waits for the first
+// to commit, finds every key stored and merges; every event is stored once.
 func TestUpsertSameNewEventsConcurrently(t *testing.T) {
+	c2, err2 := loadTwiceAtOnce(t, true)
+	if err2 != nil {
+		t.Fatalf("second load: %v", err2)
+	}
+	if want := (Counts{Read: 1000, Unchanged: 1000}); c2 != want {
+		t.Errorf("second load counts %+v, want %+v", c2, want)
+	}
+}
+
+// A chunk of new keys from the workbook (not content hashes) whose keys
+// the lookups prove unstored is copied straight into spark_events, like a
+// chunk of new hashed events: shown by a second load of the same events
+// that breaks the contract and does not take the tenant's lock. It waits
+// for the first load's uncommitted keys and then fails with the direct
+// COPY's unique violation, where ON CONFLICT would have skipped them.
+func TestUpsertCopiesNewWorkbookIDsStraightIn(t *testing.T) {
+	_, err2 := loadTwiceAtOnce(t, false)
+	var pgErr *pgconn.PgError
+	if !errors.As(err2, &pgErr) || pgErr.Code != uniqueViolation {
+		t.Fatalf("second load without the lock = %v, want a unique violation from the direct COPY", err2)
+	}
+}
+
+// loadTwiceAtOnce loads the same 1000 events with workbook IDs into an
+// empty table in two transactions, the second started while the first is
+// uncommitted, both taking LockEvents when lock is set. It returns the
+// second load's counts and error, and checks that 1000 events are stored.
+func loadTwiceAtOnce(t *testing.T, lock bool) (Counts, error) {
+	t.Helper()
 	ctx := context.Background()
 	pool := migrated(t)
 	evs := makeEvents(1000)
 
 	tx1, id1 := beginRun(t, pool, Run{Kind: "import", Tenant: "acme", Source: "a.xlsx"})
+	if lock {
+		if err := LockEvents(ctx, tx1, testSchema, "acme", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if c, err := Upsert(ctx, tx1, id1, seq(evs)); err != nil || c != (Counts{Read: 1000, Inserted: 1000}) {
 		t.Fatalf("first load: %+v, %v", c, err)
 	}
@@ -128,6 +164,11 @@ func TestUpsertSameNewEventsConcurrently(t *testing.T) {
 			return
 		}
 		defer tx2.Rollback(ctx)
+		if lock {
+			if err2 = LockEvents(ctx, tx2, testSchema, "acme", nil); err2 != nil {
+				return
+			}
+		}
 		id2, err := BeginRun(ctx, tx2, Run{Kind: "import", Tenant: "acme", Source: "b.xlsx"})
 		if err != nil {
 			err2 = err
@@ -137,7 +178,7 @@ func TestUpsertSameNewEventsConcurrently(t *testing.T) {
 			err2 = tx2.Commit(ctx)
 		}
 	}()
-	// The second load blocks on the first's uncommitted keys.
+	// The second load blocks on the first's lock or uncommitted keys.
 	deadline := time.Now().Add(30 * time.Second)
 	for count(t, pool, "SELECT count(*) FROM pg_locks WHERE NOT granted") == 0 {
 		if time.Now().After(deadline) {
@@ -149,15 +190,10 @@ func TestUpsertSameNewEventsConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
-	if err2 != nil {
-		t.Fatalf("second load: %v", err2)
-	}
-	if want := (Counts{Read: 1000, Unchanged: 1000}); c2 != want {
-		t.Errorf("second load counts %+v, want %+v", c2, want)
-	}
 	if n := count(t, pool, "SELECT count(*) FROM spark_events"); n != 1000 {
 		t.Errorf("%d events stored, want 1000", n)
 	}
+	return c2, err2
 }
 
 // Loads of two tenants into the same empty table, started together, both

@@ -60,21 +60,20 @@ const ChunkRows = 2 << 10
 // it is not recognized and counts unchanged once per chunk it is in (and,
 // if its occurrences differ, is rewritten on every load of the same events).
 //
-// A chunk whose time range holds no stored event is stored instead in the
-// order it came, for much less of the server's work. When its IDs are all
-// content hashes (Event.HashedID), which include the time, none can be
-// stored already, and unless one comes twice the chunk is copied straight
-// into spark_events; otherwise it is staged and inserted with ON CONFLICT
-// DO NOTHING (see insertSQL), and merged too only when that skips a row.
-// A chunk of one tenant whose time range does hold stored events (another
-// tenant's, or a period partly loaded) has its keys looked up, and takes
-// the same ways when none is stored.
-// So a first import, or a backfill of a period not loaded yet, keeps every
-// index as it is and still loads at about the speed of the parse. The
-// straight copy relies on no other transaction storing the same new
-// events meanwhile: callers that may load a tenant's events at once must
-// hold LockEvents. After an error, tx must be rolled back, not committed:
-// it may hold some chunks.
+// A chunk none of whose keys is stored is stored instead in the order it
+// came, for much less of the server's work (see mayBeStored for how that
+// is proved: by the chunk's period for content-hashed IDs, by the
+// tenant's key range or a lookup of each key for one tenant's chunk).
+// Unless a key comes twice in it, such a chunk is copied straight into
+// spark_events; otherwise it is staged and inserted with ON CONFLICT DO
+// NOTHING (see insertSQL), and merged too only when that skips a row, as
+// is a chunk of several tenants with workbook IDs whose period is empty.
+// So a first import, a new tenant's, or a backfill of a period not loaded
+// yet, keeps every index as it is and costs the server about what COPY
+// into the table costs. The straight copy relies on no other transaction
+// storing the same new events meanwhile: callers that may load a
+// tenant's events at once must hold LockEvents. After an error, tx must be
+// rolled back, not committed: it may hold some chunks.
 //
 // Counts.Rejected is left zero: rejects are the caller's to count.
 func Upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*transform.Event, error]) (Counts, error) {
@@ -98,8 +97,11 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 
 	table := pgx.Identifier{eventsTable}
 	insert := insertSQL(table.Sanitize(), staging.Sanitize())
-	probe := periodStoredSQL(table.Sanitize())
-	keysProbe := keysStoredSQL(table.Sanitize())
+	probes := probeSQL{
+		period:   periodStoredSQL(table.Sanitize()),
+		keyRange: keyRangeStoredSQL(table.Sanitize()),
+		keys:     keysStoredSQL(table.Sanitize()),
+	}
 	merge := upsertSQL(table.Sanitize(), staging.Sanitize())
 	truncate := "TRUNCATE " + staging.Sanitize()
 	next, stop := iter.Pull2(events)
@@ -118,20 +120,11 @@ func upsert(ctx context.Context, tx pgx.Tx, runID int64, events iter.Seq2[*trans
 			break
 		}
 		c.Read += int64(n)
-		var stored bool
-		if err := tx.QueryRow(ctx, probe, ch.first, ch.last).Scan(&stored); err != nil {
-			return Counts{}, fmt.Errorf("upsert events: look for stored events from %s to %s: %w", ch.first.Format(time.RFC3339Nano), ch.last.Format(time.RFC3339Nano), err)
+		stored, err := ch.mayBeStored(ctx, tx, probes)
+		if err != nil {
+			return Counts{}, err
 		}
-		if stored && ch.tenant != "" {
-			// The period holds events, but perhaps only another tenant's,
-			// or none with these keys: a backfill of one tenant beside
-			// another, or of a period partly loaded. Looking the keys up
-			// costs far less than merging them.
-			if err := tx.QueryRow(ctx, keysProbe, ch.tenant, ch.ids()).Scan(&stored); err != nil {
-				return Counts{}, fmt.Errorf("upsert events: look up the keys of events from %s to %s: %w", ch.first.Format(time.RFC3339Nano), ch.last.Format(time.RFC3339Nano), err)
-			}
-		}
-		if !stored && ch.allNew() {
+		if !stored && ch.keysNew && ch.distinct() {
 			copied, err := tx.CopyFrom(ctx, table, insertColumns(), ch.rows(false))
 			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
 				return Counts{}, fmt.Errorf("upsert events: copy into %s: an event of %s to %s was stored meanwhile by another load that did not hold the tenant lock (an older sparkevents, or another program); stop it or upgrade it, and load again: %w",
@@ -301,6 +294,16 @@ func periodStoredSQL(table string) string {
 	return "SELECT EXISTS (SELECT 1 FROM " + table + " WHERE event_time BETWEEN $1 AND $2)"
 }
 
+// keyRangeStoredSQL reports whether table holds an event of tenant $1
+// whose ID is between $2 and $3 in byte order, the order Go compares
+// strings in: one descent of the primary key, whose event_id is COLLATE
+// "C" (migration 00005). An empty range proves
+// that no key of a chunk whose IDs lie in it is stored. table must be a
+// sanitized identifier.
+func keyRangeStoredSQL(table string) string {
+	return "SELECT EXISTS (SELECT FROM " + table + " WHERE tenant = $1 AND event_id >= ($2 COLLATE \"C\") AND event_id <= ($3 COLLATE \"C\"))"
+}
+
 // keysStoredSQL reports whether table holds an event of tenant $1 whose ID
 // is in the array $2. As in upsertSQL, each ID is looked up in a LATERAL
 // subquery with LIMIT 1, which stays a probe of the primary key whatever
@@ -332,6 +335,64 @@ func insertSQL(table, staging string) string {
 		"ON CONFLICT (" + strings.Join(keyColumns(), ", ") + ") DO NOTHING"
 }
 
+// probeSQL are the statements a chunk asks before it is stored.
+type probeSQL struct{ period, keyRange, keys string }
+
+// mayBeStored reports whether some of the chunk's keys may be stored
+// already, and sets keysNew when it proved that none is: the chunk, if no
+// key comes twice in it, can then be copied straight into spark_events.
+//
+// The proofs, cheapest first. A chunk of content-hashed IDs whose period
+// holds no stored event holds no stored key (the hash includes the time).
+// A chunk of one tenant whose IDs lie in a key range where the tenant has
+// nothing stored (a new tenant, an empty table, a backfill of IDs that
+// sort apart) holds none. Otherwise its keys are looked up one by one,
+// which answers at the first stored key. A chunk of several tenants whose
+// IDs come from the workbook is never proved new: it is staged, and
+// inserted with ON CONFLICT DO NOTHING when its period is empty.
+//
+// The proofs read what is committed and what this transaction wrote; what
+// another transaction writes meanwhile they cannot see, which is why a
+// caller that may load a tenant's events at once must hold LockEvents.
+func (c *chunk) mayBeStored(ctx context.Context, tx pgx.Tx, q probeSQL) (bool, error) {
+	c.keysNew = false
+	span := func() string {
+		return c.first.Format(time.RFC3339Nano) + " to " + c.last.Format(time.RFC3339Nano)
+	}
+	if c.hashed || c.tenant == "" {
+		var stored bool
+		if err := tx.QueryRow(ctx, q.period, c.first, c.last).Scan(&stored); err != nil {
+			return false, fmt.Errorf("upsert events: look for stored events from %s: %w", span(), err)
+		}
+		if !stored && c.hashed {
+			c.keysNew = true
+			return false, nil
+		}
+		if !stored || c.tenant == "" {
+			// No stored event in the period (workbook IDs may still be
+			// stored with another time), or several tenants: the
+			// staging table's insert or merge decides.
+			return stored, nil
+		}
+	}
+	// The period holds events, but perhaps only another tenant's, or none
+	// with these keys: a backfill of one tenant beside another, or of a
+	// period partly loaded, or IDs from the workbook. Looking the keys up
+	// costs far less than merging them.
+	lo, hi := c.keyRange()
+	var stored bool
+	if err := tx.QueryRow(ctx, q.keyRange, c.tenant, lo, hi).Scan(&stored); err != nil {
+		return false, fmt.Errorf("upsert events: look up the key range of events from %s: %w", span(), err)
+	}
+	if stored {
+		if err := tx.QueryRow(ctx, q.keys, c.tenant, c.ids()).Scan(&stored); err != nil {
+			return false, fmt.Errorf("upsert events: look up the keys of events from %s: %w", span(), err)
+		}
+	}
+	c.keysNew = !stored
+	return stored, nil
+}
+
 // chunk is up to limit events read from Upsert's iterator, copied, since
 // the iterator may reuse an event's memory once the next one is asked for.
 // Its rows feed CopyFrom: Values hands pgx pointers to the current event's
@@ -349,6 +410,8 @@ type chunk struct {
 	// first and last are the earliest and latest event time in the chunk.
 	first, last time.Time
 	hashed      bool // every event's ID is a content hash (HashedID)
+	// keysNew: mayBeStored proved that no key of the chunk is stored.
+	keysNew bool
 	// tenant is every event's tenant, or "" when the chunk holds more
 	// than one.
 	tenant string
@@ -410,16 +473,10 @@ func (c *chunk) fill(next func() (*transform.Event, error, bool)) (int, error) {
 	return len(c.events), nil
 }
 
-// allNew reports whether every event of a chunk whose time range holds no
-// stored event has a key that is stored nowhere, and that no key comes
-// twice: the chunk can then be copied straight into spark_events. A
-// hashed ID includes the event's time, so if it were stored it would be in
-// the chunk's time range; an ID from the workbook may be stored with
-// another time, and only the merge can tell.
-func (c *chunk) allNew() bool {
-	if !c.hashed {
-		return false
-	}
+// distinct reports whether no key comes twice in the chunk. A chunk whose
+// keys mayBeStored proved new, and distinct, can be copied straight into
+// spark_events.
+func (c *chunk) distinct() bool {
 	if c.keys == nil {
 		c.keys = make(map[eventKey]struct{}, len(c.events))
 	}
@@ -432,6 +489,21 @@ func (c *chunk) allNew() bool {
 		c.keys[k] = struct{}{}
 	}
 	return true
+}
+
+// keyRange returns the least and the greatest event ID of the chunk, in
+// byte order.
+func (c *chunk) keyRange() (lo, hi string) {
+	for i := range c.events {
+		id := c.events[i].EventID
+		if i == 0 || id < lo {
+			lo = id
+		}
+		if i == 0 || id > hi {
+			hi = id
+		}
+	}
+	return lo, hi
 }
 
 // ids returns the chunk's event IDs.

@@ -16,6 +16,15 @@
 // -distinct makes each one unique instead (a request number appended), as a
 // column of IDs would, so that table grows with the rows.
 //
+// -ids puts an Event ID column first, as exports that carry Spark's IDs
+// do: each row gets a UUID-shaped ID derived from its row number, so the
+// same -rows give the same IDs whatever the other options. -change P then
+// edits P percent of the rows (every (100/P)th, spread over the whole
+// sheet): their Description gets " (edited)" appended, a non-key column
+// that no index covers. With -ids such a row is the same event with new
+// data, which a re-import must update; without -ids its content hash
+// changes, so it would be a new event beside the old one.
+//
 // -csv also writes the same rows as CSV, in the column order of
 // spark_events, for the server floor (psql \copy).
 package main
@@ -48,14 +57,20 @@ func main() {
 	out := flag.String("o", "events.xlsx", "workbook to write")
 	csvOut := flag.String("csv", "", "also write the rows as CSV here")
 	distinct := flag.Bool("distinct", false, "make every description unique, so the shared-strings table grows with the rows")
+	ids := flag.Bool("ids", false, "write an Event ID column first")
+	change := flag.Int("change", 0, "edit the description of this percentage of the rows (0-100)")
 	flag.Parse()
+	if *change < 0 || *change > 100 {
+		log.Fatalf("-change %d: want a percentage, 0 to 100", *change)
+	}
 	if *stringsMode != "shared" && *stringsMode != "inline" {
 		log.Fatalf("-strings %q: want shared or inline", *stringsMode)
 	}
 	if *timesMode != "number" && *timesMode != "text" {
 		log.Fatalf("-times %q: want number or text", *timesMode)
 	}
-	if err := write(*out, *csvOut, *rows, *stringsMode == "shared", *timesMode == "number", *distinct); err != nil {
+	o := options{shared: *stringsMode == "shared", numeric: *timesMode == "number", distinct: *distinct, ids: *ids, change: *change}
+	if err := write(*out, *csvOut, *rows, o); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -98,7 +113,29 @@ func (g *generator) row(i int, r *row) {
 	}
 }
 
-func write(path, csvPath string, n int, shared, numeric, distinct bool) error {
+// options are how write lays the rows out; see the package comment.
+type options struct {
+	shared, numeric, distinct, ids bool
+	change                         int // percentage of rows edited
+}
+
+// eventID is row i's Event ID with -ids: UUID-shaped and scattered, as
+// Spark's are, so a chunk's IDs are not a narrow key range.
+func eventID(i int) string {
+	x := uint64(i) + 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(x>>32), uint16(x>>16), uint16(x)&0xfff, i>>36&0xfff, i&0xffffffffffff)
+}
+
+// edited reports whether row i is edited by -change pct.
+func edited(i, pct int) bool {
+	return pct > 0 && i*pct/100 != (i+1)*pct/100
+}
+
+func write(path, csvPath string, n int, o options) error {
+	shared, numeric, distinct := o.shared, o.numeric, o.distinct
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -144,8 +181,12 @@ func write(path, csvPath string, n int, shared, numeric, distinct bool) error {
 			w.WriteString(`</t></is></c>`)
 		}
 	}
+	cols := header
+	if o.ids {
+		cols = append([]string{"Event ID"}, header...)
+	}
 	w.WriteString(`<row r="1">`)
-	for c, h := range header {
+	for c, h := range cols {
 		text(cellRef(c, 1), h)
 	}
 	w.WriteString(`</row>`)
@@ -155,15 +196,24 @@ func write(path, csvPath string, n int, shared, numeric, distinct bool) error {
 	rec := make([]string, 14)
 	for i := range n {
 		g.row(i, &r)
+		if edited(i, o.change) {
+			r.fields[6] += " (edited)"
+		}
 		rn := i + 2
 		fmt.Fprintf(w, `<row r="%d">`, rn)
+		col, id := 0, "row-"+strconv.Itoa(i)
+		if o.ids {
+			id = eventID(i)
+			text(cellRef(col, rn), id)
+			col++
+		}
 		if numeric {
-			fmt.Fprintf(w, `<c r="%s" s="1"><v>%s</v></c>`, cellRef(0, rn), strconv.FormatFloat(excelSerial(r.t), 'f', -1, 64))
+			fmt.Fprintf(w, `<c r="%s" s="1"><v>%s</v></c>`, cellRef(col, rn), strconv.FormatFloat(excelSerial(r.t), 'f', -1, 64))
 		} else {
-			text(cellRef(0, rn), r.t.Format("2006-01-02T15:04:05.000Z"))
+			text(cellRef(col, rn), r.t.Format("2006-01-02T15:04:05.000Z"))
 		}
 		for c, s := range r.fields {
-			text(cellRef(c+1, rn), s)
+			text(cellRef(col+c+1, rn), s)
 		}
 		w.WriteString(`</row>`)
 		if cw != nil {
@@ -171,7 +221,7 @@ func write(path, csvPath string, n int, shared, numeric, distinct bool) error {
 			// event_type, user_name, folder_id, folder_name, service_name,
 			// service_version, description, ip_address, attributes,
 			// first_run_id, last_run_id.
-			rec = append(rec[:0], "bench", "row-"+strconv.Itoa(i), r.t.Format(time.RFC3339Nano))
+			rec = append(rec[:0], "bench", id, r.t.Format(time.RFC3339Nano))
 			rec = append(rec, r.fields[:8]...)
 			rec = append(rec, `{"Source":"`+r.fields[8]+`"}`, "1", "1")
 			if err := cw.Write(rec); err != nil {
