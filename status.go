@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -52,10 +53,21 @@ host's clock.
 				return err
 			}
 			sts := all[:0:0]
+			var known []string
 			for _, st := range all {
 				if tenant == "" || st.Tenant == tenant {
 					sts = append(sts, st)
 				}
+				known = append(known, st.Tenant)
+			}
+			// A tenant the database has never heard of is a typo, or a
+			// tenant not synced yet: under --max-lag the health check
+			// says so (exit 7), else it is a usage error (exit 2).
+			if tenant != "" && len(sts) == 0 && maxLag == 0 {
+				if len(known) == 0 {
+					return usageErr("no tenant %q in schema %s: it holds no tenant yet", tenant, s.p.Schema())
+				}
+				return usageErr("no tenant %q in schema %s; it has: %s", tenant, s.p.Schema(), strings.Join(known, ", "))
 			}
 			now := time.Now()
 			if format == "json" {
