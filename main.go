@@ -24,8 +24,6 @@ import (
 	"sparkevents/pipeline"
 )
 
-const version = "0.1.0"
-
 // Exit codes, documented in the README; scripts may rely on them.
 const (
 	exitOK          = 0
@@ -228,6 +226,7 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 }
 
 func newApp() *cli.App {
+	cli.VersionPrinter = func(c *cli.Context) { writeVersion(c.App.Writer) }
 	return &cli.App{
 		Name:    "sparkevents",
 		Version: version,
@@ -259,13 +258,13 @@ Memory: under 100 MiB for a workbook whose text repeats, as Spark's does
 mostly distinct text (a column of IDs). GOMEMLIMIT=64MiB caps it lower, at
 some cost in time.`,
 		EnableBashCompletion: true,
-		Commands: withCommonFlags(
+		Commands: append(withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
-			retireCommand(),
-			rollupsCommand(),
-		),
-		OnUsageError:   onUsageError,
+			retireCommand(), rollupsCommand(),
+		), withUsageErrors(versionCommand(), completionCommand())...),
+		Action:         unknownCommand,
+		OnUsageError:   onUsageError(nil),
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
 }
@@ -274,8 +273,7 @@ some cost in time.`,
 // they go after the command name where users put them
 // (sparkevents sync --database-url ...).
 func withCommonFlags(cmds ...*cli.Command) []*cli.Command {
-	for _, c := range cmds {
-		c.OnUsageError = onUsageError
+	for _, c := range withUsageErrors(cmds...) {
 		if len(c.Subcommands) > 0 {
 			withCommonFlags(c.Subcommands...)
 			continue
@@ -316,9 +314,78 @@ func positional(c *cli.Context, what string) ([]string, error) {
 	return args, nil
 }
 
-// onUsageError makes a bad flag exit with the usage code.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%w: %w", pipeline.ErrUsage, err)
+// withUsageErrors makes the commands' bad flags, and unknown subcommands,
+// usage errors that suggest what was meant.
+func withUsageErrors(cmds ...*cli.Command) []*cli.Command {
+	for _, c := range cmds {
+		c.OnUsageError = onUsageError(c)
+		if len(c.Subcommands) > 0 && c.Action == nil {
+			c.Action = unknownCommand
+		}
+	}
+	return cmds
+}
+
+// onUsageError makes a bad flag of cmd (nil: of the app) exit with the
+// usage code, and suggests the flag meant.
+func onUsageError(cmd *cli.Command) cli.OnUsageErrorFunc {
+	return func(c *cli.Context, err error, _ bool) error {
+		name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
+		if !ok || cli.SuggestFlag == nil {
+			return fmt.Errorf("%w: %w", pipeline.ErrUsage, err)
+		}
+		var fs []cli.Flag
+		if cmd != nil {
+			fs = cmd.Flags
+		} else {
+			fs = c.App.Flags
+		}
+		hint := ""
+		if s := cli.SuggestFlag(fs, strings.TrimLeft(name, "-"), false); s != "" {
+			hint = fmt.Sprintf("; did you mean %s?", s)
+		}
+		help := "sparkevents --help"
+		if cmd != nil {
+			help = "sparkevents " + cmd.Name + " --help"
+		}
+		return fmt.Errorf("%w: %w%s (%s lists them)", pipeline.ErrUsage, err, hint, help)
+	}
+}
+
+// unknownCommand is the action of the app and of commands with
+// subcommands: with no argument it shows the help, with one it says that
+// no such command exists and suggests the one meant.
+func unknownCommand(c *cli.Context) error {
+	if !c.Args().Present() {
+		return cli.ShowSubcommandHelp(c)
+	}
+	cmds, help := c.App.Commands, "sparkevents help"
+	if c.Command != nil && len(c.Command.Subcommands) > 0 && c.Command.Name != c.App.Name {
+		cmds, help = c.Command.Subcommands, "sparkevents "+c.Command.Name+" --help"
+	}
+	hint := ""
+	if cli.SuggestCommand != nil {
+		var names []*cli.Command
+		for _, cmd := range cmds {
+			if !cmd.Hidden && cmd.Name != "help" {
+				names = append(names, cmd)
+			}
+		}
+		if s := closestCommand(names, c.Args().First()); s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+	}
+	return usageErr("no command %q%s (%s lists them)", c.Args().First(), hint, help)
+}
+
+// closestCommand is the command name most like typed, as urfave/cli
+// suggests it.
+func closestCommand(cmds []*cli.Command, typed string) string {
+	s := cli.SuggestCommand(cmds, typed)
+	if i, j := strings.IndexByte(s, '"'), strings.LastIndexByte(s, '"'); i >= 0 && j > i {
+		return s[i+1 : j]
+	}
+	return ""
 }
 
 func parseOptions(c *cli.Context) pipeline.ParseOptions {

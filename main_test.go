@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/urfave/cli/v2"
@@ -226,7 +227,7 @@ func TestStatusAsAHealthCheck(t *testing.T) {
 		// The watermark stops --settle before the sync's start.
 		{"behind the lag", []string{"--max-lag", "1m"}, exitStale, "tenant acme: events stored up to"},
 		{"a tenant never synced", []string{"--tenant", "beta", "--max-lag", "1h"}, exitStale, "tenant beta has no watermark"},
-		{"no check without --max-lag", []string{"--tenant", "beta"}, exitOK, "TENANT"},
+		{"an unknown tenant without --max-lag", []string{"--tenant", "beta"}, exitUsage, `no tenant "beta" in schema sparkevents; it has: acme`},
 		{"negative lag", []string{"--max-lag", "-1h"}, exitUsage, "negative"},
 		{"unknown format", []string{"--format", "xml"}, exitUsage, `unknown --format "xml"`},
 	}
@@ -480,4 +481,100 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		}
 	}
 	walk("sparkevents", newApp().Commands)
+}
+
+// The edges of the CLI: typos get a suggestion, usage errors exit 2, and
+// version, completion and the list of queries work without a database.
+func TestCLIEdges(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2")
+	spark := []string{"--spark-url", "http://127.0.0.1:1", "--tenant", "t", "--token", "x"}
+	tests := []struct {
+		name string
+		args []string
+		want int
+		say  []string
+	}{
+		{"a mistyped command", []string{"snyc"}, exitUsage, []string{`no command "snyc"; did you mean "sync"?`}},
+		{"a mistyped subcommand", []string{"migrate", "stauts"}, exitUsage, []string{`did you mean "status"?`}},
+		{"a mistyped flag", []string{"sync", "--windwo", "1d"}, exitUsage, []string{"did you mean --window?", "sparkevents sync --help"}},
+		{"a mistyped app flag", []string{"--verison"}, exitUsage, []string{"did you mean --version?"}},
+		{"version", []string{"version"}, exitOK, []string{"sparkevents " + version, "revision  ", "go        go1."}},
+		{"--version", []string{"--version"}, exitOK, []string{"sparkevents " + version, "revision  "}},
+		{"bash completion", []string{"completion", "bash"}, exitOK, []string{"complete -o bashdefault -o default -F _sparkevents_complete sparkevents", "--generate-bash-completion"}},
+		{"zsh completion", []string{"completion", "zsh"}, exitOK, []string{"#compdef sparkevents", "compdef _sparkevents sparkevents"}},
+		{"fish completion", []string{"completion", "fish"}, exitOK, []string{"complete -c sparkevents", "-a 'sync'"}},
+		{"no such shell", []string{"completion", "powershell"}, exitUsage, []string{"bash, zsh or fish"}},
+		{"the list of queries", []string{"query"}, exitOK, []string{"daily_active_users", "params: days (30)"}},
+		{"report from after to", []string{"report", "--from", "1d", "--to", "2d"}, exitUsage, []string{"is not before --to 2d"}},
+		{"backfill from after to", append([]string{"backfill", "--from", "2026-02-01", "--to", "2026-01-01"}, spark...), exitUsage, []string{"is not before"}},
+		{"backfill from equal to", append([]string{"backfill", "--from", "2026-01-01", "--to", "2026-01-01T00:00:00Z"}, spark...), exitUsage, []string{"is not before"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out := run(t, nil, tt.args...)
+			if code != tt.want {
+				t.Fatalf("exit %d, want %d:\n%s", code, tt.want, out)
+			}
+			for _, say := range tt.say {
+				if !strings.Contains(out, say) {
+					t.Errorf("output lacks %q:\n%s", say, out)
+				}
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if n := utf8.RuneCountInString(line); n > 100 && tt.args[0] == "query" {
+					t.Errorf("a line of %d columns, over 100: %q", n, line)
+				}
+			}
+		})
+	}
+}
+
+// migrate up and down say what they did; grant-reader of a missing role
+// and status of an unknown tenant are usage errors.
+func TestCLIEdgesOnADatabase(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t)}
+	steps := []struct {
+		args []string
+		want int
+		say  string
+	}{
+		{[]string{"migrate", "up"}, exitOK, "applied 1 "},
+		{[]string{"migrate", "up"}, exitOK, "nothing to do: schema sparkevents is at version"},
+		{[]string{"migrate", "down"}, exitOK, "rolled back "},
+		{[]string{"migrate", "up"}, exitOK, "schema sparkevents is at version"},
+		{[]string{"status", "--tenant", "nosuch"}, exitUsage, `no tenant "nosuch" in schema sparkevents: it holds no tenant yet`},
+		{[]string{"status", "--tenant", "nosuch", "--max-lag", "1h"}, exitStale, "tenant nosuch has no watermark"},
+		{[]string{"grant-reader", "no_such_role"}, exitUsage, `role "no_such_role" does not exist`},
+		{[]string{"query", "--param", "from=someday", "daily_active_users"}, exitUsage, "not a time"},
+	}
+	for _, st := range steps {
+		code, out := run(t, env, st.args...)
+		if code != st.want || !strings.Contains(out, st.say) {
+			t.Fatalf("%v: exit %d, want %d saying %q:\n%s", st.args, code, st.want, st.say, out)
+		}
+	}
+}
+
+// The completion scripts ask the binary for the next words; urfave/cli
+// reads the word before --generate-bash-completion from os.Args.
+func TestCompletionWords(t *testing.T) {
+	tests := []struct {
+		args []string
+		say  []string
+	}{
+		{[]string{"--generate-bash-completion"}, []string{"sync\n", "status\n", "completion\n", "version\n"}},
+		{[]string{"sync", "--s", "--generate-bash-completion"}, []string{"--since\n", "--settle\n", "--spark-url\n"}},
+		{[]string{"migrate", "--generate-bash-completion"}, []string{"up\n", "down\n", "status\n"}},
+	}
+	for _, tt := range tests {
+		args := os.Args
+		os.Args = append([]string{"sparkevents"}, tt.args...)
+		code, out := run(t, nil, tt.args...)
+		os.Args = args
+		for _, say := range tt.say {
+			if code != exitOK || !strings.Contains(out, say) {
+				t.Errorf("%v: exit %d, output lacks %q:\n%s", tt.args, code, say, out)
+			}
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -22,11 +24,11 @@ func migrateCommand() *cli.Command {
 		Name:  "migrate",
 		Usage: "manage the database schema (writers migrate up on their own)",
 		Subcommands: []*cli.Command{
-			{Name: "up", Usage: "apply every pending migration", Action: action(func(c *cli.Context, s *session) error {
-				return s.p.Migrate(c.Context)
+			{Name: "up", Usage: "apply every pending migration, and say which", Action: action(func(c *cli.Context, s *session) error {
+				return reportMigrations(c, s, "applied", s.p.Migrate)
 			})},
-			{Name: "down", Usage: "roll the newest migration back", Action: action(func(c *cli.Context, s *session) error {
-				return s.p.MigrateDown(c.Context)
+			{Name: "down", Usage: "roll the newest migration back, and say which", Action: action(func(c *cli.Context, s *session) error {
+				return reportMigrations(c, s, "rolled back", s.p.MigrateDown)
 			})},
 			{Name: "status", Usage: "list migrations and whether each is applied", Action: action(func(c *cli.Context, s *session) error {
 				ms, err := s.p.MigrationStatus(c.Context)
@@ -54,4 +56,42 @@ func migrateCommand() *cli.Command {
 			})},
 		},
 	}
+}
+
+// reportMigrations runs migrate and prints each migration whose state it
+// changed, then the schema's version: "applied 5 00005_x.sql".
+func reportMigrations(c *cli.Context, s *session, verb string, migrate func(context.Context) error) error {
+	before, err := s.p.MigrationStatus(c.Context)
+	if err != nil {
+		return err
+	}
+	was := map[int64]bool{}
+	for _, m := range before {
+		was[m.Version] = m.Applied
+	}
+	err = migrate(c.Context)
+	after, serr := s.p.MigrationStatus(c.Context)
+	if serr != nil {
+		return errors.Join(err, serr)
+	}
+	changed := 0
+	for _, m := range after {
+		if m.Applied != was[m.Version] {
+			fmt.Fprintf(c.App.Writer, "%s %d %s\n", verb, m.Version, m.Source)
+			changed++
+		}
+	}
+	if err != nil {
+		return err
+	}
+	v, err := s.p.SchemaVersion(c.Context)
+	if err != nil {
+		return err
+	}
+	if changed == 0 {
+		fmt.Fprintf(c.App.Writer, "nothing to do: schema %s is at version %d\n", s.p.Schema(), v)
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "schema %s is at version %d\n", s.p.Schema(), v)
+	return nil
 }

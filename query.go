@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -45,15 +46,7 @@ func queryCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				for _, q := range qs {
-					var ps []string
-					for _, p := range q.Params {
-						ps = append(ps, p.Name+"="+p.Default)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", q.Name, q.Question, strings.Join(ps, " "))
-				}
-				return tw.Flush()
+				return writeQueryList(c.App.Writer, qs, listWidth)
 			}
 			params := map[string]string{}
 			for _, kv := range c.StringSlice("param") {
@@ -74,4 +67,74 @@ func queryCommand() *cli.Command {
 			return analyst.RunQuery(c.Context, s.p.DB(), args[0], params, c.String("format"), c.App.Writer)
 		},
 	}
+}
+
+// listWidth is what the list of queries fits in: a terminal of 100
+// columns, or a wide one beside another.
+const listWidth = 100
+
+// writeQueryList prints the library as a table of NAME and QUESTION,
+// each question wrapped beside its name, with the parameters under it
+// (--param NAME=..., the default in parentheses), every line at most
+// width runes.
+func writeQueryList(w io.Writer, qs []analyst.Query, width int) error {
+	nameWidth := len("NAME")
+	for _, q := range qs {
+		nameWidth = max(nameWidth, utf8.RuneCountInString(q.Name))
+	}
+	nameWidth += 2
+	textWidth := max(width-nameWidth, 20)
+	pad := strings.Repeat(" ", nameWidth)
+	fmt.Fprintf(w, "%-*s%s\n", nameWidth, "NAME", "QUESTION (and --param NAME=VALUE; the default in parentheses)")
+	for _, q := range qs {
+		var ps []string
+		for _, p := range q.Params {
+			d := p.Default
+			if d == "" {
+				d = "''"
+			}
+			ps = append(ps, p.Name+" ("+d+")")
+		}
+		lines := wrap(q.Question, textWidth)
+		if len(ps) > 0 {
+			lines = append(lines, wrap("params: "+strings.Join(ps, ", "), textWidth)...)
+		}
+		for i, l := range lines {
+			if i == 0 {
+				fmt.Fprintf(w, "%-*s%s\n", nameWidth, q.Name, l)
+			} else {
+				fmt.Fprintf(w, "%s%s\n", pad, l)
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "\nsparkevents query [--param NAME=VALUE ...] [--format table|csv|json] NAME\n")
+	return err
+}
+
+// wrap breaks text into lines of at most width runes, at spaces (a word
+// longer than width is cut).
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		for utf8.RuneCountInString(word) > width {
+			if line != "" {
+				lines, line = append(lines, line), ""
+			}
+			r := []rune(word)
+			lines, word = append(lines, string(r[:width])), string(r[width:])
+		}
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines, line = append(lines, line), word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }

@@ -58,6 +58,19 @@ host's clock.
 			if err != nil {
 				return err
 			}
+			// A tenant the database has never heard of is a typo, or a
+			// tenant not synced yet: under --max-lag the health check
+			// says so (exit 7), else it is a usage error (exit 2).
+			if tenant := c.String("tenant"); tenant != "" && maxLag == 0 && !slices.ContainsFunc(all, func(st pipeline.TenantStatus) bool { return st.Tenant == tenant }) {
+				var known []string
+				for _, st := range all {
+					known = append(known, st.Tenant)
+				}
+				if len(known) == 0 {
+					return usageErr("no tenant %q in schema %s: it holds no tenant yet", tenant, s.p.Schema())
+				}
+				return usageErr("no tenant %q in schema %s; it has: %s", tenant, s.p.Schema(), strings.Join(known, ", "))
+			}
 			sts := statusOfTenants(all, names)
 			now := time.Now()
 			if format == "json" {

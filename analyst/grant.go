@@ -16,7 +16,7 @@ import (
 // create roles because choosing a password is the administrator's business.
 func GrantReader(ctx context.Context, db *pgxpool.Pool, schema, role string) error {
 	if role == "" {
-		return fmt.Errorf("grant read access: empty role name")
+		return fmt.Errorf("%w: grant read access: empty role name", ErrRequest)
 	}
 	var roleExists, schemaExists bool
 	err := db.QueryRow(ctx,
@@ -29,7 +29,7 @@ func GrantReader(ctx context.Context, db *pgxpool.Pool, schema, role string) err
 	r := pgx.Identifier{role}.Sanitize()
 	s := pgx.Identifier{schema}.Sanitize()
 	if !roleExists {
-		return fmt.Errorf("grant read access: role %q does not exist; create it first, e.g. CREATE ROLE %s LOGIN PASSWORD '...'", role, r)
+		return fmt.Errorf("%w: grant read access: role %q does not exist; create it first, e.g. CREATE ROLE %s LOGIN PASSWORD '...'", ErrRequest, role, r)
 	}
 	if !schemaExists {
 		return fmt.Errorf("grant read access to %s: schema %q does not exist; run the migrations first", role, schema)

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -50,12 +50,21 @@ func newWorkDir(log *slog.Logger) (*workDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(staged, workDirLock), os.O_CREATE|os.O_RDWR, 0o600)
-	if err == nil {
-		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	}
 	path := filepath.Join(filepath.Dir(staged), workDirPrefix+strings.TrimPrefix(filepath.Base(staged), newWorkDirPrefix))
+	var lock *os.File
+	dir := staged
+	if onWindows {
+		// Windows renames no directory with a file open in it: name it
+		// first. A sweep skips a run directory without a lock file.
+		err, dir = os.Rename(staged, path), path
+	}
 	if err == nil {
+		lock, err = os.OpenFile(filepath.Join(dir, workDirLock), os.O_CREATE|os.O_RDWR, 0o600)
+	}
+	if err == nil {
+		err = tryLock(lock)
+	}
+	if err == nil && !onWindows {
 		// The open lock file follows the directory: rename keeps the inode.
 		err = os.Rename(staged, path)
 	}
@@ -64,16 +73,28 @@ func newWorkDir(log *slog.Logger) (*workDir, error) {
 			lock.Close()
 		}
 		os.RemoveAll(staged)
+		os.RemoveAll(path)
 		return nil, fmt.Errorf("temporary directory: lock: %w", err)
 	}
 	return &workDir{path: path, lock: lock}, nil
 }
 
-// remove deletes the directory, then releases its lock.
+// remove deletes the directory, then releases its lock (on Windows, which
+// deletes no open file, the other way round).
 func (w *workDir) remove() {
+	if onWindows {
+		w.lock.Close()
+	}
 	os.RemoveAll(w.path)
 	w.lock.Close()
 }
+
+// onWindows changes the order of a few steps: Windows neither renames a
+// directory with an open file in it nor deletes an open file.
+const onWindows = runtime.GOOS == "windows"
+
+// errLockHeld is tryLock's error when a live process holds the lock.
+var errLockHeld = errors.New("lock held by another process")
 
 // sweepWorkDirs removes the run directories under dir whose lock no live
 // process holds, and the ones a run was killed before naming.
@@ -94,12 +115,15 @@ func sweepWorkDirs(dir string, log *slog.Logger) {
 			// lock, or not ours to judge.
 			continue
 		}
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		err = tryLock(f)
+		if errors.Is(err, errLockHeld) {
 			f.Close() // a live run's
 			continue
 		}
 		if err == nil {
+			if onWindows {
+				f.Close()
+			}
 			if err := os.RemoveAll(path); err != nil {
 				log.Warn("cannot remove the temporary files of a run that ended without cleaning up", "dir", path, "err", err)
 			} else {
