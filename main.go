@@ -264,6 +264,7 @@ some cost in time.`,
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
 			retireCommand(),
 			rollupsCommand(),
+			pruneCommand(),
 		),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
