@@ -20,7 +20,11 @@ COMMENT ON COLUMN etl_runs.details IS 'For a prune or forget: what it removed fr
 -- NULL when a trigger read them again from the events, which the NOT NULL
 -- columns refused: a forget, or a prune after one that kept the rollups,
 -- failed for a user with only such days left. The times now stay as they
--- were when no event is left to read them from.
+-- were when no event is left to read them from. And a service's last
+-- publish is read again only while publishes are left: a prune deleting
+-- the oldest events, often a (service, folder, user)'s only publish, read
+-- 20k events of the service for each (10 s a batch at 10M events,
+-- bench/README.md, "Prune beside a sync"); with none left it is NULL.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION spark_events_rollup() RETURNS trigger
 LANGUAGE plpgsql
@@ -196,13 +200,13 @@ BEGIN
         $q$, delta);
     EXECUTE format($q$
         UPDATE rollup_daily_services r
-        SET last_published = (
+        SET last_published = CASE WHEN r.publishes > 0 THEN coalesce((
             SELECT max(e.event_time)
             FROM spark_events e
             WHERE e.tenant = r.tenant AND e.service_name = r.service_name AND e.event_type = 'PublishEngine'
               AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name
               AND e.event_time >= r.day::timestamp AT TIME ZONE 'UTC'
-              AND e.event_time < (r.day + 1)::timestamp AT TIME ZONE 'UTC')
+              AND e.event_time < (r.day + 1)::timestamp AT TIME ZONE 'UTC'), r.last_published) END
         FROM (SELECT tenant, day, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name,
                      max(event_time) AS hi
               FROM (%s) d WHERE sign < 0 AND event_type = 'PublishEngine' AND service_name <> '' GROUP BY 1, 2, 3, 4, 5) d
@@ -218,11 +222,12 @@ BEGIN
         $q$, delta);
     EXECUTE format($q$
         UPDATE rollup_service_users r
-        SET last_published = (
-            SELECT max(e.event_time)
+        SET last_published = CASE WHEN r.publishes > 0 THEN coalesce((
+            SELECT e.event_time
             FROM spark_events e
             WHERE e.tenant = r.tenant AND e.service_name = r.service_name AND e.event_type = 'PublishEngine'
-              AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name)
+              AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name
+            ORDER BY e.event_time DESC LIMIT 1), r.last_published) END
         FROM (SELECT tenant, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name,
                      max(event_time) AS hi
               FROM (%s) d WHERE sign < 0 AND event_type = 'PublishEngine' AND service_name <> '' GROUP BY 1, 2, 3, 4) d
