@@ -143,6 +143,7 @@ func parseFlags() []cli.Flag {
 		&cli.StringFlag{Name: "max-rejects", EnvVars: []string{"SPARKEVENTS_MAX_REJECTS"}, Usage: "fail a file (or window) whole when more rows than this are bad: a count (100) or a percentage (1%); empty is no limit"},
 		&cli.BoolFlag{Name: "dry-run", EnvVars: []string{"SPARKEVENTS_DRY_RUN"}, Usage: "read and parse, but write nothing to the database"},
 		&cli.StringFlag{Name: "reader", Value: "fast", EnvVars: []string{"SPARKEVENTS_READER"}, Usage: "worksheet reader: fast, or excelize (the reference, several times slower)"},
+		hmacKeyFileFlag(),
 	}
 }
 
@@ -261,7 +262,7 @@ some cost in time.`,
 		Commands: append(withCommonFlags(
 			importCommand(), syncCommand(), backfillCommand(), statusCommand(), runsCommand(),
 			migrateCommand(), queryCommand(), grantReaderCommand(), reportCommand(), doctorCommand(),
-			retireCommand(), rollupsCommand(),
+			retireCommand(), rollupsCommand(), pruneCommand(), forgetCommand(),
 		), withUsageErrors(versionCommand(), completionCommand())...),
 		Action:         unknownCommand,
 		OnUsageError:   onUsageError(nil),
@@ -395,6 +396,7 @@ func parseOptions(c *cli.Context) pipeline.ParseOptions {
 		DayFirst:       c.Bool("day-first"),
 		MaxRejects:     c.String("max-rejects"),
 		Reader:         c.String("reader"),
+		HMACKeyFile:    c.String("hmac-key-file"),
 	}
 }
 

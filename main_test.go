@@ -460,7 +460,7 @@ func TestWithPassword(t *testing.T) {
 // containers and systemd units set them; but the confirmation of a
 // deletion, which an env file would give once and for all.
 func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
-	askEveryTime := map[string]bool{"sparkevents retire --yes": true}
+	askEveryTime := map[string]bool{"sparkevents retire --yes": true, "sparkevents forget --yes": true}
 	var walk func(path string, cmds []*cli.Command)
 	walk = func(path string, cmds []*cli.Command) {
 		for _, c := range cmds {

@@ -16,6 +16,7 @@ func reportCommand() *cli.Command {
 		Flags: []cli.Flag{
 			timeFlag("from", "30d", "SPARKEVENTS_FROM", "start"),
 			timeFlag("to", "now", "SPARKEVENTS_TO", "end (exclusive)"),
+			&cli.StringFlag{Name: "tenant", EnvVars: []string{"SPARKEVENTS_REPORT_TENANT"}, Usage: "only this tenant's events and sync health (default: every tenant)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", EnvVars: []string{"SPARKEVENTS_REPORT_OUTPUT"}, Usage: "file to write; - for stdout"},
 		},
 		Action: func(c *cli.Context) error {
@@ -30,7 +31,7 @@ func reportCommand() *cli.Command {
 			defer s.p.Close()
 			out := c.String("output")
 			if out == "-" {
-				return analyst.Report(c.Context, s.p.DB(), from, to, c.App.Writer)
+				return analyst.ReportTenant(c.Context, s.p.DB(), c.String("tenant"), from, to, c.App.Writer)
 			}
 			// Write beside the target and rename, so a failure never
 			// leaves an empty or half report where the last good one was.
@@ -39,7 +40,7 @@ func reportCommand() *cli.Command {
 				return err
 			}
 			defer os.Remove(f.Name())
-			if err := analyst.Report(c.Context, s.p.DB(), from, to, f); err != nil {
+			if err := analyst.ReportTenant(c.Context, s.p.DB(), c.String("tenant"), from, to, f); err != nil {
 				f.Close()
 				return err
 			}

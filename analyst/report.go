@@ -21,9 +21,9 @@ var reportTemplate string
 
 // Limits that keep the report readable; the query library has the rest.
 const (
-	chartSeries   = 8   // event types drawn in their own colour; the rest are "other types"
-	topRows       = 10  // rows of the top users and top services tables
-	lifecycleRows = 100 // latest life-cycle events listed
+	chartSeries   = 8  // event types drawn in their own colour; the rest are "other types"
+	topRows       = 10 // rows of the top users and top services tables
+	lifecycleRows = 20 // latest life-cycle events listed: what fits one screen
 	maxChartDays  = 3660
 )
 
@@ -34,16 +34,24 @@ const (
 // HTML-escaped. A zero from or to means the start or end of the stored
 // events. All queries read one snapshot, so the sections agree.
 func Report(ctx context.Context, db *pgxpool.Pool, from, to time.Time, w io.Writer) error {
+	return ReportTenant(ctx, db, "", from, to, w)
+}
+
+// ReportTenant is Report of one tenant's events ("" for every tenant's),
+// with that tenant's sync health only.
+func ReportTenant(ctx context.Context, db *pgxpool.Pool, tenant string, from, to time.Time, w io.Writer) error {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return fmt.Errorf("report: empty period: from %s is not before to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
-		"when": formatTime,
+		"when":  formatTime,
+		"num":   formatCount,
+		"delta": formatDelta,
 	}).Parse(reportTemplate)
 	if err != nil {
 		return fmt.Errorf("report: parse template: %w", err)
 	}
-	d := reportData{Generated: time.Now().UTC()}
+	d := reportData{Generated: time.Now().UTC(), Tenant: tenant}
 	err = pgx.BeginTxFunc(ctx, db, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		return d.load(ctx, tx, from, to)
 	})
@@ -57,7 +65,10 @@ func Report(ctx context.Context, db *pgxpool.Pool, from, to time.Time, w io.Writ
 }
 
 type reportData struct {
+	Tenant      string    // "" for every tenant
 	From, To    time.Time // the period shown: the requested one, clamped to the stored events
+	Prev        previous  // the period of the same length just before, when the period is bounded
+	Heat        heatMap
 	Generated   time.Time
 	Events      int64
 	Users       int64
@@ -68,6 +79,30 @@ type reportData struct {
 	Lifecycle   []lifecycleRow
 	LifecycleN  int64 // life-cycle events in the period, of which Lifecycle lists the latest
 	Sync        []syncRow
+}
+
+// previous is the period of the same length before the one shown.
+type previous struct {
+	From, To      time.Time
+	Events, Users int64
+	Shown         bool
+}
+
+// heatMap is log-ins per ISO weekday (Monday first) and UTC hour.
+type heatMap struct {
+	Rows  []heatRow
+	Total int64
+}
+
+type heatRow struct {
+	Day   string
+	Cells []heatCell
+}
+
+type heatCell struct {
+	N     int64
+	Level int // 0 (none) to 4 (the busiest fifth)
+	Title string
 }
 
 type userRow struct {
@@ -119,7 +154,7 @@ func (d *reportData) load(ctx context.Context, tx pgx.Tx, from, to time.Time) er
 	err := tx.QueryRow(ctx, `
 		SELECT count(*), count(DISTINCT user_name), count(DISTINCT tenant), min(event_time), max(event_time)
 		FROM spark_events
-		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz`, lo, hi).
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($3 = '' OR tenant = $3)`, lo, hi, d.Tenant).
 		Scan(&d.Events, &d.Users, &d.Tenants, &first, &last)
 	if err != nil {
 		return fmt.Errorf("totals: %w", err)
@@ -137,15 +172,28 @@ func (d *reportData) load(ctx context.Context, tx pgx.Tx, from, to time.Time) er
 			return err
 		}
 	}
+	if !from.IsZero() && !to.IsZero() {
+		p := &d.Prev
+		p.From, p.To, p.Shown = from.Add(-to.Sub(from)).UTC(), from.UTC(), true
+		err := tx.QueryRow(ctx, `
+			SELECT count(*), count(DISTINCT user_name) FROM spark_events
+			WHERE event_time >= $1 AND event_time < $2 AND ($3 = '' OR tenant = $3)`, p.From, p.To, d.Tenant).Scan(&p.Events, &p.Users)
+		if err != nil {
+			return fmt.Errorf("previous period: %w", err)
+		}
+	}
+	if err := d.loadHeat(ctx, tx, lo, hi); err != nil {
+		return err
+	}
 
 	rows, _ := tx.Query(ctx, `
 		SELECT tenant, user_name, count(*), count(DISTINCT (event_time AT TIME ZONE 'UTC')::date),
 		       max(event_time), count(*) FILTER (WHERE event_type IN ('SparkLogin', 'CALogin'))
 		FROM spark_events
-		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND user_name <> ''
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND user_name <> '' AND ($4 = '' OR tenant = $4)
 		GROUP BY tenant, user_name
 		ORDER BY 3 DESC, 1, 2
-		LIMIT $3`, lo, hi, topRows)
+		LIMIT $3`, lo, hi, topRows, d.Tenant)
 	d.TopUsers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (u userRow, err error) {
 		err = r.Scan(&u.Tenant, &u.User, &u.Events, &u.Days, &u.LastSeen, &u.Logins)
 		return u, err
@@ -162,10 +210,10 @@ func (d *reportData) load(ctx context.Context, tx pgx.Tx, from, to time.Time) er
 		       count(*) FILTER (WHERE event_type = 'PublishEngine'),
 		       count(DISTINCT user_name), max(event_time)
 		FROM spark_events
-		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND service_name <> ''
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND service_name <> '' AND ($4 = '' OR tenant = $4)
 		GROUP BY tenant, folder_name, service_name
 		ORDER BY 4 DESC, 1, 2, 3
-		LIMIT $3`, lo, hi, topRows)
+		LIMIT $3`, lo, hi, topRows, d.Tenant)
 	d.TopServices, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (s serviceRow, err error) {
 		err = r.Scan(&s.Tenant, &s.Folder, &s.Service, &s.Events, &s.Publishes, &s.Users, &s.LastEvent)
 		return s, err
@@ -179,7 +227,7 @@ func (d *reportData) load(ctx context.Context, tx pgx.Tx, from, to time.Time) er
 
 	err = tx.QueryRow(ctx, `
 		SELECT count(*) FROM service_lifecycle
-		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz`, lo, hi).Scan(&d.LifecycleN)
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($3 = '' OR tenant = $3)`, lo, hi, d.Tenant).Scan(&d.LifecycleN)
 	if err != nil {
 		return fmt.Errorf("service life cycle: %w", err)
 	}
@@ -187,9 +235,9 @@ func (d *reportData) load(ctx context.Context, tx pgx.Tx, from, to time.Time) er
 		SELECT event_time, tenant, coalesce(folder_name, ''), coalesce(service_name, ''), action,
 		       coalesce(service_version, ''), coalesce(user_name, '')
 		FROM service_lifecycle
-		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($4 = '' OR tenant = $4)
 		ORDER BY event_time DESC, tenant, event_id
-		LIMIT $3`, lo, hi, lifecycleRows)
+		LIMIT $3`, lo, hi, lifecycleRows, d.Tenant)
 	d.Lifecycle, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (l lifecycleRow, err error) {
 		err = r.Scan(&l.Time, &l.Tenant, &l.Folder, &l.Service, &l.Action, &l.Version, &l.User)
 		return l, err
@@ -203,7 +251,8 @@ func (d *reportData) load(ctx context.Context, tx pgx.Tx, from, to time.Time) er
 		       last_run_started_at, coalesce(last_run_error, ''), last_success_at,
 		       rejects_last_day, failed_runs_last_day
 		FROM sync_health
-		ORDER BY tenant`)
+		WHERE $1 = '' OR tenant = $1
+		ORDER BY tenant`, d.Tenant)
 	d.Sync, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (s syncRow, err error) {
 		var lag *float64
 		err = r.Scan(&s.Tenant, &s.Watermark, &lag, &s.LastRunStatus, &s.LastRunKind,
@@ -255,8 +304,8 @@ func (d *reportData) loadChart(ctx context.Context, tx pgx.Tx, lo, hi any, first
 	rows, _ := tx.Query(ctx, `
 		SELECT (event_time AT TIME ZONE 'UTC')::date, event_type, count(*)
 		FROM spark_events
-		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz
-		GROUP BY 1, 2`, lo, hi)
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($3 = '' OR tenant = $3)
+		GROUP BY 1, 2`, lo, hi, d.Tenant)
 	type cell struct {
 		day   time.Time
 		typ   string
@@ -324,7 +373,7 @@ func (d *reportData) loadChart(ctx context.Context, tx pgx.Tx, lo, hi any, first
 	var ystep int64
 	ch.Max, ystep = niceAxis(peak)
 	for v := int64(0); v <= ch.Max; v += ystep {
-		ch.YTicks = append(ch.YTicks, tick{Pos: ch.Top + ch.PlotH - ch.PlotH*float64(v)/float64(ch.Max), Label: fmt.Sprint(v)})
+		ch.YTicks = append(ch.YTicks, tick{Pos: ch.Top + ch.PlotH - ch.PlotH*float64(v)/float64(ch.Max), Label: formatCount(v)})
 	}
 	slot := ch.PlotW / float64(days)
 	gap := math.Min(2, slot*0.2)
@@ -345,11 +394,83 @@ func (d *reportData) loadChart(ctx context.Context, tx pgx.Tx, lo, hi any, first
 			ch.Bars = append(ch.Bars, segment{
 				X: round2(x), Y: round2(y), W: round2(slot - gap), H: round2(h),
 				Class: ch.Legend[s].Class,
-				Title: fmt.Sprintf("%s %s: %d", date, ch.Legend[s].Label, n),
+				Title: fmt.Sprintf("%s %s: %s", date, ch.Legend[s].Label, formatCount(n)),
 			})
 		}
 	}
 	return nil
+}
+
+// loadHeat counts the period's log-ins (SparkLogin, CALogin) per ISO
+// weekday and UTC hour, as sql/logins_by_hour_and_weekday.sql does.
+func (d *reportData) loadHeat(ctx context.Context, tx pgx.Tx, lo, hi any) error {
+	rows, _ := tx.Query(ctx, `
+		SELECT extract(isodow FROM event_time AT TIME ZONE 'UTC')::int, extract(hour FROM event_time AT TIME ZONE 'UTC')::int, count(*)
+		FROM spark_events
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($3 = '' OR tenant = $3)
+		  AND event_type IN ('SparkLogin', 'CALogin')
+		GROUP BY 1, 2`, lo, hi, d.Tenant)
+	var counts [7][24]int64
+	var wd, hour int
+	var n, peak int64
+	_, err := pgx.ForEachRow(rows, []any{&wd, &hour, &n}, func() error {
+		counts[wd-1][hour] = n
+		peak = max(peak, n)
+		d.Heat.Total += n
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("log-ins by weekday and hour: %w", err)
+	}
+	if d.Heat.Total == 0 {
+		return nil
+	}
+	for i, day := range []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"} {
+		r := heatRow{Day: day}
+		for h, n := range counts[i] {
+			level := 0
+			if n > 0 {
+				level = 1 + int(min(3, 4*n/(peak+1)))
+			}
+			r.Cells = append(r.Cells, heatCell{N: n, Level: level, Title: fmt.Sprintf("%s %02d:00-%02d:59 UTC: %s log-ins", day, h, h, formatCount(n))})
+		}
+		d.Heat.Rows = append(d.Heat.Rows, r)
+	}
+	return nil
+}
+
+// formatCount writes n with a comma between thousands: 1,234,567.
+func formatCount(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// formatDelta is the change from prev to cur in percent, signed: "+12%",
+// "-3%", "new" when prev is 0.
+func formatDelta(cur, prev int64) string {
+	switch {
+	case prev == 0 && cur == 0:
+		return "no change"
+	case prev == 0:
+		return "new"
+	}
+	pct := math.Round(100 * float64(cur-prev) / float64(prev))
+	if pct >= 0 {
+		return fmt.Sprintf("+%.0f%%", pct)
+	}
+	return fmt.Sprintf("%.0f%%", pct)
 }
 
 // niceAxis returns the top of a y axis showing n and the step between its

@@ -295,6 +295,10 @@ func TestReportInChromium(t *testing.T) {
 	if got, want := strings.Count(chart, "<rect "), wantSegments(append(dataset(), hostile)); got != want {
 		t.Errorf("rendered chart has %d rects, want %d", got, want)
 	}
+	heat := regexp.MustCompile(`(?s)<table class="heat" id="login-heatmap">.*?</table>`).FindString(dom)
+	if got := strings.Count(heat, "<td "); got != 7*24 {
+		t.Errorf("rendered log-in heat map has %d cells, want 168", got)
+	}
 	if strings.Contains(dom, "<script") || strings.Contains(dom, "<img") {
 		t.Error("a value became markup in the rendered DOM")
 	}
@@ -315,4 +319,85 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("screenshot %s: %d bytes, not a PNG of a drawn page", png, len(b))
 	}
 	t.Logf("screenshot: %s", png)
+}
+
+func TestFormatCountAndDelta(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -45000: "-45,000"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for _, tt := range []struct {
+		cur, prev int64
+		want      string
+	}{{110, 100, "+10%"}, {50, 100, "-50%"}, {5, 0, "new"}, {0, 0, "no change"}, {100, 100, "+0%"}} {
+		if got := formatDelta(tt.cur, tt.prev); got != tt.want {
+			t.Errorf("formatDelta(%d, %d) = %q, want %q", tt.cur, tt.prev, got, tt.want)
+		}
+	}
+}
+
+// The report of one tenant: its numbers with thousands separators, the
+// period before beside them, its log-in heat map, its life cycle cut to a
+// screen, and its sync health only.
+func TestReportOfOneTenant(t *testing.T) {
+	pool, _ := migrated(t)
+	ctx := context.Background()
+	insertEvents(t, pool, dataset())
+	insertSyncState(t, pool)
+	_, err := pool.Exec(ctx, `
+		INSERT INTO spark_events (tenant, event_id, event_time, event_type, user_name, service_name, folder_name, first_run_id, last_run_id)
+		SELECT 'acme', 'pub' || i, timestamptz '2026-01-10 10:00Z' + i * interval '1 minute', 'PublishEngine', 'dave', 'S' || i, 'F', 1, 1
+		FROM generate_series(1, 30) i;
+		INSERT INTO spark_events (tenant, event_id, event_time, event_type, user_name, first_run_id, last_run_id)
+		SELECT 'acme', 'dl' || i, timestamptz '2026-01-11 10:00Z' + i * interval '1 second', 'DownloadEngine', 'erin', 1, 1
+		FROM generate_series(1, 1500) i;
+		INSERT INTO spark_events (tenant, event_id, event_time, event_type, user_name, first_run_id, last_run_id)
+		SELECT 'acme', 'dec' || i, timestamptz '2025-12-20 10:00Z' + i * interval '1 second', 'DownloadEngine', 'erin', 1, 1
+		FROM generate_series(1, 1200) i;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acme int64
+	pool.QueryRow(ctx, `SELECT count(*) FROM spark_events WHERE tenant = 'acme' AND event_time >= $1 AND event_time < $2`, jan1, feb1).Scan(&acme)
+	var buf bytes.Buffer
+	if err := ReportTenant(ctx, pool, "acme", jan1, feb1, &buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		"<h1>Spark events of tenant acme</h1>",
+		fmt.Sprintf(`id="total-events">%s<`, formatCount(acme)),
+		// December 2 to January 1: the 1,200 downloads of the 20th.
+		`id="prev-events">1,200 the period before (` + strings.ReplaceAll(formatDelta(acme, 1200), "+", "&#43;") + `)`,
+		// alice logs in at 09:15 every day: five Thursdays in January.
+		`title="Thu 09:00-09:59 UTC: 5 log-ins">5</td>`,
+		`title="Mon 14:00-14:59 UTC: 4 log-ins">4</td>`,
+		`id="lifecycle-cut">The latest 20 of `,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if acme < 1000 || !regexp.MustCompile(`id="total-events">\d,\d{3}<`).MatchString(page) {
+		t.Errorf("total events %d without a thousands separator", acme)
+	}
+	heat := section(t, page, "login-heatmap")
+	if got := len(regexp.MustCompile(`<tr><th>[A-Z]`).FindAllString(heat, -1)); got != 7 {
+		t.Errorf("heat map has %d weekday rows, want 7", got)
+	}
+	if got := strings.Count(heat, "<td "); got != 7*24 {
+		t.Errorf("heat map has %d cells, want 168", got)
+	}
+	if got := strings.Count(section(t, page, "lifecycle"), "<tr><td>"); got != lifecycleRows {
+		t.Errorf("%d life-cycle rows, want %d", got, lifecycleRows)
+	}
+	for _, id := range []string{"top-users", "top-services", "lifecycle", "sync-health"} {
+		if s := section(t, page, id); strings.Contains(s, "<td>beta</td>") || strings.Contains(s, "<td>gamma</td>") {
+			t.Errorf("%s shows another tenant", id)
+		}
+	}
+	if !strings.Contains(section(t, page, "sync-health"), "<td>acme</td>") {
+		t.Error("sync health lacks acme")
+	}
 }

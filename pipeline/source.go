@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"sparkevents/internal/pseudo"
 	"sparkevents/load"
 	"sparkevents/transform"
 )
@@ -23,6 +24,9 @@ type ParseOptions struct {
 	MaxRejects     string   // a count ("100") or a percentage ("1%"); "" is no limit
 	MaxUnzipped    int64    // bound on a workbook's unzipped size; 0 is transform's default
 	Reader         string   // worksheet reader, transform.ReaderFast (also "") or ReaderExcelize
+	// HMACKeyFile, when set, names the key file (pseudo.ReadKey) under
+	// which user names and IP addresses are stored as keyed pseudonyms.
+	HMACKeyFile string
 }
 
 type parseConfig struct {
@@ -66,6 +70,13 @@ func (o ParseOptions) compile(tenant string) (parseConfig, error) {
 			return pc, fmt.Errorf("%w: --max-rejects %q: %w", ErrUsage, o.MaxRejects, err)
 		}
 		pc.limit = l
+	}
+	if o.HMACKeyFile != "" {
+		k, err := pseudo.ReadKey(o.HMACKeyFile)
+		if err != nil {
+			return pc, fmt.Errorf("%w: --hmac-key-file: %w", ErrUsage, err)
+		}
+		pc.opts.HMACKey = k
 	}
 	if r := o.Reader; r != "" && r != transform.ReaderFast && r != transform.ReaderExcelize {
 		return pc, fmt.Errorf("%w: --reader %q: want %s or %s", ErrUsage, r, transform.ReaderFast, transform.ReaderExcelize)

@@ -19,6 +19,8 @@ import (
 	"unsafe"
 
 	"github.com/xuri/excelize/v2"
+
+	"sparkevents/internal/pseudo"
 )
 
 // headerScanRows is how many non-empty rows may stand above the header (a
@@ -730,6 +732,12 @@ func (r *rowReader) row(p *sheetPlan, rowNum int, cells []string) error {
 	} else {
 		e.EventID, e.HashedID = r.hashID(p, cells), true
 	}
+	if k := r.w.opts.HMACKey; k != nil {
+		// After the ID: an event keeps its ID with or without a key, so a
+		// load with the key replaces the addresses of events stored
+		// without one instead of storing them again.
+		e.UserName, e.IPAddress = pseudo.Of(k, e.UserName), pseudo.Of(k, e.IPAddress)
+	}
 	r.st.Events++
 	if r.event == nil {
 		return nil
@@ -757,6 +765,14 @@ func (r *rowReader) rejectRow(p *sheetPlan, rowNum int, cells []string, reason s
 		r.st.HeaderlessRows++
 	} else {
 		r.st.Rejects++
+	}
+	if k := r.w.opts.HMACKey; k != nil && p.noHeader == "" {
+		if i := p.cols[fieldUserName]; i >= 0 && i < len(cells) {
+			cells[i] = pseudo.Of(k, normalizeUser(cells[i]))
+		}
+		if i := p.cols[fieldIPAddress]; i >= 0 && i < len(cells) {
+			cells[i] = pseudo.Of(k, cells[i])
+		}
 	}
 	r.rej = Reject{Sheet: p.sheet, Row: rowNum, Raw: r.rawJSON(p, cells), Reason: reason, NoHeader: p.noHeader != ""}
 	if r.reject == nil {

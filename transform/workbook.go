@@ -63,6 +63,11 @@ type Options struct {
 	// unzipped size, which is at most 100 times the file's size (plus 16
 	// MiB) and MaxUnzipSize.
 	TmpDir string
+	// HMACKey, when set, stores user_name and ip_address as keyed
+	// pseudonyms (pseudo.Of), in events and in rejects' raw rows alike:
+	// the key stays in the process, the address never reaches the
+	// database.
+	HMACKey []byte
 	// Reader is ReaderFast (the default, also for "") or ReaderExcelize.
 	Reader string
 }

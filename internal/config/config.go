@@ -17,6 +17,8 @@
 //	  - name: beta
 //	    connection: prod
 //	    parallel: 4
+//	    retention: 400d   # prune deletes older events (rollups_retention,
+//	                      # runs_retention: theirs, longer)
 //
 // Durations and since take the grammar of the flags (internal/when): 90s,
 // 15m, 36h, 30d, 2w, 1h30m; since also now, a date or an RFC 3339 time.
@@ -68,6 +70,10 @@ type options struct {
 	ExportCap  *integer  `yaml:"export_cap"`
 	Overlap    *duration `yaml:"overlap"`
 	JobTimeout *duration `yaml:"job_timeout"`
+	// How long the tenant keeps its data: read by prune, not by sync.
+	Retention        *duration `yaml:"retention"`
+	RollupsRetention *duration `yaml:"rollups_retention"`
+	RunsRetention    *duration `yaml:"runs_retention"`
 }
 
 type connection struct {
@@ -180,6 +186,32 @@ func (f *File) Names() []string {
 		names[i] = t.Name
 	}
 	return names
+}
+
+// Retention is how long a tenant keeps its data, for prune: its events,
+// its rollups and its runs (with their rejects). 0 is not set.
+type Retention struct {
+	Events, Rollups, Runs time.Duration
+}
+
+// Retention is the tenant's retention, each setting its own over the
+// file's defaults; ok is false for a tenant not in the file.
+func (f *File) Retention(name string) (r Retention, ok bool) {
+	i := slices.IndexFunc(f.tenants, func(t tenant) bool { return t.Name == name })
+	if i < 0 {
+		return r, false
+	}
+	for _, l := range []options{f.defaults, f.tenants[i].options} {
+		for _, d := range []struct {
+			v   *duration
+			dst *time.Duration
+		}{{l.Retention, &r.Events}, {l.RollupsRetention, &r.Rollups}, {l.RunsRetention, &r.Runs}} {
+			if d.v != nil {
+				*d.dst = d.v.v
+			}
+		}
+	}
+	return r, true
 }
 
 // Overrides are what the command line says beside the file.

@@ -249,3 +249,54 @@ func TestSecretFileFlagsAreCredentials(t *testing.T) {
 		t.Fatalf("--token-file for one tenant: %+v, %v; want the flag's token", o, err)
 	}
 }
+
+func TestRetentionOverDefaults(t *testing.T) {
+	f, err := parse([]byte(`
+defaults:
+  retention: 400d
+  runs_retention: 2y
+connections:
+  prod: {spark_url: https://x.example, token: env:T}
+tenants:
+  - name: acme
+    connection: prod
+  - name: beta
+    connection: prod
+    retention: 90d
+    rollups_retention: 2w
+`))
+	if err == nil {
+		t.Fatal("2y is not in the grammar: want an error")
+	}
+	f, err = parse([]byte(`
+defaults:
+  retention: 400d
+  runs_retention: 104w
+connections:
+  prod: {spark_url: https://x.example, token: env:T}
+tenants:
+  - name: acme
+    connection: prod
+  - name: beta
+    connection: prod
+    retention: 90d
+    rollups_retention: 730d
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	for _, tt := range []struct {
+		name string
+		want Retention
+		ok   bool
+	}{
+		{"acme", Retention{Events: 400 * day, Runs: 728 * day}, true},
+		{"beta", Retention{Events: 90 * day, Rollups: 730 * day, Runs: 728 * day}, true},
+		{"nope", Retention{}, false},
+	} {
+		if got, ok := f.Retention(tt.name); got != tt.want || ok != tt.ok {
+			t.Errorf("Retention(%s) = %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}
