@@ -170,6 +170,21 @@ func TestRollupsFollowEveryWrite(t *testing.T) {
 	}
 	wantRollupsRebuilt(t, pool, "after an import of changed rows")
 
+	// Rows whose change the rollups do not read (a description) are
+	// updated without writing a rollup row.
+	versions := rollupVersions(t, pool)
+	// Event 5 is stored as its second row in changed, the CALogin one.
+	edited := append(append([]transform.Event{}, changed[:5]...), changed[6:]...)
+	for i := 20; i < 40; i++ {
+		edited[i].Description = "edited"
+	}
+	if c := loadTenantEvents(t, pool, edited, 64); c.Updated != 20 {
+		t.Fatalf("import of edited descriptions = %+v, want 20 updated", c)
+	}
+	if got := rollupVersions(t, pool); got != versions {
+		t.Fatal("an update of descriptions wrote rollup rows")
+	}
+
 	// Writes by hand: an UPDATE that moves events across days, types and
 	// users, a COPY, a DELETE.
 	exec(`UPDATE spark_events SET event_time = event_time + interval '5 hours', user_name = upper(user_name)
@@ -264,4 +279,20 @@ func TestRollupsBackfilledByMigration(t *testing.T) {
 		t.Fatalf("the migration's backfill counts %d events, want 100", n)
 	}
 	wantRollupsRebuilt(t, pool, "after the migration")
+}
+
+// rollupVersions is every rollup row's place and xmin: a write of any
+// row, even one that changes no value, changes it.
+func rollupVersions(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range RollupTables {
+		var v string
+		q := "SELECT coalesce(string_agg(ctid::text || xmin::text, ',' ORDER BY ctid), '') FROM " + pgx.Identifier{table}.Sanitize()
+		if err := pool.QueryRow(context.Background(), q).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(table + ": " + v + "\n")
+	}
+	return b.String()
 }

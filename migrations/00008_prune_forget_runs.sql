@@ -33,15 +33,22 @@ AS $fn$
 DECLARE
     cols CONSTANT text := 'tenant, event_time, (event_time AT TIME ZONE ''UTC'')::date AS day, event_type, user_name, folder_name, service_name, event_type IN (''SparkLogin'', ''CALogin'') AS login';
     delta text;
+    same CONSTANT text := 'WHERE n.tenant = o.tenant AND n.event_id = o.event_id AND (n.event_time, n.event_type, n.user_name, n.folder_name, n.service_name) IS NOT DISTINCT FROM (o.event_time, o.event_type, o.user_name, o.folder_name, o.service_name)';
 BEGIN
     IF TG_OP = 'DELETE' AND current_setting('sparkevents.keep_rollups', true) = 'on' THEN
         RETURN NULL;
     END IF;
     -- Each row of the statement with its sign: +1 added, -1 removed.
+    -- An update counts only where it changed what the rollups read: an
+    -- export that edits a description moves no bucket, and would otherwise
+    -- subtract and add every row it touched (and read their first and last
+    -- times again).
     delta := CASE TG_OP
         WHEN 'INSERT' THEN format('SELECT %s, 1 AS sign FROM new_rows', cols)
         WHEN 'DELETE' THEN format('SELECT %s, -1 AS sign FROM old_rows', cols)
-        ELSE format('SELECT %s, -1 AS sign FROM old_rows UNION ALL SELECT %s, 1 AS sign FROM new_rows', cols, cols)
+        ELSE format('SELECT %s, -1 AS sign FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n %s) '
+                    'UNION ALL SELECT %s, 1 AS sign FROM new_rows n WHERE NOT EXISTS (SELECT 1 FROM old_rows o %s)',
+                    cols, same, cols, same)
     END;
 
     -- Apply the deltas. Keys are sorted, so two statements on the same
