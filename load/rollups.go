@@ -32,6 +32,27 @@ func KeepRollups(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// DeferRollups makes the rest of tx keep its inserts' share of the rollups
+// in a temporary table until FlushRollups (migration 00009): a load of many
+// chunks then updates each rollup row once, not once a chunk. Any other
+// statement on spark_events applies what waits first. A transaction that
+// defers must flush before it commits, or its inserts are missing from the
+// rollups.
+func DeferRollups(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT set_config('sparkevents.defer_rollups', 'on', true)"); err != nil {
+		return fmt.Errorf("defer rollups: %w", err)
+	}
+	return nil
+}
+
+// FlushRollups applies the inserts DeferRollups kept waiting.
+func FlushRollups(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT spark_events_rollup_flush()"); err != nil {
+		return fmt.Errorf("update the rollups: %w", err)
+	}
+	return nil
+}
+
 // RebuildRollups recomputes the rollups of tenant ("" for every tenant)
 // from spark_events, in tx. It holds a SHARE lock on spark_events until tx
 // ends: loads wait, reads do not. The triggers keep the rollups up without

@@ -176,6 +176,9 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 		}); err != nil {
 			return fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
+		if err := load.DeferRollups(ctx, tx); err != nil {
+			return fmt.Errorf("%w: %w", ErrDatabase, err)
+		}
 		if res.RunID, err = load.BeginRun(ctx, tx, run); err != nil {
 			return fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
@@ -203,6 +206,9 @@ func (p *Pipeline) loadSource(ctx context.Context, run load.Run, workbooks []str
 			if err := before(ctx, tx, res); err != nil {
 				return err
 			}
+		}
+		if err := load.FlushRollups(ctx, tx); err != nil {
+			return fmt.Errorf("%w: %w", ErrDatabase, err)
 		}
 		if err := load.FinishRun(ctx, tx, res.RunID, res.Counts); err != nil {
 			return fmt.Errorf("%w: %w", ErrDatabase, err)
