@@ -33,7 +33,7 @@ func KeepRollups(ctx context.Context, tx pgx.Tx) error {
 }
 
 // DeferRollups makes the rest of tx keep its inserts' share of the rollups
-// in a temporary table until FlushRollups (migration 00009): a load of many
+// in a temporary table until FlushRollups (migration 00007): a load of many
 // chunks then updates each rollup row once, not once a chunk. Any other
 // statement on spark_events applies what waits first. A transaction that
 // defers must flush before it commits, or its inserts are missing from the

@@ -153,25 +153,56 @@ COMMENT ON TABLE rollup_login_hours IS 'SparkLogin and CALogin events of the who
 
 COMMENT ON TABLE rollup_hourly_logins IS 'SparkLogin and CALogin events per tenant, UTC day, UTC hour and user ('''' for none). Kept up by triggers on spark_events (migration 00007).';
 
+-- The loader defers the rollups' share of its inserts to the end of its
+-- transaction. Applied per statement, a load of a million events in chunks
+-- of 2,048 updated each user's row of rollup_users once a chunk: 489
+-- versions of one row in one transaction, each lookup walking the ones
+-- before (21 s of a 46 s import, bench/README.md, "What the rollups cost an
+-- import"). With sparkevents.defer_rollups on (load.DeferRollups), an
+-- INSERT's rows only go to a temporary table, and
+-- spark_events_rollup_flush(), which the loader calls before it commits
+-- (load.FlushRollups), applies them at once. Any other statement on
+-- spark_events flushes them first, so the rollups see every change in its
+-- order. A transaction that never flushes loses its deferred rows with the
+-- temporary table's rows at commit: the loader's tests compare the rollups
+-- with a rebuild. Every statement's signed rows pass through the same
+-- temporary table, since a function the trigger calls cannot see the
+-- trigger's transition tables. An update counts only where it changed what
+-- the rollups read (a description edit moves no bucket).
+--
+-- A rollup row whose events are all gone but whose counts stay (days
+-- pruned under sparkevents.keep_rollups) keeps its first and last times
+-- when no event is left to read them from. A service's last publish is
+-- read again only while publishes are left: a prune deleting the oldest
+-- events, often a (service, folder, user)'s only publish, would otherwise
+-- read 20k events of the service for each (bench/README.md, "Prune beside a
+-- sync").
+
 -- +goose StatementBegin
-CREATE FUNCTION spark_events_rollup() RETURNS trigger
+CREATE FUNCTION spark_events_rollup_pending() RETURNS void
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $fn$
+BEGIN
+    IF to_regclass('pg_temp.sparkevents_pending_rollups') IS NULL THEN
+        CREATE TEMP TABLE sparkevents_pending_rollups (
+            tenant text, event_time timestamptz, event_type text, user_name text,
+            folder_name text, service_name text, sign smallint
+        ) ON COMMIT DELETE ROWS;
+    END IF;
+END
+$fn$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION spark_events_rollup_pending() IS 'Creates the session''s temporary table of rows waiting for the rollups, if it has none.';
+
+-- +goose StatementBegin
+CREATE FUNCTION spark_events_rollup_apply(op text) RETURNS void
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $fn$
 DECLARE
-    cols CONSTANT text := 'tenant, event_time, (event_time AT TIME ZONE ''UTC'')::date AS day, event_type, user_name, folder_name, service_name, event_type IN (''SparkLogin'', ''CALogin'') AS login';
-    delta text;
+    delta CONSTANT text := 'SELECT tenant, event_time, (event_time AT TIME ZONE ''UTC'')::date AS day, event_type, user_name, folder_name, service_name, event_type IN (''SparkLogin'', ''CALogin'') AS login, sign FROM pg_temp.sparkevents_pending_rollups';
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('sparkevents.keep_rollups', true) = 'on' THEN
-        RETURN NULL;
-    END IF;
-    -- Each row of the statement with its sign: +1 added, -1 removed.
-    delta := CASE TG_OP
-        WHEN 'INSERT' THEN format('SELECT %s, 1 AS sign FROM new_rows', cols)
-        WHEN 'DELETE' THEN format('SELECT %s, -1 AS sign FROM old_rows', cols)
-        ELSE format('SELECT %s, -1 AS sign FROM old_rows UNION ALL SELECT %s, 1 AS sign FROM new_rows', cols, cols)
-    END;
-
     -- Apply the deltas. Keys are sorted, so two statements on the same
     -- buckets lock them in the same order. A count may come in negative
     -- (which is why the counts have no CHECK: PostgreSQL checks the row
@@ -273,8 +304,8 @@ BEGIN
         ORDER BY 1, 2, 3, 4
         ON CONFLICT (tenant, weekday, hour, user_name) DO UPDATE SET logins = r.logins + excluded.logins
         $q$, delta);
-    IF TG_OP = 'INSERT' THEN
-        RETURN NULL;
+    IF op = 'INSERT' THEN
+        RETURN;
     END IF;
 
     -- Rows left a bucket: drop the buckets they emptied, and read again the
@@ -292,7 +323,7 @@ BEGIN
     EXECUTE format($q$
         UPDATE rollup_daily_users r
         SET (first_seen, last_seen, last_login) = (
-            SELECT min(e.event_time), max(e.event_time),
+            SELECT coalesce(min(e.event_time), r.first_seen), coalesce(max(e.event_time), r.last_seen),
                    max(e.event_time) FILTER (WHERE e.event_type IN ('SparkLogin', 'CALogin'))
             FROM spark_events e
             WHERE e.tenant = r.tenant AND e.user_name = r.user_name
@@ -311,7 +342,7 @@ BEGIN
     EXECUTE format($q$
         UPDATE rollup_users r
         SET (first_seen, last_seen) = (
-            SELECT min(e.event_time), max(e.event_time)
+            SELECT coalesce(min(e.event_time), r.first_seen), coalesce(max(e.event_time), r.last_seen)
             FROM spark_events e
             WHERE e.tenant = r.tenant AND e.user_name = r.user_name)
         FROM (SELECT tenant, user_name, min(event_time) AS lo, max(event_time) AS hi
@@ -328,13 +359,13 @@ BEGIN
         $q$, delta);
     EXECUTE format($q$
         UPDATE rollup_daily_services r
-        SET last_published = (
+        SET last_published = CASE WHEN r.publishes > 0 THEN coalesce((
             SELECT max(e.event_time)
             FROM spark_events e
             WHERE e.tenant = r.tenant AND e.service_name = r.service_name AND e.event_type = 'PublishEngine'
               AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name
               AND e.event_time >= r.day::timestamp AT TIME ZONE 'UTC'
-              AND e.event_time < (r.day + 1)::timestamp AT TIME ZONE 'UTC')
+              AND e.event_time < (r.day + 1)::timestamp AT TIME ZONE 'UTC'), r.last_published) END
         FROM (SELECT tenant, day, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name,
                      max(event_time) AS hi
               FROM (%s) d WHERE sign < 0 AND event_type = 'PublishEngine' AND service_name <> '' GROUP BY 1, 2, 3, 4, 5) d
@@ -350,11 +381,12 @@ BEGIN
         $q$, delta);
     EXECUTE format($q$
         UPDATE rollup_service_users r
-        SET last_published = (
-            SELECT max(e.event_time)
+        SET last_published = CASE WHEN r.publishes > 0 THEN coalesce((
+            SELECT e.event_time
             FROM spark_events e
             WHERE e.tenant = r.tenant AND e.service_name = r.service_name AND e.event_type = 'PublishEngine'
-              AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name)
+              AND coalesce(e.folder_name, '') = r.folder_name AND coalesce(e.user_name, '') = r.user_name
+            ORDER BY e.event_time DESC LIMIT 1), r.last_published) END
         FROM (SELECT tenant, service_name, coalesce(folder_name, '') AS folder_name, coalesce(user_name, '') AS user_name,
                      max(event_time) AS hi
               FROM (%s) d WHERE sign < 0 AND event_type = 'PublishEngine' AND service_name <> '' GROUP BY 1, 2, 3, 4) d
@@ -374,11 +406,74 @@ BEGIN
                FROM (%s) d WHERE sign < 0 AND login) d
         WHERE r.tenant = d.tenant AND r.weekday = d.weekday AND r.hour = d.hour AND r.user_name = d.user_name AND r.logins = 0
         $q$, delta);
+    RETURN;
+END
+$fn$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION spark_events_rollup_apply(text) IS 'Applies the signed rows of pg_temp.sparkevents_pending_rollups to the rollup_* tables; op INSERT skips the clean-up only removals need.';
+
+-- +goose StatementBegin
+CREATE FUNCTION spark_events_rollup_flush() RETURNS void
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $fn$
+BEGIN
+    IF to_regclass('pg_temp.sparkevents_pending_rollups') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM pg_temp.sparkevents_pending_rollups LIMIT 1;
+    IF FOUND THEN
+        PERFORM spark_events_rollup_apply('INSERT');
+        TRUNCATE pg_temp.sparkevents_pending_rollups;
+    END IF;
+END
+$fn$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION spark_events_rollup_flush() IS 'Applies the inserts deferred under sparkevents.defer_rollups to the rollup_* tables (load.FlushRollups).';
+
+-- +goose StatementBegin
+CREATE FUNCTION spark_events_rollup() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    cols CONSTANT text := 'tenant, event_time, event_type, user_name, folder_name, service_name';
+    delta text;
+    same CONSTANT text := 'WHERE n.tenant = o.tenant AND n.event_id = o.event_id AND (n.event_time, n.event_type, n.user_name, n.folder_name, n.service_name) IS NOT DISTINCT FROM (o.event_time, o.event_type, o.user_name, o.folder_name, o.service_name)';
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('sparkevents.keep_rollups', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM spark_events_rollup_pending();
+    IF TG_OP = 'INSERT' AND current_setting('sparkevents.defer_rollups', true) = 'on' THEN
+        INSERT INTO pg_temp.sparkevents_pending_rollups SELECT tenant, event_time, event_type, user_name, folder_name, service_name, 1 FROM new_rows;
+        RETURN NULL;
+    END IF;
+    -- Inserts deferred before this statement come first.
+    PERFORM spark_events_rollup_flush();
+    -- Each row of the statement with its sign: +1 added, -1 removed.
+    -- An update counts only where it changed what the rollups read: an
+    -- export that edits a description moves no bucket, and would otherwise
+    -- subtract and add every row it touched (and read their first and last
+    -- times again).
+    delta := CASE TG_OP
+        WHEN 'INSERT' THEN format('SELECT %s, 1 AS sign FROM new_rows', cols)
+        WHEN 'DELETE' THEN format('SELECT %s, -1 AS sign FROM old_rows', cols)
+        ELSE format('SELECT %s, -1 AS sign FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n %s) '
+                    'UNION ALL SELECT %s, 1 AS sign FROM new_rows n WHERE NOT EXISTS (SELECT 1 FROM old_rows o %s)',
+                    cols, same, cols, same)
+    END;
+
+    EXECUTE 'INSERT INTO pg_temp.sparkevents_pending_rollups ' || delta;
+    PERFORM spark_events_rollup_apply(TG_OP);
+    -- DELETE, not TRUNCATE: a statement's rows are few, and TRUNCATE
+    -- gives the table a new file each time.
+    DELETE FROM pg_temp.sparkevents_pending_rollups;
     RETURN NULL;
 END
 $fn$;
 -- +goose StatementEnd
-COMMENT ON FUNCTION spark_events_rollup() IS 'Applies a statement''s changes of spark_events to the rollup_* tables (migration 00007). Skips DELETEs when sparkevents.keep_rollups is on.';
+COMMENT ON FUNCTION spark_events_rollup() IS 'Applies a statement''s changes of spark_events to the rollup_* tables, or under sparkevents.defer_rollups keeps an INSERT''s rows for spark_events_rollup_flush(). Skips DELETEs when sparkevents.keep_rollups is on.';
 
 -- +goose StatementBegin
 CREATE FUNCTION spark_events_rollup_truncate() RETURNS trigger
@@ -386,6 +481,9 @@ LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $fn$
 BEGIN
+    IF to_regclass('pg_temp.sparkevents_pending_rollups') IS NOT NULL THEN
+        TRUNCATE pg_temp.sparkevents_pending_rollups;
+    END IF;
     IF current_setting('sparkevents.keep_rollups', true) IS DISTINCT FROM 'on' THEN
         TRUNCATE rollup_daily_events, rollup_daily_users, rollup_daily_services, rollup_hourly_logins, rollup_login_hours, rollup_service_users, rollup_users;
     END IF;
@@ -528,6 +626,9 @@ DROP TRIGGER spark_events_rollup_insert ON spark_events;
 DROP FUNCTION spark_events_rollups_rebuild(text);
 DROP FUNCTION spark_events_rollup_truncate();
 DROP FUNCTION spark_events_rollup();
+DROP FUNCTION spark_events_rollup_flush();
+DROP FUNCTION spark_events_rollup_apply(text);
+DROP FUNCTION spark_events_rollup_pending();
 DROP TABLE rollup_login_hours;
 DROP TABLE rollup_service_users;
 DROP TABLE rollup_hourly_logins;
