@@ -116,6 +116,8 @@ func TestRollupQueriesAnswerAsBefore(t *testing.T) {
 		"dormant_users": {
 			{}, {"days": "3"}, {"tenant": "beta"}, {"as_of": "2026-02-01"}, {"as_of": "2026-01-20 13:17:00", "days": "2"},
 			{"as_of": "2026-01-20 13:17:00+05", "days": "1", "tenant": "beta"}, {"as_of": "2025-01-01"},
+			{"as_of": "2026-01-20 13:17:00", "days": "0"}, {"as_of": "2026-02-20 00:00:00.5", "days": "40"},
+			{"as_of": "2026-01-03 02:00", "days": "1", "tenant": "gamma"},
 		},
 	}
 	files, err := filepath.Glob(filepath.Join(eventQueriesDir, "*.sql"))
@@ -196,5 +198,62 @@ func TestRunQueryWithoutJIT(t *testing.T) {
 	}
 	if got := *res.rows[0][0]; got != "off" {
 		t.Errorf("jit = %s in the library's transaction, want off", got)
+	}
+}
+
+// TestDistinctCountViewsAnswerAsBefore compares daily_event_counts and
+// folder_activity, whose distinct counts migration 00009 takes in byte
+// order, with their definitions of migration 00002 on the same events,
+// names that sort differently under a collation than in byte order
+// included.
+func TestDistinctCountViewsAnswerAsBefore(t *testing.T) {
+	pool, _ := migrated(t)
+	insertVariedEvents(t, pool)
+	// Names equal but for case, accents or spacing, which a collation
+	// orders together and bytes apart.
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO spark_events (tenant, event_id, event_time, event_type, user_name, folder_id, folder_name,
+		                          service_name, service_version, first_run_id, last_run_id)
+		SELECT 'acme', 'w' || i, timestamptz '2026-01-05 10:00' + i * interval '1 minute', 'SparkLogin',
+		       (ARRAY['Émile', 'emile', 'Emile', 'e mile', 'émile', ''])[1 + i % 6], 'f1', 'Folder 1',
+		       (ARRAY['Zed', 'zed', 'Été', 'ete', ''])[1 + i % 5], '1.0', 1, 1
+		FROM generate_series(1, 60) i;
+		ANALYZE spark_events;`); err != nil {
+		t.Fatal(err)
+	}
+	views := map[string]string{
+		"daily_event_counts": `
+			SELECT (event_time AT TIME ZONE 'UTC')::date AS day,
+			       tenant,
+			       event_type,
+			       count(*)                  AS events,
+			       count(DISTINCT user_name) AS users
+			FROM spark_events
+			GROUP BY 1, 2, 3`,
+		"folder_activity": `
+			SELECT (event_time AT TIME ZONE 'UTC')::date                                   AS day,
+			       tenant,
+			       folder_id,
+			       folder_name,
+			       count(*)                                                                AS events,
+			       count(DISTINCT user_name)                                               AS users,
+			       count(DISTINCT service_name)                                            AS services,
+			       count(*) FILTER (WHERE event_type = 'PublishEngine')                    AS publishes,
+			       count(*) FILTER (WHERE event_type LIKE 'Delete%')                       AS deletions,
+			       count(*) FILTER (WHERE event_type IN ('AddPermission', 'RemovePermission', 'ModifyPermission')) AS permission_changes,
+			       max(event_time)                                                         AS last_event
+			FROM spark_events
+			WHERE folder_id <> '' OR folder_name <> ''
+			GROUP BY 1, 2, 3, 4`,
+	}
+	for view, before := range views {
+		for _, where := range []string{"true", "tenant = 'acme'", "day >= '2026-01-05' AND day < '2026-01-07'"} {
+			want := cells(t, pool, "SELECT * FROM ("+before+") v WHERE "+where+" ORDER BY 1, 2, 3, 4")
+			got := cells(t, pool, "SELECT * FROM "+view+" WHERE "+where+" ORDER BY 1, 2, 3, 4")
+			if len(want) == 0 {
+				t.Fatalf("bad test: %s has no rows where %s", view, where)
+			}
+			equalRows(t, view+" where "+where, got, want)
+		}
 	}
 }

@@ -30,11 +30,36 @@ covers AS (
     FROM rollup_daily_events r
     WHERE (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
 ),
+-- Inside the history, only the users idle through the last days before
+-- as_of are summed over their days: the users with an event before as_of
+-- (rollup_users.first_seen) and none in [as_of - days, as_of). Everyone is
+-- active lately on a busy tenant, so this reads a few days' rows, not the
+-- whole history's.
+idle_users AS (
+    SELECT r.tenant, r.user_name
+    FROM rollup_users r
+    WHERE NOT (SELECT all_time FROM covers)
+      AND r.first_seen < (SELECT as_of FROM p)
+      AND r.user_name <> ''
+      AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
+      AND NOT EXISTS (
+          SELECT FROM rollup_daily_users d
+          WHERE d.tenant = r.tenant AND d.user_name = r.user_name
+            AND d.day >= (SELECT ((as_of - idle) AT TIME ZONE 'UTC')::date FROM p)
+            AND d.day < (SELECT as_of_day FROM p)
+            AND d.last_seen >= (SELECT as_of - idle FROM p))
+      AND NOT EXISTS (
+          SELECT FROM spark_events e
+          WHERE e.tenant = r.tenant AND e.user_name = r.user_name
+            AND e.event_time >= (SELECT greatest(as_of_day_start, as_of - idle) FROM p)
+            AND e.event_time < (SELECT as_of FROM p))
+),
 u AS (
     SELECT r.tenant, r.user_name, r.first_seen, r.last_seen, r.events
     FROM rollup_daily_users r, p
     WHERE NOT (SELECT all_time FROM covers)
       AND r.day < p.as_of_day
+      AND (r.tenant, r.user_name) IN (SELECT tenant, user_name FROM idle_users)
       AND r.user_name <> ''
       AND (:'tenant'::text = '' OR r.tenant = :'tenant'::text)
     UNION ALL
