@@ -1,6 +1,6 @@
 -- Faster answers at 10M events for what migration 00007 left slow (issue
--- 21; bench/README.md, "At 10M events", "After the rollups, on an idle
--- host"). Every view answers as before: analyst's tests compare each with
+-- 21; bench/README.md, "At 10M events", "On an idle host, and migration
+-- 00009"). Every view answers as before: analyst's tests compare each with
 -- its earlier definition on the same events.
 --
 -- permission_changes' partial index covers the columns that
