@@ -22,10 +22,16 @@ func (c *Client) TokenSource() string {
 // cannot be checked without a request to Spark, so it only passes; client
 // credentials are sent to the token URL.
 func (c *Client) CheckToken(ctx context.Context) error {
-	_, err := c.tokens.token(ctx)
-	if err != nil {
-		err = hideSecret(err, c.cfg.ClientSecret)
-		return fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
+	if _, err := c.tokens.token(ctx); err != nil {
+		return c.tokenError(err)
 	}
 	return nil
+}
+
+// tokenError says which token URL refused or failed, with the client
+// secret hidden: a token endpoint may echo it, and scrubURLError may
+// rebuild the text, so it is hidden before and after.
+func (c *Client) tokenError(err error) error {
+	err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(hideSecret(err, c.cfg.ClientSecret)))
+	return hideSecret(err, c.cfg.ClientSecret)
 }

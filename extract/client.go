@@ -499,8 +499,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, body []byte, r *
 					}
 					continue
 				}
-				err = fmt.Errorf("get token from %s: %w (check SPARK_CLIENT_ID/SPARK_CLIENT_SECRET and the token URL)", redact(c.cfg.TokenURL), scrubURLError(err))
-				return nil, hideSecret(err, c.cfg.ClientSecret) // scrubURLError may rebuild the text
+				return nil, c.tokenError(err)
 			}
 		}
 		// Each attempt has its own context, which the response body's idle
