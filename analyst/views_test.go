@@ -282,8 +282,10 @@ func testViewsUseIndexes(t *testing.T, pool *pgxpool.Pool) {
 		args  []any
 		index string
 	}{
-		{"daily_event_counts by day", `SELECT * FROM daily_event_counts WHERE day >= '2025-03-01' AND day < '2025-03-08'`, nil, "spark_events_utc_day_idx"},
-		{"folder_activity by day", `SELECT * FROM folder_activity WHERE day = '2025-03-01'`, nil, "spark_events_utc_day_idx"},
+		// Distinct counts come from the rollups too (migration 00010).
+		{"daily_event_counts by day", `SELECT * FROM daily_event_counts WHERE day >= '2025-03-01' AND day < '2025-03-08'`, nil, "rollup_daily_events"},
+		{"daily_event_counts by tenant and day", `SELECT * FROM daily_event_counts WHERE tenant = 't1' AND day >= '2025-03-01' AND day < '2025-03-08'`, nil, "rollup_daily_events_pkey"},
+		{"folder_activity by tenant and day", `SELECT * FROM folder_activity WHERE tenant = 't1' AND day = '2025-03-01'`, nil, "rollup_daily_folders_pkey"},
 		{"service_lifecycle by time", `SELECT * FROM service_lifecycle WHERE event_time >= '2025-03-01' AND event_time < '2025-03-02'`, nil, "spark_events_"},
 		{"permission_changes by time", `SELECT * FROM permission_changes WHERE event_time >= '2025-03-01' AND event_time < '2025-03-02'`, nil, "spark_events_"},
 		// A row per user and day (migration 00007), not per event.

@@ -62,6 +62,27 @@ func wantRollupsRebuilt(t testing.TB, pool *pgxpool.Pool, when string) {
 	}
 }
 
+// wantDistinctUsersCounted fails the test unless every distinct user count
+// of rollup_daily_events and rollup_daily_folders is the number of
+// rollup_daily_users rows of its day that hold its type or folder: what
+// the triggers keep, and what rows past their events (kept by a prune)
+// must keep too.
+func wantDistinctUsersCounted(t testing.TB, q Querier, when string) {
+	t.Helper()
+	var bad int64
+	err := q.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM rollup_daily_events r WHERE r.users <> (SELECT count(*) FROM rollup_daily_users u
+			WHERE u.tenant = r.tenant AND u.day = r.day AND u.types ? r.event_type))
+		+ (SELECT count(*) FROM rollup_daily_folders r WHERE r.users <> (SELECT count(*) FROM rollup_daily_users u
+			WHERE u.tenant = r.tenant AND u.day = r.day AND u.folders ? jsonb_build_array(r.folder_id, r.folder_name)::text))`).Scan(&bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Fatalf("%s: %d distinct user counts differ from the users' rows that hold their type or folder", when, bad)
+	}
+}
+
 // rollupEvents are events of two tenants over several UTC days and hours,
 // with log-ins, publishes and updates (with and without a folder or a
 // user) and other types; hashed ones take the loader's straight copy,
@@ -156,6 +177,7 @@ func TestRollupsFollowEveryWrite(t *testing.T) {
 	changed[4].UserName = ""
 	changed[11].UserName = "was-nobody@example.com"
 	changed[7].FolderName = "Moved"
+	changed[9].FolderID = "fid-9"
 	changed[8].ServiceName = "Renamed"
 	changed[14].EventTime = changed[14].EventTime.Add(3 * time.Minute)
 	changed[21].EventType = "UpdateEngine"
@@ -165,8 +187,8 @@ func TestRollupsFollowEveryWrite(t *testing.T) {
 	changed[6].EventTime = changed[6].EventTime.Add(-30 * 24 * time.Hour)
 	changed = append(changed, changed[5])
 	changed[len(changed)-1].EventType = "CALogin"
-	if c := loadTenantEvents(t, pool, changed, 64); c.Updated != 12 {
-		t.Fatalf("import of changed rows = %+v, want 12 updated", c)
+	if c := loadTenantEvents(t, pool, changed, 64); c.Updated != 13 {
+		t.Fatalf("import of changed rows = %+v, want 13 updated", c)
 	}
 	wantRollupsRebuilt(t, pool, "after an import of changed rows")
 
@@ -190,6 +212,8 @@ func TestRollupsFollowEveryWrite(t *testing.T) {
 	exec(`UPDATE spark_events SET event_time = event_time + interval '5 hours', user_name = upper(user_name)
 		WHERE tenant = 'acme' AND event_type IN ('PublishEngine', 'SparkLogin') AND event_time < '2026-04-04'`)
 	wantRollupsRebuilt(t, pool, "after an UPDATE")
+	exec(`UPDATE spark_events SET folder_id = 'fid-' || (length(event_id) % 2) WHERE tenant = 'beta' AND event_type IN ('DeleteEngine', 'AddPermission')`)
+	wantRollupsRebuilt(t, pool, "after an UPDATE of folder IDs")
 	conn := acquire(t, pool)
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{"spark_events"},
 		[]string{"tenant", "event_id", "event_time", "event_type", "user_name", "service_name", "first_run_id", "last_run_id"},
