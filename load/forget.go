@@ -66,7 +66,7 @@ const erased = "[erased]"
 var userRollups = []struct {
 	table, key, sum string
 }{
-	{"rollup_daily_users", "day", "events = r.events + excluded.events, logins = r.logins + excluded.logins, first_seen = least(r.first_seen, excluded.first_seen), last_seen = greatest(r.last_seen, excluded.last_seen), last_login = greatest(r.last_login, excluded.last_login), types = spark_events_rollup_add(r.types, excluded.types), folders = spark_events_rollup_add(r.folders, excluded.folders)"},
+	{"rollup_daily_users", "day", "events = r.events + excluded.events, logins = r.logins + excluded.logins, first_seen = least(r.first_seen, excluded.first_seen), last_seen = greatest(r.last_seen, excluded.last_seen), last_login = greatest(r.last_login, excluded.last_login)"},
 	{"rollup_users", "", "events = r.events + excluded.events, first_seen = least(r.first_seen, excluded.first_seen), last_seen = greatest(r.last_seen, excluded.last_seen)"},
 	{"rollup_daily_services", "day, service_name, folder_name", "publishes = r.publishes + excluded.publishes, updates = r.updates + excluded.updates, last_published = greatest(r.last_published, excluded.last_published)"},
 	{"rollup_service_users", "service_name, folder_name", "publishes = r.publishes + excluded.publishes, updates = r.updates + excluded.updates, last_published = greatest(r.last_published, excluded.last_published)"},
@@ -77,7 +77,7 @@ var userRollups = []struct {
 // userRollupAgg is how a rollup's rows of several names of one person
 // merge into one row per key.
 var userRollupAgg = map[string]string{
-	"rollup_daily_users":    "events, logins, first_seen, last_seen, last_login, types, folders|sum(events), sum(logins), min(first_seen), max(last_seen), max(last_login), spark_events_rollup_sum(types), spark_events_rollup_sum(folders)",
+	"rollup_daily_users":    "events, logins, first_seen, last_seen, last_login|sum(events), sum(logins), min(first_seen), max(last_seen), max(last_login)",
 	"rollup_users":          "events, first_seen, last_seen|sum(events), min(first_seen), max(last_seen)",
 	"rollup_daily_services": "publishes, updates, last_published|sum(publishes), sum(updates), max(last_published)",
 	"rollup_service_users":  "publishes, updates, last_published|sum(publishes), sum(updates), max(last_published)",
@@ -85,18 +85,17 @@ var userRollupAgg = map[string]string{
 	"rollup_login_hours":    "logins|sum(logins)",
 }
 
-// forgetDistinctUsersSQL takes the rows of rollup_daily_users of names
-// $2 in tenants $1 out of the distinct user counts of their days' types
-// and folders, but for $3 of each (1 when the names merge into one).
-const forgetDistinctUsersSQL = `WITH p AS (SELECT tenant, day, types, folders FROM rollup_daily_users
-		WHERE tenant = ANY($1) AND user_name = ANY($2)),
-	t AS (UPDATE rollup_daily_events r SET users = r.users - x.n
-		FROM (SELECT tenant, day, k, count(*) - $3 AS n FROM p CROSS JOIN jsonb_object_keys(p.types) k GROUP BY 1, 2, 3) x
-		WHERE r.tenant = x.tenant AND r.day = x.day AND r.event_type = x.k AND x.n > 0)
-	UPDATE rollup_daily_folders r SET users = r.users - x.n
-	FROM (SELECT tenant, day, k::jsonb ->> 0 AS folder_id, k::jsonb ->> 1 AS folder_name, count(*) - $3 AS n
-	      FROM p CROSS JOIN jsonb_object_keys(p.folders) k GROUP BY 1, 2, 3, 4) x
-	WHERE r.tenant = x.tenant AND r.day = x.day AND r.folder_id = x.folder_id AND r.folder_name = x.folder_name AND x.n > 0`
+// forgetUserCountsSQL takes names $2 out of the maps of users' counts of
+// tenants $1, or with pseudonym $3 ('' erases) moves their counts to it.
+const forgetUserCountsSQL = `WITH e AS (UPDATE rollup_daily_events
+		SET user_counts = (user_counts - $2::text[]) || CASE WHEN $3 = '' THEN '{}' ELSE jsonb_build_object($3::text,
+			(SELECT sum(value::bigint) FROM jsonb_each_text(user_counts) WHERE key = ANY($2) OR key = $3)) END
+		WHERE tenant = ANY($1) AND user_counts ?| $2 RETURNING tenant),
+	f AS (UPDATE rollup_daily_folders
+		SET user_counts = (user_counts - $2::text[]) || CASE WHEN $3 = '' THEN '{}' ELSE jsonb_build_object($3::text,
+			(SELECT sum(value::bigint) FROM jsonb_each_text(user_counts) WHERE key = ANY($2) OR key = $3)) END
+		WHERE tenant = ANY($1) AND user_counts ?| $2 RETURNING tenant)
+	SELECT tenant, count(*) FROM (TABLE e UNION ALL TABLE f) a GROUP BY 1`
 
 // forgetFolderNamesSQL replaces pattern $2 by $3 in the folder names of
 // the rollups of tenants $1. A folder whose new name another folder of the
@@ -104,15 +103,11 @@ const forgetDistinctUsersSQL = `WITH p AS (SELECT tenant, day, types, folders FR
 // the address and one with the replacement meet.
 const forgetFolderNamesSQL = `WITH f AS (UPDATE rollup_daily_folders SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
 		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant),
-	fs AS (UPDATE rollup_daily_folder_services SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
-		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant),
 	ds AS (UPDATE rollup_daily_services SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
 		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant),
 	su AS (UPDATE rollup_service_users SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
-		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant),
-	u AS (UPDATE rollup_daily_users SET folders = regexp_replace(folders::text, $2, $3, 'gi')::jsonb
-		WHERE tenant = ANY($1) AND folders::text ~* $2 RETURNING tenant)
-	SELECT tenant, count(*) FROM (TABLE f UNION ALL TABLE fs UNION ALL TABLE ds UNION ALL TABLE su UNION ALL TABLE u) a GROUP BY 1`
+		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant)
+	SELECT tenant, count(*) FROM (TABLE f UNION ALL TABLE ds UNION ALL TABLE su) a GROUP BY 1`
 
 // ForgetUser erases one person's data, in one transaction: their events
 // (the rollup triggers subtract them), the rows of the rollups that keep
@@ -242,17 +237,10 @@ func ForgetUser(ctx context.Context, pool *pgxpool.Pool, schema string, f Forget
 		}
 
 		// Rows the triggers could not reach: of days whose events a prune
-		// deleted under KeepRollups. Those days count the person among
-		// the distinct users of their types and folders: once less when
-		// erased, and once in all when their names merge into the
-		// pseudonym.
-		merged := renamed
-		var keep int
-		if f.Pseudonym != "" {
-			merged, keep = append(slices.Clip(renamed), f.Pseudonym), 1
-		}
-		if _, err := tx.Exec(ctx, forgetDistinctUsersSQL, tenants, merged, keep); err != nil {
-			return fmt.Errorf("count the distinct users of kept rollups: %w", err)
+		// deleted under KeepRollups. Their days' maps of users name the
+		// person too.
+		if err := add(rollupRows, forgetUserCountsSQL, tenants, renamed, f.Pseudonym); err != nil {
+			return fmt.Errorf("forget in the rollups' user counts: %w", err)
 		}
 		for _, r := range userRollups {
 			table := pgx.Identifier{r.table}.Sanitize()

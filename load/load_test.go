@@ -184,7 +184,7 @@ func TestMigrateCreatesTablesInSchemaOnly(t *testing.T) {
 				}
 				return names
 			}
-			want := []string{"etl_rejects", "etl_runs", "etl_watermarks", "goose_db_version", "rollup_daily_events", "rollup_daily_folder_services", "rollup_daily_folders", "rollup_daily_services", "rollup_daily_users", "rollup_hourly_logins", "rollup_login_hours", "rollup_service_users", "rollup_users", "spark_events", "spark_profiles"}
+			want := []string{"etl_rejects", "etl_runs", "etl_watermarks", "goose_db_version", "rollup_daily_events", "rollup_daily_folders", "rollup_daily_services", "rollup_daily_users", "rollup_hourly_logins", "rollup_login_hours", "rollup_service_users", "rollup_users", "spark_events", "spark_profiles"}
 			if got := tables(); !slices.Equal(got, want) {
 				t.Errorf("tables in %q = %v, want %v", schema, got, want)
 			}

@@ -57,7 +57,7 @@ type Pruned struct {
 
 // dailyRollups are the per-day rollups, with their count columns: what a
 // prune of old days deletes.
-var dailyRollups = []string{"rollup_daily_events", "rollup_daily_users", "rollup_daily_services", "rollup_hourly_logins", "rollup_daily_folders", "rollup_daily_folder_services"}
+var dailyRollups = []string{"rollup_daily_events", "rollup_daily_users", "rollup_daily_services", "rollup_hourly_logins", "rollup_daily_folders"}
 
 // utcDay is t rounded down to UTC midnight; zero stays zero.
 func utcDay(t time.Time) time.Time {
@@ -278,9 +278,8 @@ func pruneRollupDay(ctx context.Context, tx pgx.Tx, tenant string, day time.Time
 	}
 	total += n
 	// A folder's day has no all-time rollup to subtract it from.
-	err = tx.QueryRow(ctx, `WITH f AS (DELETE FROM rollup_daily_folders WHERE tenant = $1 AND day = $2::date RETURNING 1),
-		s AS (DELETE FROM rollup_daily_folder_services WHERE tenant = $1 AND day = $2::date RETURNING 1)
-		SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM s)`, tenant, day).Scan(&n)
+	err = tx.QueryRow(ctx, `WITH gone AS (DELETE FROM rollup_daily_folders WHERE tenant = $1 AND day = $2::date RETURNING 1)
+		SELECT count(*) FROM gone`, tenant, day).Scan(&n)
 	if err != nil {
 		return total, err
 	}

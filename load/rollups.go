@@ -10,7 +10,7 @@ import (
 // RollupTables are the summary tables of spark_events that triggers keep
 // up in the transaction of every change (migration 00007): every key leads
 // with tenant.
-var RollupTables = []string{"rollup_daily_events", "rollup_daily_users", "rollup_daily_services", "rollup_hourly_logins", "rollup_login_hours", "rollup_service_users", "rollup_users", "rollup_daily_folders", "rollup_daily_folder_services"}
+var RollupTables = []string{"rollup_daily_events", "rollup_daily_users", "rollup_daily_services", "rollup_hourly_logins", "rollup_login_hours", "rollup_service_users", "rollup_users", "rollup_daily_folders"}
 
 // KeepRollupsSetting is the setting that makes the rollup triggers ignore
 // DELETEs (and TRUNCATE) of spark_events for the rest of a transaction.
