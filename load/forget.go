@@ -86,7 +86,7 @@ var userRollupAgg = map[string]string{
 }
 
 // forgetUserCountsSQL takes names $2 out of the maps of users' counts of
-// tenants $1, or with pseudonym $3 (” erases) moves their counts to it.
+// tenants $1, or moves their counts to pseudonym $3 unless it is empty.
 const forgetUserCountsSQL = `WITH e AS (UPDATE rollup_daily_events
 		SET user_counts = (user_counts - $2::text[]) || CASE WHEN $3 = '' THEN '{}' ELSE jsonb_build_object($3::text,
 			(SELECT sum(value::bigint) FROM jsonb_each_text(user_counts) WHERE key = ANY($2) OR key = $3)) END
