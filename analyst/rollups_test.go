@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -255,5 +256,81 @@ func TestDistinctCountViewsAnswerAsBefore(t *testing.T) {
 			}
 			equalRows(t, view+" where "+where, got, want)
 		}
+	}
+}
+
+// TestReportQueriesAnswerAsBefore runs the report's questions that read the
+// rollups for whole days beside their spark_events originals, over whole,
+// partial, one-day, open and reversed periods, every tenant and one.
+func TestReportQueriesAnswerAsBefore(t *testing.T) {
+	pool, _ := migrated(t)
+	insertVariedEvents(t, pool)
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse("2006-01-02 15:04:05.999999", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.UTC()
+	}
+	var zero time.Time
+	periods := []struct {
+		from, to time.Time
+		tenant   string
+	}{
+		{zero, zero, ""},
+		{at("2026-01-10 00:00:00"), at("2026-02-01 00:00:00"), ""},
+		{at("2026-01-10 13:45:00"), at("2026-02-01 00:00:00.000001"), ""},
+		{at("2026-01-10 06:00:00"), at("2026-01-10 18:00:00"), ""},
+		{at("2026-01-10 06:00:00"), at("2026-01-11 18:00:00"), "beta"},
+		{at("2026-01-20 12:00:00"), zero, "acme"},
+		{zero, at("2026-01-20 12:00:00"), "gamma"},
+		{at("2026-02-01 00:00:00"), at("2026-01-01 00:00:00"), ""},
+		{zero, zero, "nobody"},
+	}
+	const e = `event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($3 = '' OR tenant = $3)`
+	before := map[string]string{
+		totalsSQL: `SELECT count(*), count(DISTINCT user_name), count(DISTINCT tenant) FROM spark_events WHERE ` + e,
+		perDaySQL: `SELECT (event_time AT TIME ZONE 'UTC')::date, event_type, count(*) FROM spark_events WHERE ` + e + ` GROUP BY 1, 2 ORDER BY 1, 2`,
+		loginHoursSQL: `SELECT extract(isodow FROM event_time AT TIME ZONE 'UTC')::int, extract(hour FROM event_time AT TIME ZONE 'UTC')::int, count(*)
+			FROM spark_events WHERE ` + e + ` AND event_type IN ('SparkLogin', 'CALogin') GROUP BY 1, 2 ORDER BY 1, 2`,
+		topUsersSQL: `SELECT tenant, user_name, count(*), count(DISTINCT (event_time AT TIME ZONE 'UTC')::date),
+			max(event_time), count(*) FILTER (WHERE event_type IN ('SparkLogin', 'CALogin'))
+			FROM spark_events WHERE ` + e + ` AND user_name <> '' GROUP BY tenant, user_name ORDER BY 3 DESC, 1, 2 LIMIT $4`,
+	}
+	// The top services count distinct users for the top ones only.
+	topServices := `SELECT tenant, coalesce(folder_name, ''), service_name, count(*),
+		count(*) FILTER (WHERE event_type = 'PublishEngine'), count(DISTINCT user_name), max(event_time)
+		FROM spark_events
+		WHERE event_time >= $1::timestamptz AND event_time < $2::timestamptz AND service_name <> '' AND ($4 = '' OR tenant = $4)
+		GROUP BY tenant, folder_name, service_name
+		ORDER BY 4 DESC, 1, 2, 3
+		LIMIT $3`
+	ordered := map[string]string{perDaySQL: " ORDER BY 1, 2", loginHoursSQL: " ORDER BY 1, 2"}
+	for _, p := range periods {
+		lo, hi := any(p.from), any(p.to)
+		if p.from.IsZero() {
+			lo = "-infinity"
+		}
+		if p.to.IsZero() {
+			hi = "infinity"
+		}
+		s := splitPeriod(p.from, p.to)
+		for sql, old := range before {
+			oldArgs, args := []any{lo, hi, p.tenant}, s.args(p.tenant)
+			if sql == topUsersSQL {
+				oldArgs, args = append(oldArgs, 1000), append(args, 1000)
+			}
+			want := cells(t, pool, old, oldArgs...)
+			got := cells(t, pool, sql+ordered[sql], args...)
+			equalRows(t, fmt.Sprintf("%.40q over [%v, %v) of %q", sql, p.from, p.to, p.tenant), got, want)
+		}
+		for _, n := range []int{3, 1000} {
+			equalRows(t, fmt.Sprintf("top %d services over [%v, %v) of %q", n, p.from, p.to, p.tenant),
+				cells(t, pool, topServicesSQL, lo, hi, n, p.tenant), cells(t, pool, topServices, lo, hi, n, p.tenant))
+		}
+	}
+	if n := cells(t, pool, before[totalsSQL], "-infinity", "infinity", ""); n[0][0] == "0" {
+		t.Fatal("bad test: no events")
 	}
 }
