@@ -56,11 +56,20 @@ const (
 	partialDay = `((event_time >= $3::timestamptz AND event_time < $4::timestamptz)
 		OR (event_time >= $5::timestamptz AND event_time < $6::timestamptz)) AND ($7 = '' OR tenant = $7)`
 
+	// covers says whether the whole days hold every day of the rollups
+	// (of tenant $7), so that the all-time rollups answer for them: one row
+	// per user (rollup_users) or per weekday, hour and user
+	// (rollup_login_hours) instead of one per day. The days are those of
+	// rollup_daily_events, a row per day and type.
+	covers = `(SELECT coalesce(min(day) >= $1::date AND max(day) < $2::date, true)
+		FROM rollup_daily_events WHERE ($7 = '' OR tenant = $7))`
+
 	// totalsSQL: events, distinct users, distinct tenants.
 	totalsSQL = `SELECT
 		(SELECT coalesce(sum(events), 0)::bigint FROM rollup_daily_events WHERE ` + wholeDays + `)
 		  + (SELECT count(*) FROM spark_events WHERE ` + partialDay + `),
-		(SELECT count(*) FROM (SELECT user_name FROM rollup_daily_users WHERE ` + wholeDays + `
+		(SELECT count(*) FROM (SELECT user_name FROM rollup_users WHERE ` + covers + ` AND ($7 = '' OR tenant = $7)
+		                       UNION SELECT user_name FROM rollup_daily_users WHERE NOT ` + covers + ` AND ` + wholeDays + `
 		                       UNION SELECT user_name FROM spark_events WHERE ` + partialDay + ` AND user_name IS NOT NULL) u),
 		(SELECT count(*) FROM (SELECT tenant FROM rollup_daily_events WHERE ` + wholeDays + `
 		                       UNION SELECT tenant FROM spark_events WHERE ` + partialDay + `) t)`
@@ -85,7 +94,9 @@ const (
 
 	// loginHoursSQL: log-ins per ISO weekday and UTC hour.
 	loginHoursSQL = `SELECT wd, h, sum(n)::bigint FROM (
-		SELECT extract(isodow FROM day)::int, hour::int, logins FROM rollup_hourly_logins WHERE ` + wholeDays + `
+		SELECT weekday::int, hour::int, logins FROM rollup_login_hours WHERE ` + covers + ` AND ($7 = '' OR tenant = $7)
+		UNION ALL
+		SELECT extract(isodow FROM day)::int, hour::int, logins FROM rollup_hourly_logins WHERE NOT ` + covers + ` AND ` + wholeDays + `
 		UNION ALL
 		SELECT extract(isodow FROM event_time AT TIME ZONE 'UTC')::int, extract(hour FROM event_time AT TIME ZONE 'UTC')::int, 1
 		FROM spark_events WHERE ` + partialDay + ` AND event_type IN ('SparkLogin', 'CALogin')) x(wd, h, n)

@@ -287,6 +287,9 @@ func TestReportQueriesAnswerAsBefore(t *testing.T) {
 		{zero, at("2026-01-20 12:00:00"), "gamma"},
 		{at("2026-02-01 00:00:00"), at("2026-01-01 00:00:00"), ""},
 		{zero, zero, "nobody"},
+		// Whole days that hold every day of the rollups.
+		{at("2025-12-01 00:00:00"), at("2026-04-01 00:00:00"), ""},
+		{at("2025-12-01 12:00:00"), at("2026-04-01 00:00:00"), "beta"},
 	}
 	const e = `event_time >= $1::timestamptz AND event_time < $2::timestamptz AND ($3 = '' OR tenant = $3)`
 	before := map[string]string{
