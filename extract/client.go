@@ -32,6 +32,7 @@ const (
 	DefaultPollInterval    = time.Second
 	DefaultMaxPollInterval = 30 * time.Second
 	DefaultJobTimeout      = 30 * time.Minute
+	DefaultNoFileWait      = 2 * time.Minute
 	DefaultRetries         = 5
 	DefaultMinRetryWait    = 500 * time.Millisecond
 	DefaultMaxRetryWait    = 60 * time.Second
@@ -73,6 +74,10 @@ type Config struct {
 	// JobTimeout (default 30m) has passed since Wait began.
 	PollInterval, MaxPollInterval time.Duration
 	JobTimeout                    time.Duration
+	// NoFileWait is how long Wait polls on a job that Spark calls done but
+	// that lists no file, before it returns ErrNoFile (default 2m; at most
+	// JobTimeout).
+	NoFileWait time.Duration
 
 	// IdleTimeout abandons a response whose body sends no byte for this
 	// long (default 2m); the request is then retried like one cut short.
@@ -172,6 +177,8 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
 	setDefault(&cfg.MaxPollInterval, DefaultMaxPollInterval)
 	setDefault(&cfg.JobTimeout, DefaultJobTimeout)
+	setDefault(&cfg.NoFileWait, DefaultNoFileWait)
+	cfg.NoFileWait = min(cfg.NoFileWait, cfg.JobTimeout)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.MinRetryWait, DefaultMinRetryWait)
 	setDefault(&cfg.MaxRetryWait, DefaultMaxRetryWait)

@@ -10,6 +10,12 @@ import (
 // finished within Config.JobTimeout.
 var ErrJobTimeout = errors.New("spark job timed out")
 
+// ErrNoFile is wrapped by the error Wait returns when Spark has called a
+// job done for Config.NoFileWait without listing a file: an empty window
+// in one of Spark's dialects, or a file that is late. Only an export that
+// must hold an event (a stored one) tells the two apart.
+var ErrNoFile = errors.New("spark job done without a file")
+
 // JobError reports a job that Spark ended without success. Message is
 // Spark's own error text, when it gave one.
 type JobError struct {

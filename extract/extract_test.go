@@ -1526,8 +1526,15 @@ func TestEveryDialect(t *testing.T) {
 			paths, err = run(t.Context(), newClient(t, short), empty, t.TempDir())
 			switch d.EmptyWindow {
 			case "nofile":
-				if !errors.Is(err, extract.ErrJobTimeout) || !strings.Contains(err.Error(), "no file to download") {
+				if !errors.Is(err, extract.ErrJobTimeout) || !errors.Is(err, extract.ErrNoFile) || !strings.Contains(err.Error(), "no file to download") {
 					t.Errorf("empty window without a file: %v, %v; want a job timeout saying no file came", paths, err)
+				}
+				// Within the job timeout, NoFileWait ends the wait.
+				patient := cfg
+				patient.JobTimeout, patient.NoFileWait = time.Minute, 100*time.Millisecond
+				paths, err = run(t.Context(), newClient(t, patient), empty, t.TempDir())
+				if !errors.Is(err, extract.ErrNoFile) || errors.Is(err, extract.ErrJobTimeout) {
+					t.Errorf("empty window without a file: %v, %v; want ErrNoFile after NoFileWait, before the job timeout", paths, err)
 				}
 			default:
 				if err != nil || len(paths) != 1 || filepath.Ext(paths[0]) != ".xlsx" {

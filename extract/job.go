@@ -364,9 +364,11 @@ var errJobDeadline = errors.New("job deadline")
 // Wait polls job until it finishes and returns its files, at least one. A
 // job that Spark calls done but that lists no file yet is polled on like
 // a running one: taken as empty, it would let a sync move its watermark
-// past events it never stored. A failed job returns a *JobError; a job
-// still running, or still without a file, after Config.JobTimeout returns
-// an error wrapping ErrJobTimeout.
+// past events it never stored. Still without a file after
+// Config.NoFileWait, it returns an error wrapping ErrNoFile. A failed job
+// returns a *JobError; a job still running after Config.JobTimeout returns
+// an error wrapping ErrJobTimeout (and ErrNoFile, if it was done without a
+// file).
 func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	if job.StatusURL == "" {
 		if job.ID == "" {
@@ -377,9 +379,10 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.JobTimeout, errJobDeadline)
 	defer cancel()
 	last, noFiles := "unknown", false
+	var doneAt time.Time // when Spark first called it done without a file
 	timeout := func(last string) error {
 		if noFiles {
-			return fmt.Errorf("spark job %s says %q but has given no file to download for %s; nothing of its window was stored (run again later, raise --job-timeout, or ask Spark support about the job): %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout)
+			return fmt.Errorf("spark job %s says %q but has given no file to download for %s; nothing of its window was stored (run again later, raise --job-timeout, or ask Spark support about the job): %w: %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout, ErrNoFile)
 		}
 		return fmt.Errorf("spark job %s still %q after %s (raise --job-timeout): %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout)
 	}
@@ -423,9 +426,13 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 				return files, nil
 			}
 			if !noFiles {
-				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", word)
+				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", word, "for", c.cfg.NoFileWait)
+				doneAt = time.Now()
 			}
 			noFiles = true
+			if time.Since(doneAt) >= c.cfg.NoFileWait {
+				return nil, fmt.Errorf("spark job %s says %q but has listed no file for %s: %w", job.ID, word, c.cfg.NoFileWait, ErrNoFile)
+			}
 		}
 		wait := jitter(expo(c.cfg.PollInterval, c.cfg.MaxPollInterval, poll))
 		c.log.Debug("spark job running", "job", job.ID, "status", word, "next_poll", wait)

@@ -38,3 +38,17 @@ func SetWatermark(ctx context.Context, tx pgx.Tx, tenant string, t time.Time, ru
 	}
 	return nil
 }
+
+// LastEventBefore returns the time of tenant's latest stored event before
+// t; ok is false when there is none.
+func LastEventBefore(ctx context.Context, q Querier, tenant string, t time.Time) (last time.Time, ok bool, err error) {
+	var at *time.Time
+	err = q.QueryRow(ctx, `SELECT max(event_time) FROM spark_events WHERE tenant = $1 AND event_time < $2`, tenant, t).Scan(&at)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("last event of tenant %s before %s: %w", tenant, t.Format(time.RFC3339Nano), err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return *at, true, nil
+}

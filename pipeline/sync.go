@@ -407,13 +407,22 @@ func resumeHint(kind string, opts SyncOptions, windows []Window, i int, err erro
 // fetch runs one export job and downloads its files into a new directory
 // under tmp.
 func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window) (f fetched) {
+	return p.fetchFrom(ctx, client, opts, tmp, w, time.Time{})
+}
+
+// fetchFrom is fetch of an export that starts at from instead (zero: at
+// the window's start less the overlap).
+func (p *Pipeline) fetchFrom(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window, from time.Time) (f fetched) {
 	f.started = time.Now()
 	f.window = w
 	ov := w.overlap(opts.Overlap)
+	if from.IsZero() {
+		from = w.Start.Add(-ov)
+	}
 	q := extract.Query{
 		// Spark's bounds may be exclusive or coarse: ask for a little more
 		// on both sides; the upsert absorbs what two windows both export.
-		Start: w.Start.Add(-ov), End: w.End.Add(ov),
+		Start: from, End: w.End.Add(ov),
 		EventTypes: opts.EventTypes, UserName: opts.UserName,
 		ServiceName: opts.ServiceName, FolderID: opts.FolderID,
 		PageSize: opts.PageSize,
@@ -454,6 +463,38 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 	return f
 }
 
+// widen answers an export that Spark called done without a file (in
+// f.err): an empty window in one of its dialects, or a file that never
+// came. An export of the same window from the tenant's latest stored event
+// before it must list a file, so it tells the two apart; its events are
+// the window's, and the stored ones it holds again change nothing. It runs
+// when the window is committed, after every window before it, so their
+// events count as stored. Without a stored event to start from, or with a
+// filter the stored event may not pass, the window fails as before.
+func (p *Pipeline) widen(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window, f fetched) fetched {
+	if len(opts.EventTypes) > 0 || opts.UserName != "" || opts.ServiceName != "" || opts.FolderID != "" {
+		f.err = fmt.Errorf("%w (a filtered export cannot be proved empty: run it without filters)", f.err)
+		return f
+	}
+	last, ok, err := load.LastEventBefore(ctx, p.db, opts.Tenant, w.Start)
+	if err != nil {
+		f.err = fmt.Errorf("%w: %w", ErrDatabase, err)
+		return f
+	}
+	if !ok {
+		f.err = fmt.Errorf("%w; no event of tenant %s is stored before the window to prove it empty with (run again later, or ask Spark support about the job)", f.err, opts.Tenant)
+		return f
+	}
+	from := last.Add(-time.Second).Truncate(time.Second)
+	p.log.Info("export listed no file: fetching its window again from the last stored event, which the export must hold", "tenant", opts.Tenant,
+		"window", w.String(), "job", f.job.ID, "from", from.UTC().Format(time.RFC3339))
+	wide := p.fetchFrom(ctx, client, opts, tmp, w, from)
+	if errors.Is(wide.err, extract.ErrNoFile) {
+		wide.err = fmt.Errorf("%w, nor did job %s of the window from the stored event at %s on: Spark lists no file even for an export that holds an event, so nothing of the window was stored (ask Spark support about the jobs)", f.err, wide.job.ID, last.UTC().Format(time.RFC3339Nano))
+	}
+	return wide
+}
+
 // commitWindow loads one fetched window and, for a sync, moves the watermark
 // to its end in the same transaction. It returns how many events of the
 // window itself (not of the overlap around it) the export held. An export
@@ -462,6 +503,11 @@ func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncO
 // events the export of a larger window held: an export with fewer shows
 // that Spark's exports disagree, and nothing of it is committed.
 func (p *Pipeline) commitWindow(ctx context.Context, kind string, client *extract.Client, opts SyncOptions, pc parseConfig, ecap *exportCap, w Window, f fetched, ahead sourceAhead, atLeast int, sum *Summary) (int, error) {
+	if errors.Is(f.err, extract.ErrNoFile) {
+		sum.Jobs++
+		f = p.widen(ctx, client, opts, pc.opts.TmpDir, w, f)
+		defer os.RemoveAll(f.dir)
+	}
 	run := load.Run{Kind: kind, Tenant: opts.Tenant, Source: "job " + f.job.ID, WindowStart: w.Start, WindowEnd: w.End, StartedAt: f.started}
 	sum.Jobs++
 	if f.err != nil {
