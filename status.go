@@ -181,12 +181,13 @@ type statusJSON struct {
 
 // sparkJSON is what syncs learned about a tenant's Spark.
 type sparkJSON struct {
-	HonoursPageSize *bool     `json:"honours_page_size"`
-	CapRows         *int      `json:"cap_rows"`
-	MaxRows         int       `json:"max_rows"`
-	EventTypes      string    `json:"event_types_form,omitempty"`
-	OneJob          bool      `json:"one_job"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	HonoursPageSize *bool      `json:"honours_page_size"`
+	CapRows         *int       `json:"cap_rows"`
+	MaxRows         int        `json:"max_rows"`
+	EventTypes      string     `json:"event_types_form,omitempty"`
+	OneJob          bool       `json:"one_job"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	ProvenAt        *time.Time `json:"proven_at"` // when a probe last measured the cap; a sync probes again a week on
 }
 
 type runJSON struct {
@@ -215,6 +216,9 @@ func writeStatusJSON(w io.Writer, sts []pipeline.TenantStatus, now time.Time) er
 			j.Spark = &sparkJSON{HonoursPageSize: p.HonoursPageSize, MaxRows: p.MaxRows, EventTypes: p.EventTypes, OneJob: p.OneJob, UpdatedAt: p.UpdatedAt.UTC()}
 			if p.CapRows > 0 {
 				j.Spark.CapRows = &p.CapRows
+			}
+			if !p.ProvenAt.IsZero() {
+				j.Spark.ProvenAt = utcPtr(&p.ProvenAt)
 			}
 		}
 		if st.Watermark != nil {

@@ -130,7 +130,7 @@ func TestSyncProbesANewTenantOnce(t *testing.T) {
 func TestSyncVerifiesOnlyNewLargestExports(t *testing.T) {
 	ctx := context.Background()
 	f := newSyncFixture(t, sparktest.Options{})
-	if err := load.SaveProfile(ctx, f.p.db, load.Profile{Tenant: f.spark.Tenant, MaxRows: 1}); err != nil {
+	if err := load.SaveProfile(ctx, f.p.db, load.Profile{Tenant: f.spark.Tenant, MaxRows: 1, Proven: true, ProvenAt: f.now}); err != nil {
 		t.Fatal(err)
 	}
 	evs := dailyEvents(f, []int{10, 20, 5, 15, 30}) // the largest yet: days 0, 1 and 4
@@ -198,3 +198,42 @@ func TestSyncGoesOnWhenTheProbeFails(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A cap that Spark lowers after a sync has proven a larger export would
+// let exports cut at the new cap pass as complete. A week after the probe,
+// the next sync forgets what it proved and probes again: the lowered cap
+// is found, and every event stored.
+func TestSyncProbesAgainAfterAWeek(t *testing.T) {
+	ctx := context.Background()
+	f := newSyncFixture(t, sparktest.Options{})
+	evs := dailyEvents(f, []int{40, 60}) // the probe proves exports of 100 rows
+	o := f.options()
+	o.Since = f.now.Add(-2 * 24 * time.Hour)
+	if _, err := f.p.Sync(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, evs)
+
+	// Spark now cuts exports at 25 rows; the next days hold 40 events each.
+	f.spark.SetPageSize(25)
+	start := f.now
+	f.now = f.now.Add(8 * 24 * time.Hour)
+	var more []sparktest.Event
+	for d := range 8 {
+		more = append(more, sparkEvents(100+40*d, 40, start.Add(time.Duration(d)*24*time.Hour+time.Minute), 30*time.Minute)...)
+	}
+	f.spark.AddEvents(more...)
+	jobs := f.spark.Stats().Jobs
+	sum, err := f.p.Sync(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantStored(t, append(evs, more...))
+	if sum.Splits == 0 {
+		t.Fatalf("no window was split in %d jobs: the lowered cap went unnoticed", f.spark.Stats().Jobs-jobs)
+	}
+	prof, err := load.TenantProfile(ctx, f.p.db, o.Tenant)
+	if err != nil || prof.CapRows != 25 || !prof.ProvenAt.Equal(f.now) {
+		t.Fatalf("profile %+v, %v: want the lowered cap of 25 learned, proven now", prof, err)
+	}
+}

@@ -253,13 +253,21 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	defer func() { sum.Requests = client.Requests() }()
+	// What a probe proved holds while Spark's cap stays put: a week on,
+	// a lowered cap would pass exports cut at it as complete, so the
+	// sizes are measured again.
+	if opts.Now().Sub(prof.ProvenAt) > reproveAfter {
+		prof.CapRows, prof.MaxRows = 0, 0
+	}
 	if opts.ExportCap > 0 {
 		prof.CapRows = opts.ExportCap
 	}
 	ecap := newExportCap(opts.PageSize, prof)
+	proven := false
 	if !opts.DryRun {
 		defer func() {
 			learned := ecap.profile(opts.Tenant)
+			learned.Proven, learned.ProvenAt = proven, opts.Now()
 			d := client.Dialect()
 			learned.EventTypes, learned.FolderColumn = d.EventTypes, d.FolderColumn
 			learned.OneJob = client.JobLimit() == 1
@@ -285,6 +293,8 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 				return sum, err
 			}
 			p.log.Warn("the probe of the tenant's export size failed: going on without it", "tenant", opts.Tenant, "err", err)
+		} else {
+			proven = true
 		}
 	}
 	p.log.Info("planned", "kind", kind, "tenant", opts.Tenant, "from", from, "to", to, "windows", len(windows), "parallel", opts.Parallel)
@@ -630,8 +640,12 @@ func (p *Pipeline) saveProfile(prof load.Profile) {
 	}
 }
 
-// probeSpan is how far back the probe of a new tenant's export size looks.
+// probeSpan is how far back the probe of a tenant's export size looks.
 const probeSpan = 366 * 24 * time.Hour
+
+// reproveAfter is how long what a probe proved of a tenant's export cap is
+// trusted before a sync probes again (migration 00011).
+const reproveAfter = 7 * 24 * time.Hour
 
 // probe learns what an export of the tenant can hold before its first
 // windows: one export of the past year (at least of the run's range),
@@ -643,7 +657,7 @@ func (p *Pipeline) probe(ctx context.Context, client *extract.Client, opts SyncO
 	if run.Start.Before(w.Start) {
 		w.Start = run.Start
 	}
-	p.log.Info("first export of the tenant: probing how many rows one export holds", "tenant", opts.Tenant, "window", w.String())
+	p.log.Info("probing how many rows one export of the tenant holds (at its first sync, then weekly)", "tenant", opts.Tenant, "window", w.String())
 	f := p.fetch(ctx, client, opts, pc.opts.TmpDir, w)
 	defer os.RemoveAll(f.dir)
 	sum.Jobs++

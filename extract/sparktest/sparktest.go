@@ -296,6 +296,14 @@ func (s *Server) AddEvents(evs ...Event) {
 	s.events = append(s.events, evs...)
 }
 
+// SetPageSize changes the cap of Options.PageSize for the jobs submitted
+// from now on: Spark lowering (or raising) its hidden cap.
+func (s *Server) SetPageSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.PageSize = n
+}
+
 // SetFaults replaces the faults to inject.
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
