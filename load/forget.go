@@ -97,17 +97,38 @@ const forgetUserCountsSQL = `WITH e AS (UPDATE rollup_daily_events
 		WHERE tenant = ANY($1) AND user_counts ?| $2 RETURNING tenant)
 	SELECT tenant, count(*) FROM (TABLE e UNION ALL TABLE f) a GROUP BY 1`
 
-// forgetFolderNamesSQL replaces pattern $2 by $3 in the folder names of
-// the rollups of tenants $1. A folder whose new name another folder of the
-// same day already has would fail on the key: the first time a name with
-// the address and one with the replacement meet.
-const forgetFolderNamesSQL = `WITH f AS (UPDATE rollup_daily_folders SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
-		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant),
-	ds AS (UPDATE rollup_daily_services SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
-		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant),
-	su AS (UPDATE rollup_service_users SET folder_name = regexp_replace(folder_name, $2, $3, 'gi')
-		WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant)
-	SELECT tenant, count(*) FROM (TABLE f UNION ALL TABLE ds UNION ALL TABLE su) a GROUP BY 1`
+// forgetFolderNames replaces pattern $2 by $3 in the folder names of the
+// rollups of tenants $1, for each table a statement that adds every
+// renamed row to the row of its new name (merging the rows that now share
+// it) and one that deletes the old: a new name no longer matches $2.
+var forgetFolderNames = []struct{ table, move string }{
+	{"rollup_daily_folders", `INSERT INTO rollup_daily_folders AS r (tenant, day, folder_id, folder_name, events, publishes, deletions,
+			permission_changes, last_event, user_counts, service_counts)
+		SELECT tenant, day, folder_id, regexp_replace(folder_name, $2, $3, 'gi'), sum(events), sum(publishes), sum(deletions),
+			sum(permission_changes), max(last_event), spark_events_rollup_sum(user_counts), spark_events_rollup_sum(service_counts)
+		FROM rollup_daily_folders WHERE tenant = ANY($1) AND folder_name ~* $2
+		GROUP BY 1, 2, 3, 4
+		ON CONFLICT (tenant, day, folder_id, folder_name) DO UPDATE SET
+			events = r.events + excluded.events, publishes = r.publishes + excluded.publishes,
+			deletions = r.deletions + excluded.deletions, permission_changes = r.permission_changes + excluded.permission_changes,
+			last_event = greatest(r.last_event, excluded.last_event),
+			user_counts = spark_events_rollup_add(r.user_counts, excluded.user_counts),
+			service_counts = spark_events_rollup_add(r.service_counts, excluded.service_counts)`},
+	{"rollup_daily_services", `INSERT INTO rollup_daily_services AS r (tenant, day, service_name, folder_name, user_name, publishes, updates, last_published)
+		SELECT tenant, day, service_name, regexp_replace(folder_name, $2, $3, 'gi'), user_name, sum(publishes), sum(updates), max(last_published)
+		FROM rollup_daily_services WHERE tenant = ANY($1) AND folder_name ~* $2
+		GROUP BY 1, 2, 3, 4, 5
+		ON CONFLICT (tenant, day, service_name, folder_name, user_name) DO UPDATE SET
+			publishes = r.publishes + excluded.publishes, updates = r.updates + excluded.updates,
+			last_published = greatest(r.last_published, excluded.last_published)`},
+	{"rollup_service_users", `INSERT INTO rollup_service_users AS r (tenant, service_name, folder_name, user_name, publishes, updates, last_published)
+		SELECT tenant, service_name, regexp_replace(folder_name, $2, $3, 'gi'), user_name, sum(publishes), sum(updates), max(last_published)
+		FROM rollup_service_users WHERE tenant = ANY($1) AND folder_name ~* $2
+		GROUP BY 1, 2, 3, 4
+		ON CONFLICT (tenant, service_name, folder_name, user_name) DO UPDATE SET
+			publishes = r.publishes + excluded.publishes, updates = r.updates + excluded.updates,
+			last_published = greatest(r.last_published, excluded.last_published)`},
+}
 
 // ForgetUser erases one person's data, in one transaction: their events
 // (the rollup triggers subtract them), the rows of the rollups that keep
@@ -278,8 +299,14 @@ func ForgetUser(ctx context.Context, pool *pgxpool.Pool, schema string, f Forget
 
 		// Folders named after the person in the rollups of pruned days
 		// (the triggers renamed the others with their events).
-		if err := add(rollupRows, forgetFolderNamesSQL, tenants, pat, repl); err != nil {
-			return fmt.Errorf("replace the address in rollup folders: %w", err)
+		for _, m := range forgetFolderNames {
+			if _, err := tx.Exec(ctx, m.move, tenants, pat, repl); err != nil {
+				return fmt.Errorf("replace the address in the folders of %s: %w", m.table, err)
+			}
+			if err := add(rollupRows, `WITH d AS (DELETE FROM `+pgx.Identifier{m.table}.Sanitize()+` WHERE tenant = ANY($1) AND folder_name ~* $2 RETURNING tenant)
+				SELECT tenant, count(*) FROM d GROUP BY 1`, tenants, pat); err != nil {
+				return fmt.Errorf("replace the address in the folders of %s: %w", m.table, err)
+			}
 		}
 
 		// Rejected rows hold the row as read, address and all.

@@ -47,6 +47,14 @@ func forgetFixture(t *testing.T) (*pgxpool.Pool, string) {
 		if i == 7 {
 			e.FolderName = "ana@example.com's folder"
 		}
+		if i == 3 {
+			// On the day pruned below, its rollups kept.
+			e.FolderName = "ana@example.com's folder"
+		}
+		if i == 4 {
+			// The name hers becomes when erased, the same pruned day.
+			e.FolderName = "[erased]'s folder"
+		}
 		evs = append(evs, e)
 	}
 	loadTenantEvents(t, pool, evs, 16)
@@ -116,6 +124,11 @@ func TestForgetLeavesNoTraceOfTheAddress(t *testing.T) {
 		t.Fatalf("forget = %+v, want the dry run's counts and audit rows", got)
 	}
 	wantUserCountsMatch(t, pool, "after forget")
+	// Her folder, renamed in the rollups of the pruned day, joins the one
+	// that already had its new name.
+	if n := count(t, pool, `SELECT events FROM rollup_daily_folders WHERE tenant = 'acme' AND day = '2026-04-01' AND folder_name = '[erased]''s folder'`); n != 2 {
+		t.Fatalf("the renamed folder's day counts %d events, want both folders' 2", n)
+	}
 	d := dump(t, url)
 	if i := strings.Index(d, "ana@example.com"); i >= 0 {
 		t.Fatalf("the address is still in the dump: ...%s...", d[max(0, i-300):min(len(d), i+100)])

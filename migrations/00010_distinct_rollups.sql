@@ -38,6 +38,8 @@ RETURN (SELECT (a || coalesce(jsonb_object_agg(k, n) FILTER (WHERE n <> 0), '{}'
         FROM (SELECT key, coalesce((a ->> key)::bigint, 0) + value::bigint FROM jsonb_each_text(b)) s(k, n));
 -- +goose StatementEnd
 COMMENT ON FUNCTION spark_events_rollup_add(jsonb, jsonb) IS 'Adds map b of counts to map a key by key, dropping the keys whose sum is 0; reads only b''s keys of a.';
+CREATE AGGREGATE spark_events_rollup_sum(jsonb) (SFUNC = spark_events_rollup_add, STYPE = jsonb, INITCOND = '{}');
+COMMENT ON AGGREGATE spark_events_rollup_sum(jsonb) IS 'Sums maps of counts key by key: what merges two buckets (forget renaming a folder).';
 -- +goose StatementBegin
 CREATE FUNCTION spark_events_rollup_keys(m jsonb) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1010,4 +1012,5 @@ COMMENT ON FUNCTION spark_events_rollups_rebuild(text) IS 'Recomputes the rollup
 DROP TABLE rollup_daily_folders;
 ALTER TABLE rollup_daily_events DROP COLUMN users, DROP COLUMN user_counts;
 DROP FUNCTION spark_events_rollup_keys(jsonb);
+DROP AGGREGATE spark_events_rollup_sum(jsonb);
 DROP FUNCTION spark_events_rollup_add(jsonb, jsonb);
