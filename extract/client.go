@@ -127,6 +127,8 @@ type Client struct {
 	static   bool // static token: a 401 cannot be cured by a refresh
 	log      *slog.Logger
 	requests atomic.Int64
+	retries  atomic.Int64 // requests sent again after a failure
+	paces    atomic.Int64 // answers that asked us to slow down, waited out
 
 	dialectMu sync.Mutex
 	dialect   Dialect // Config.Dialect, updated by what Spark accepted
@@ -297,6 +299,14 @@ func DefaultTokenURL(baseURL, tenant string) (string, error) {
 // Requests reports how many HTTP requests the client has sent, token
 // requests and redirects included.
 func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// Retries reports how many times the client has sent a request again
+// after a network error, a transient answer or one cut short.
+func (c *Client) Retries() int64 { return c.retries.Load() }
+
+// RateLimited reports how many answers asked the client to slow down (a
+// 429, or a 503 with Retry-After) and were waited out.
+func (c *Client) RateLimited() int64 { return c.paces.Load() }
 
 // httpClient copies hc (or builds a default) with a counting transport and a
 // redirect policy that strips credentials before an untrusted host.

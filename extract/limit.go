@@ -264,7 +264,11 @@ func (c *Client) failed(r *retryState) (time.Duration, bool) {
 		return 0, false
 	}
 	wait := jitter(max(expo(c.cfg.MinRetryWait, c.cfg.MaxRetryWait, r.failures-1), penalty))
-	return wait, c.inTime(r, wait)
+	if !c.inTime(r, wait) {
+		return 0, false
+	}
+	c.retries.Add(1)
+	return wait, true
 }
 
 // paced returns the wait Spark asked for in h (or, if it named none, the
@@ -282,6 +286,7 @@ func (c *Client) paced(r *retryState, h http.Header) (time.Duration, bool) {
 		return 0, false
 	}
 	c.lim.pause(wait)
+	c.paces.Add(1)
 	return wait, true
 }
 

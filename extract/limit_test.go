@@ -92,6 +92,7 @@ func TestSubmitRefusedUntilTheJobTimeout(t *testing.T) {
 
 // 429s are Spark setting the pace, not failures: they spend no retries,
 // and a request waits them out until the job timeout.
+// A 429 is counted as rate limiting, not as a retry.
 func TestRateLimitsSpendNoRetries(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -118,6 +119,9 @@ func TestRateLimitsSpendNoRetries(t *testing.T) {
 				job.Release()
 				if got := srv.Stats().Requests; got != 7 {
 					t.Errorf("%d requests, want 7", got)
+				}
+				if c.RateLimited() != 6 || c.Retries() != 0 {
+					t.Errorf("RateLimited() = %d, Retries() = %d; want 6 and 0", c.RateLimited(), c.Retries())
 				}
 				return
 			}

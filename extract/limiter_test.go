@@ -50,6 +50,16 @@ func TestRetryBudget(t *testing.T) {
 					t.Fatalf("got %v, want %v", got, tt.ok)
 				}
 			}
+			// Retries counts the failures that are retried, not the last.
+			var retried int64
+			for _, ok := range got {
+				if ok {
+					retried++
+				}
+			}
+			if c.Retries() != retried {
+				t.Fatalf("Retries() = %d, want %d", c.Retries(), retried)
+			}
 		})
 	}
 }

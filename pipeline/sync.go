@@ -52,6 +52,8 @@ type Summary struct {
 	Counts       load.Counts
 	Bytes        int64 // downloaded
 	Requests     int64 // made to Spark
+	Retries      int64 // requests sent again after a failure
+	RateLimited  int64 // answers asking to slow down, waited out
 	Watermark    time.Time
 	From, To     time.Time
 }
@@ -252,7 +254,9 @@ func (p *Pipeline) runWindows(ctx context.Context, kind string, opts SyncOptions
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	defer func() { sum.Requests = client.Requests() }()
+	defer func() {
+		sum.Requests, sum.Retries, sum.RateLimited = client.Requests(), client.Retries(), client.RateLimited()
+	}()
 	// What a probe proved holds while Spark's cap stays put: a week on,
 	// a lowered cap would pass exports cut at it as complete, so the
 	// sizes are measured again.

@@ -69,6 +69,8 @@ func registry(t Tenant, now time.Time, labelled bool) (*prometheus.Registry, err
 		{"sparkevents_sync_export_jobs", "Export jobs the last sync ran.", float64(s.Jobs)},
 		{"sparkevents_sync_downloaded_bytes", "Bytes the last sync downloaded.", float64(s.Bytes)},
 		{"sparkevents_sync_requests", "HTTP requests the last sync made to Spark, retries and token requests included.", float64(s.Requests)},
+		{"sparkevents_sync_retries", "Requests the last sync sent again after a network error, a transient answer (408, 5xx) or one cut short.", float64(s.Retries)},
+		{"sparkevents_sync_rate_limited", "Answers of Spark that asked the last sync to slow down (429, or 503 with Retry-After), waited out.", float64(s.RateLimited)},
 	}
 	if !t.LastSuccess.IsZero() {
 		gauges = append(gauges, struct {

@@ -27,7 +27,7 @@ func tenants() []Tenant {
 	wm := now.Add(-90 * time.Second)
 	return []Tenant{
 		{Name: "acme", Elapsed: 3 * time.Second, Watermark: &wm, LastSuccess: now,
-			Summary: pipeline.Summary{Windows: 3, Jobs: 4, Splits: 1, Bytes: 2048, Requests: 17,
+			Summary: pipeline.Summary{Windows: 3, Jobs: 4, Splits: 1, Bytes: 2048, Requests: 17, Retries: 3, RateLimited: 5,
 				Counts:       load.Counts{Read: 10, Inserted: 7, Updated: 2, Unchanged: 1, Rejected: 1},
 				JobLatencies: []time.Duration{2 * time.Second, 20 * time.Second, 40 * time.Second, 400 * time.Second}}},
 		{Name: "beta", Err: errors.New("spark: 401"), Elapsed: time.Second},
@@ -94,7 +94,7 @@ func TestTextfile(t *testing.T) {
 		want float64
 	}{
 		{"sparkevents_sync_success", 1}, {"sparkevents_sync_windows", 3}, {"sparkevents_sync_export_jobs", 4},
-		{"sparkevents_sync_split_windows", 1}, {"sparkevents_sync_downloaded_bytes", 2048}, {"sparkevents_sync_requests", 17},
+		{"sparkevents_sync_split_windows", 1}, {"sparkevents_sync_downloaded_bytes", 2048}, {"sparkevents_sync_requests", 17}, {"sparkevents_sync_retries", 3}, {"sparkevents_sync_rate_limited", 5},
 		{"sparkevents_sync_duration_seconds", 3}, {"sparkevents_watermark_lag_seconds", 90},
 		{"sparkevents_sync_last_success_timestamp_seconds", float64(now.Unix())},
 	}
