@@ -100,7 +100,7 @@ func logSummary(log *slog.Logger, kind string, o pipeline.SyncOptions, r pipelin
 		"from", sum.From, "to", sum.To, "windows", sum.Windows, "jobs", sum.Jobs, "splits", sum.Splits,
 		"read", sum.Counts.Read, "inserted", sum.Counts.Inserted, "updated", sum.Counts.Updated,
 		"unchanged", sum.Counts.Unchanged, "rejected", sum.Counts.Rejected,
-		"requests", sum.Requests, "bytes", sum.Bytes, "seconds", r.Elapsed.Seconds()}
+		"requests", sum.Requests, "retries", sum.Retries, "rate_limited", sum.RateLimited, "bytes", sum.Bytes, "seconds", r.Elapsed.Seconds()}
 	if !sum.Watermark.IsZero() {
 		attrs = append(attrs, "watermark", sum.Watermark)
 	}
