@@ -32,7 +32,7 @@ const (
 	DefaultPollInterval    = time.Second
 	DefaultMaxPollInterval = 30 * time.Second
 	DefaultJobTimeout      = 30 * time.Minute
-	DefaultNoFileWait      = 2 * time.Minute
+	DefaultNoFileWait      = 30 * time.Second
 	DefaultRetries         = 5
 	DefaultMinRetryWait    = 500 * time.Millisecond
 	DefaultMaxRetryWait    = 60 * time.Second
@@ -75,7 +75,7 @@ type Config struct {
 	PollInterval, MaxPollInterval time.Duration
 	JobTimeout                    time.Duration
 	// NoFileWait is how long Wait polls on a job that Spark calls done but
-	// that lists no file, before it returns ErrNoFile (default 2m; at most
+	// that lists no file, before it returns ErrNoFile (default 30s; at most
 	// JobTimeout).
 	NoFileWait time.Duration
 
