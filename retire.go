@@ -51,7 +51,7 @@ exits 3. What it deleted is logged (at warn).
 			for _, row := range []struct {
 				what string
 				n    int64
-			}{{"watermark", r.Watermarks}, {"runs", r.Runs}, {"rejects", r.Rejects}, {"spark profile", r.Profiles}, {"events", r.Events}} {
+			}{{"watermark", r.Watermarks}, {"runs", r.Runs}, {"rejects", r.Rejects}, {"spark profile", r.Profiles}, {"events", r.Events}, {"rollup rows kept past their events", r.RollupRows}} {
 				fmt.Fprintf(tw, "%d\t %s\n", row.n, row.what)
 			}
 			tw.Flush()

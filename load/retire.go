@@ -13,12 +13,15 @@ type Retired struct {
 	Tenant                    string
 	Watermarks, Runs, Rejects int64
 	Profiles, Events          int64
+	RollupRows                int64 // with withEvents: rollup rows of days whose events a prune removed
 	EventsKept                int64 // events left in place, without withEvents
 	Applied                   bool  // false: a dry run, nothing was deleted
 }
 
 // RetireTenant forgets tenant: its watermark, its runs and their rejects,
-// and what syncs learned of its Spark; with withEvents, its events too.
+// and what syncs learned of its Spark; with withEvents, its events too, and
+// its rows of the rollups (the triggers subtract its events; a prune that
+// kept the rollups longer leaves rows the events no longer hold).
 // Without apply it only counts. It holds the tenant's lock (LockTenant) and,
 // for its events, their lock (LockEvents), so that no sync, backfill or
 // import of the tenant runs meanwhile; a tenant locked by a running sync
@@ -68,6 +71,15 @@ func RetireTenant(ctx context.Context, pool *pgxpool.Pool, schema, tenant string
 				return err
 			}
 			*s.n = tag.RowsAffected()
+		}
+		if withEvents {
+			for _, table := range RollupTables {
+				tag, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{table}.Sanitize()+` WHERE tenant = $1`, tenant)
+				if err != nil {
+					return err
+				}
+				r.RollupRows += tag.RowsAffected()
+			}
 		}
 		if !apply {
 			return errDryRun

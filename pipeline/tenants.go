@@ -79,7 +79,7 @@ func (p *Pipeline) Retire(ctx context.Context, tenant string, events, apply bool
 	}
 	if apply {
 		p.log.Warn("tenant retired", "tenant", tenant, "watermarks", r.Watermarks, "runs", r.Runs, "rejects", r.Rejects,
-			"profiles", r.Profiles, "events_deleted", r.Events, "events_kept", r.EventsKept)
+			"profiles", r.Profiles, "events_deleted", r.Events, "rollup_rows_deleted", r.RollupRows, "events_kept", r.EventsKept)
 	}
 	return r, nil
 }

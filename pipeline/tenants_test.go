@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"sparkevents/extract/sparktest"
+	"sparkevents/load"
 )
 
 // Several tenants sync at once, each committing its own windows: one
@@ -71,9 +72,21 @@ func TestSyncTenantsKeepsEachTenantApart(t *testing.T) {
 		t.Fatalf("after retiring gamma: %v", err)
 	}
 
-	// Retiring beta with its events leaves nothing of it, and acme whole.
-	if r, err = f.p.Retire(context.Background(), "beta", true, true); err != nil || r.Events != 30 || r.Watermarks != 1 || r.Profiles != 1 {
+	// Retiring beta with its events leaves nothing of it, the rollups of
+	// its days a prune kept included, and acme whole.
+	pruned, err := load.PruneTenant(context.Background(), f.p.db, f.p.schema, load.Prune{Tenant: "beta",
+		Events: f.now.Add(-24 * time.Hour), Rollups: f.now.Add(-30 * 24 * time.Hour), Apply: true})
+	if err != nil || pruned.Events == 0 {
+		t.Fatalf("prune of beta: %+v, %v; want events pruned, their rollups kept", pruned, err)
+	}
+	if r, err = f.p.Retire(context.Background(), "beta", true, true); err != nil || r.Events != 30-pruned.Events || r.Watermarks != 1 || r.Profiles != 1 || r.RollupRows == 0 {
 		t.Fatalf("retire beta --events: %+v, %v", r, err)
+	}
+	for _, table := range load.RollupTables {
+		var n int
+		if err := f.p.db.QueryRow(context.Background(), `SELECT count(*) FROM `+table+` WHERE tenant = 'beta'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s holds %d rows of retired beta (%v)", table, n, err)
+		}
 	}
 	for _, st := range mustStatus(t, f.p) {
 		if st.Tenant != "acme" {
