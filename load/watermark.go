@@ -43,7 +43,7 @@ func SetWatermark(ctx context.Context, tx pgx.Tx, tenant string, t time.Time, ru
 // t; ok is false when there is none.
 func LastEventBefore(ctx context.Context, q Querier, tenant string, t time.Time) (last time.Time, ok bool, err error) {
 	var at *time.Time
-	err = q.QueryRow(ctx, `SELECT max(event_time) FROM spark_events WHERE tenant = $1 AND event_time < $2`, tenant, t).Scan(&at)
+	err = q.QueryRow(ctx, lastEventBeforeSQL, tenant, t).Scan(&at)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("last event of tenant %s before %s: %w", tenant, t.Format(time.RFC3339Nano), err)
 	}
@@ -52,3 +52,19 @@ func LastEventBefore(ctx context.Context, q Querier, tenant string, t time.Time)
 	}
 	return *at, true, nil
 }
+
+// lastEventBeforeSQL finds tenant $1's latest event before $2 within the
+// latest days the rollups know for it, so that the time index is read for
+// a day, not back through every other tenant's events since the tenant's
+// last; only when those days' events are all pruned does it read further.
+const lastEventBeforeSQL = `SELECT coalesce(
+	(SELECT e.t
+	 FROM (SELECT day FROM rollup_daily_events WHERE tenant = $1 AND day <= ($2::timestamptz AT TIME ZONE 'UTC')::date
+	       GROUP BY day ORDER BY day DESC LIMIT 7) d,
+	      LATERAL (SELECT max(event_time) AS t FROM spark_events
+	               WHERE tenant = $1 AND event_time < $2::timestamptz
+	                 AND event_time >= d.day::timestamp AT TIME ZONE 'UTC'
+	                 AND event_time < (d.day + 1)::timestamp AT TIME ZONE 'UTC') e
+	 WHERE e.t IS NOT NULL
+	 ORDER BY d.day DESC LIMIT 1),
+	(SELECT max(event_time) FROM spark_events WHERE tenant = $1 AND event_time < $2::timestamptz))`
