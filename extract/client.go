@@ -75,8 +75,9 @@ type Config struct {
 	PollInterval, MaxPollInterval time.Duration
 	JobTimeout                    time.Duration
 	// NoFileWait is how long Wait polls on a job that Spark calls done but
-	// that lists no file, before it returns ErrNoFile (default 30s; at most
-	// JobTimeout).
+	// that lists no file, before it returns ErrNoFile (default 30s). A
+	// JobTimeout no longer than it ends the wait instead, with an error
+	// that wraps both ErrJobTimeout and ErrNoFile.
 	NoFileWait time.Duration
 
 	// IdleTimeout abandons a response whose body sends no byte for this
@@ -180,7 +181,6 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.MaxPollInterval, DefaultMaxPollInterval)
 	setDefault(&cfg.JobTimeout, DefaultJobTimeout)
 	setDefault(&cfg.NoFileWait, DefaultNoFileWait)
-	cfg.NoFileWait = min(cfg.NoFileWait, cfg.JobTimeout)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.MinRetryWait, DefaultMinRetryWait)
 	setDefault(&cfg.MaxRetryWait, DefaultMaxRetryWait)

@@ -430,7 +430,7 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 				doneAt = time.Now()
 			}
 			noFiles = true
-			if time.Since(doneAt) >= c.cfg.NoFileWait {
+			if c.cfg.NoFileWait < c.cfg.JobTimeout && time.Since(doneAt) >= c.cfg.NoFileWait {
 				return nil, fmt.Errorf("spark job %s says %q but has listed no file for %s: %w", job.ID, word, c.cfg.NoFileWait, ErrNoFile)
 			}
 		}
