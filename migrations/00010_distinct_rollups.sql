@@ -33,9 +33,11 @@
 -- +goose StatementBegin
 CREATE FUNCTION spark_events_rollup_add(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (SELECT (a || coalesce(jsonb_object_agg(k, n) FILTER (WHERE n <> 0), '{}'))
-               - coalesce(array_agg(k) FILTER (WHERE n = 0), '{}')
-        FROM (SELECT key, coalesce((a ->> key)::bigint, 0) + value::bigint FROM jsonb_each_text(b)) s(k, n));
+AS $fn$
+SELECT (a || coalesce(jsonb_object_agg(k, n) FILTER (WHERE n <> 0), '{}'))
+       - coalesce(array_agg(k) FILTER (WHERE n = 0), '{}')
+FROM (SELECT key, coalesce((a ->> key)::bigint, 0) + value::bigint FROM jsonb_each_text(b)) s(k, n)
+$fn$;
 -- +goose StatementEnd
 COMMENT ON FUNCTION spark_events_rollup_add(jsonb, jsonb) IS 'Adds map b of counts to map a key by key, dropping the keys whose sum is 0; reads only b''s keys of a.';
 CREATE AGGREGATE spark_events_rollup_sum(jsonb) (SFUNC = spark_events_rollup_add, STYPE = jsonb, INITCOND = '{}');
@@ -43,7 +45,7 @@ COMMENT ON AGGREGATE spark_events_rollup_sum(jsonb) IS 'Sums maps of counts key 
 -- +goose StatementBegin
 CREATE FUNCTION spark_events_rollup_keys(m jsonb) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (SELECT count(*) FROM jsonb_object_keys(m));
+AS $fn$ SELECT count(*) FROM jsonb_object_keys(m) $fn$;
 -- +goose StatementEnd
 COMMENT ON FUNCTION spark_events_rollup_keys(jsonb) IS 'The number of keys of a map of counts: the distinct members of a rollup bucket.';
 
