@@ -378,10 +378,11 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.JobTimeout, errJobDeadline)
 	defer cancel()
-	last, noFiles := "unknown", false
-	var doneAt time.Time // when Spark first called it done without a file
+	last := "unknown"
+	var doneAt time.Time // when Spark first called it done without a file; zero until then
+	noFiles := func() bool { return !doneAt.IsZero() }
 	timeout := func(last string) error {
-		if noFiles {
+		if noFiles() {
 			return fmt.Errorf("spark job %s says %q but has given no file to download for %s; nothing of its window was stored (run again later, raise --job-timeout, or ask Spark support about the job): %w: %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout, ErrNoFile)
 		}
 		return fmt.Errorf("spark job %s still %q after %s (raise --job-timeout): %w", job.ID, last, c.cfg.JobTimeout, ErrJobTimeout)
@@ -389,13 +390,13 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 	for poll := 0; ; poll++ {
 		st, err := c.status(ctx, job.StatusURL)
 		if err != nil {
-			if context.Cause(ctx) == errJobDeadline && noFiles {
+			if context.Cause(ctx) == errJobDeadline && noFiles() {
 				// Done without a file is the news, even if the time ran
 				// out during the poll after.
 				return nil, timeout(last)
 			}
 			if context.Cause(ctx) == errJobDeadline {
-				if noFiles && !errors.Is(err, errCutAnswer) {
+				if noFiles() && !errors.Is(err, errCutAnswer) {
 					// Done without a file until the end: say so, even if
 					// the time ran out during the poll after.
 					return nil, timeout(last)
@@ -425,11 +426,10 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]File, error) {
 				c.log.Info("spark job done", "job", job.ID, "status", word, "files", len(files), "polls", poll+1)
 				return files, nil
 			}
-			if !noFiles {
+			if !noFiles() {
 				c.log.Warn("spark job done but lists no file yet, polling on", "job", job.ID, "status", word, "for", c.cfg.NoFileWait)
 				doneAt = time.Now()
 			}
-			noFiles = true
 			if c.cfg.NoFileWait < c.cfg.JobTimeout && time.Since(doneAt) >= c.cfg.NoFileWait {
 				return nil, fmt.Errorf("spark job %s says %q but has listed no file for %s: %w", job.ID, word, c.cfg.NoFileWait, ErrNoFile)
 			}
