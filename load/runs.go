@@ -132,35 +132,21 @@ func scanRun(row pgx.CollectableRow) (RunInfo, error) {
 // Runs lists the newest limit runs of tenant, newest first; tenant "" means
 // every tenant and limit <= 0 means no limit.
 func Runs(ctx context.Context, q Querier, tenant string, limit int) ([]RunInfo, error) {
-	var lim *int
-	if limit > 0 {
-		lim = &limit
+	var tenants []string
+	if tenant != "" {
+		tenants = []string{tenant}
 	}
-	rows, err := q.Query(ctx, `SELECT `+runColumns+` FROM etl_runs r
-		WHERE $1 = '' OR r.tenant = $1
-		ORDER BY r.started_at DESC, r.run_id DESC
-		LIMIT $2`, tenant, lim)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, scanRun)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
+	return RunsOfTenants(ctx, q, tenants, limit)
 }
 
 // RunsOfTenants is Runs for the tenants named, every tenant when none is.
 func RunsOfTenants(ctx context.Context, q Querier, tenants []string, limit int) ([]RunInfo, error) {
-	if len(tenants) == 0 {
-		return Runs(ctx, q, "", limit)
-	}
 	var lim *int
 	if limit > 0 {
 		lim = &limit
 	}
 	rows, err := q.Query(ctx, `SELECT `+runColumns+` FROM etl_runs r
-		WHERE r.tenant = ANY($1)
+		WHERE coalesce(cardinality($1::text[]), 0) = 0 OR r.tenant = ANY($1)
 		ORDER BY r.started_at DESC, r.run_id DESC
 		LIMIT $2`, tenants, lim)
 	if err != nil {
