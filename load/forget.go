@@ -85,17 +85,17 @@ var userRollupAgg = map[string]string{
 	"rollup_login_hours":    "logins|sum(logins)",
 }
 
+// mapRollups are the rollups whose user_counts map is keyed by user name.
+var mapRollups = []string{"rollup_daily_events", "rollup_daily_folders"}
+
 // forgetUserCountsSQL takes names $2 out of the maps of users' counts of
-// tenants $1, or moves their counts to pseudonym $3 unless it is empty.
-const forgetUserCountsSQL = `WITH e AS (UPDATE rollup_daily_events
-		SET user_counts = (user_counts - $2::text[]) || CASE WHEN $3 = '' THEN '{}' ELSE jsonb_build_object($3::text,
-			(SELECT sum(value::bigint) FROM jsonb_each_text(user_counts) WHERE key = ANY($2) OR key = $3)) END
-		WHERE tenant = ANY($1) AND user_counts ?| $2 RETURNING tenant),
-	f AS (UPDATE rollup_daily_folders
+// tenants $1 in the table %s, or moves their counts to pseudonym $3 unless
+// it is empty.
+const forgetUserCountsSQL = `WITH d AS (UPDATE %s
 		SET user_counts = (user_counts - $2::text[]) || CASE WHEN $3 = '' THEN '{}' ELSE jsonb_build_object($3::text,
 			(SELECT sum(value::bigint) FROM jsonb_each_text(user_counts) WHERE key = ANY($2) OR key = $3)) END
 		WHERE tenant = ANY($1) AND user_counts ?| $2 RETURNING tenant)
-	SELECT tenant, count(*) FROM (TABLE e UNION ALL TABLE f) a GROUP BY 1`
+	SELECT tenant, count(*) FROM d GROUP BY 1`
 
 // forgetFolderNames replaces pattern $2 by $3 in the folder names of the
 // rollups of tenants $1, for each table a statement that adds every
@@ -260,8 +260,10 @@ func ForgetUser(ctx context.Context, pool *pgxpool.Pool, schema string, f Forget
 		// Rows the triggers could not reach: of days whose events a prune
 		// deleted under KeepRollups. Their days' maps of users name the
 		// person too.
-		if err := add(rollupRows, forgetUserCountsSQL, tenants, renamed, f.Pseudonym); err != nil {
-			return fmt.Errorf("forget in the rollups' user counts: %w", err)
+		for _, table := range mapRollups {
+			if err := add(rollupRows, fmt.Sprintf(forgetUserCountsSQL, pgx.Identifier{table}.Sanitize()), tenants, renamed, f.Pseudonym); err != nil {
+				return fmt.Errorf("forget in the user counts of %s: %w", table, err)
+			}
 		}
 		for _, r := range userRollups {
 			table := pgx.Identifier{r.table}.Sanitize()
