@@ -271,24 +271,20 @@ func pruneRollups(ctx context.Context, pool *pgxpool.Pool, schema string, p Prun
 // it emptied, which the next deletes by key.
 func pruneRollupDay(ctx context.Context, tx pgx.Tx, tenant string, day time.Time, exact bool) (int64, error) {
 	var total, n int64
-	err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM rollup_daily_events WHERE tenant = $1 AND day = $2::date RETURNING 1)
-		SELECT count(*) FROM gone`, tenant, day).Scan(&n)
-	if err != nil {
-		return total, err
+	// The days of events per type and per folder have no all-time rollup
+	// to subtract them from.
+	for _, table := range []string{"rollup_daily_events", "rollup_daily_folders"} {
+		tag, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{table}.Sanitize()+` WHERE tenant = $1 AND day = $2::date`, tenant, day)
+		if err != nil {
+			return total, err
+		}
+		total += tag.RowsAffected()
 	}
-	total += n
-	// A folder's day has no all-time rollup to subtract it from.
-	err = tx.QueryRow(ctx, `WITH gone AS (DELETE FROM rollup_daily_folders WHERE tenant = $1 AND day = $2::date RETURNING 1)
-		SELECT count(*) FROM gone`, tenant, day).Scan(&n)
-	if err != nil {
-		return total, err
-	}
-	total += n
 
 	// The users of the day: their events, and a first time no earlier
 	// than the next day (read again from the events below when exact).
 	var users, emptied []string
-	err = tx.QueryRow(ctx, `WITH gone AS (DELETE FROM rollup_daily_users WHERE tenant = $1 AND day = $2::date RETURNING user_name, events),
+	err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM rollup_daily_users WHERE tenant = $1 AND day = $2::date RETURNING user_name, events),
 		upd AS (UPDATE rollup_users r SET events = r.events - g.events,
 		            first_seen = greatest(r.first_seen, ($2::date + 1)::timestamp AT TIME ZONE 'UTC')
 		        FROM gone g WHERE r.tenant = $1 AND r.user_name = g.user_name
