@@ -111,7 +111,7 @@ func (o *SyncOptions) Check(kind string) error {
 			return fmt.Errorf("%w: %s %s is negative", ErrUsage, d.name, d.v)
 		}
 	}
-	if kind == "sync" && (len(o.EventTypes) > 0 || o.UserName != "" || o.ServiceName != "" || o.FolderID != "") {
+	if kind == "sync" && o.filtered() {
 		return fmt.Errorf("%w: a sync exports every event: it moves the tenant's watermark, which would pass the events a filter left out; filter a backfill instead", ErrUsage)
 	}
 	return nil
@@ -418,6 +418,12 @@ func resumeHint(kind string, opts SyncOptions, windows []Window, i int, err erro
 	return fmt.Errorf("%w (%s stored: to go on, run the backfill again with --from %s and the same other options)", err, stored, at)
 }
 
+// filtered says whether o exports only some events: by type, user,
+// service or folder.
+func (o SyncOptions) filtered() bool {
+	return len(o.EventTypes) > 0 || o.UserName != "" || o.ServiceName != "" || o.FolderID != ""
+}
+
 // fetch runs one export job and downloads its files into a new directory
 // under tmp.
 func (p *Pipeline) fetch(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window) (f fetched) {
@@ -486,7 +492,7 @@ func (p *Pipeline) fetchFrom(ctx context.Context, client *extract.Client, opts S
 // events count as stored. Without a stored event to start from, or with a
 // filter the stored event may not pass, the window fails as before.
 func (p *Pipeline) widen(ctx context.Context, client *extract.Client, opts SyncOptions, tmp string, w Window, f fetched) fetched {
-	if len(opts.EventTypes) > 0 || opts.UserName != "" || opts.ServiceName != "" || opts.FolderID != "" {
+	if opts.filtered() {
 		f.err = fmt.Errorf("%w (a filtered export cannot be proved empty: run it without filters)", f.err)
 		return f
 	}
